@@ -1,0 +1,39 @@
+# Two commands on a fresh Debian/Ubuntu machine (root or sudo):
+#   make demo   install everything, then run the demo on the embedded piano corpus
+#   make test   install everything, then run the test suite
+VENV ?= .venv
+PYTHON ?= python3
+PY := $(VENV)/bin/python
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_PACKAGES := fluidsynth fluid-soundfont-gm libsndfile1
+
+.PHONY: demo test system venv tfds
+
+demo: venv
+	$(PY) -m argmax_music.demo
+
+test: venv tfds
+	$(PY) -m pytest -q -x
+
+# System packages: installed only when missing (apt without recommends: no Qt/GTK).
+system:
+	@if ! command -v fluidsynth >/dev/null || [ ! -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ]; then \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PACKAGES); \
+	fi
+
+venv: system $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps -e .
+	touch $@
+
+# The optional TFDS source's extra (TensorFlow), so its test runs rather than skips.
+tfds: $(VENV)/.installed-tfds
+
+$(VENV)/.installed-tfds: $(VENV)/.installed requirements-tfds.txt
+	$(PY) -m pip install -q -r requirements-tfds.txt
+	touch $@

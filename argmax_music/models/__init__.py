@@ -1,0 +1,1 @@
+"""Flax Linen models: WaveNet, encoder, quantizers, the ADA and the code prior."""

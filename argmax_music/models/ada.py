@@ -1,0 +1,72 @@
+"""The autoregressive discrete autoencoder: encoder -> quantizer -> upsampler -> conditional WaveNet."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from argmax_music.models.encoder import Encoder
+from argmax_music.models.quantizers import Quantized
+from argmax_music.models.wavenet import WaveNet
+
+LOG2 = math.log(2.0)
+
+
+class Upsampler(nn.Module):
+  """Code vectors at the code rate -> conditioning at the signal rate.
+
+  'repeat': a 1x1 projection, each vector repeated `hop` times, then a learned
+  (non-causal) convolution; 'transposed': a transposed convolution with stride `hop`.
+  """
+
+  hop: int
+  channels: int
+  kernel_size: int = 9
+  mode: str = "repeat"
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, vectors: jax.Array) -> jax.Array:
+    if self.mode == "repeat":
+      h = jnp.repeat(nn.Dense(self.channels, dtype=self.dtype)(vectors), self.hop, axis=1)
+      return nn.Conv(self.channels, (self.kernel_size,), padding="SAME", dtype=self.dtype)(h)
+    if self.mode == "transposed":
+      return nn.ConvTranspose(self.channels, (2 * self.hop,), strides=(self.hop,), padding="SAME",
+                              dtype=self.dtype)(vectors)
+    raise ValueError(f"upsampler mode {self.mode!r}: expected 'repeat' or 'transposed'")
+
+
+class ADA(nn.Module):
+  """One level of the hierarchy. Build with `build_ada(config)` (argmax_music.models.build)."""
+
+  encoder: Encoder
+  quantizer: nn.Module
+  upsampler: Upsampler
+  decoder: WaveNet
+
+  @property
+  def hop(self) -> int:
+    return self.encoder.hop
+
+  def __call__(self, signal: jax.Array, train: bool = True) -> tuple[jax.Array, Quantized]:
+    """Decoder logits (batch, time, classes) for `signal` (batch, time), and the quantizer's output."""
+    quantized = self.quantizer(self.encoder(signal), train=train)
+    return self.decoder(signal, self.upsampler(quantized.embedding)), quantized
+
+  def encode(self, signal: jax.Array) -> jax.Array:
+    """Codes (batch, time / hop) of a signal."""
+    return self.quantizer(self.encoder(signal), train=False).codes
+
+  def condition(self, codes: jax.Array) -> jax.Array:
+    """The decoder's conditioning (batch, time * hop, channels) for given codes."""
+    return self.upsampler(self.quantizer.embed_codes(codes))
+
+
+def nll_bits(logits: jax.Array, targets: jax.Array) -> jax.Array:
+  """Mean negative log-likelihood of `targets` under `logits`, in bits per timestep."""
+  logp = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
+  return -jnp.mean(jnp.take_along_axis(logp, targets[..., None].astype(jnp.int32), axis=-1)) / LOG2

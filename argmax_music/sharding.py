@@ -1,0 +1,32 @@
+"""Device mesh and shardings: one jitted program over a 'data' axis, from 1 CPU to a TPU pod."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec as P
+
+
+def maybe_initialize_distributed(coordinator_address: str | None = None, num_processes: int | None = None,
+                                 process_id: int | None = None) -> None:
+  """`jax.distributed.initialize` for multi-process runs (explicit address, or a TPU/SLURM environment)."""
+  if coordinator_address or num_processes:
+    jax.distributed.initialize(coordinator_address, num_processes, process_id)
+
+
+def make_mesh() -> jax.sharding.Mesh:
+  """A 1-D mesh over every device, axis 'data' (the batch is split over it, parameters replicated)."""
+  return jax.make_mesh((jax.device_count(),), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
+
+
+def replicated(mesh) -> NamedSharding:
+  return NamedSharding(mesh, P())
+
+
+def batch_sharding(mesh) -> NamedSharding:
+  return NamedSharding(mesh, P("data"))
+
+
+def global_batch(local: np.ndarray, mesh) -> jax.Array:
+  """A global array, batch-sharded over the mesh, from this process's part of the batch."""
+  return jax.make_array_from_process_local_data(batch_sharding(mesh), np.asarray(local))

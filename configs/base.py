@@ -1,0 +1,75 @@
+"""The base config every other config starts from; a variant changes only what differs.
+
+Stages: `stage='ada'` trains one level of the hierarchy on `data.dir` (mu-law audio
+for level 1, the codes of the level below for level 2 and up); `stage='prior'`
+trains the code prior on `data.dir` (the top level's codes).
+"""
+
+import ml_collections
+
+
+def get_config():
+  c = ml_collections.ConfigDict()
+  c.stage = "ada"           # 'ada' or 'prior'
+  c.seed = 0
+
+  c.data = ml_collections.ConfigDict()
+  c.data.dir = "data/prepared"  # a prepared dataset: audio (level 1) or codes (higher levels, prior)
+  c.data.crop = 16000           # timesteps per training example, at the data's rate
+  c.data.threads = 2
+  c.data.prefetch = 8
+
+  c.model = ml_collections.ConfigDict()
+  c.model.num_codes = 256       # K
+  c.model.dtype = "float32"     # compute dtype: 'float32' or 'bfloat16'
+  c.model.quantizer = ml_collections.ConfigDict()
+  c.model.quantizer.kind = "argmax"   # 'argmax' (AMAE) or 'vq' (VQ-VAE)
+  c.model.quantizer.diversity_weight = 1.0
+  c.model.quantizer.dim = 64
+  c.model.quantizer.commitment = 0.25
+  c.model.quantizer.ema_decay = 0.0           # > 0: EMA codebook updates
+  c.model.quantizer.restart_threshold = 0.0   # > 0 (with EMA): restart codes with EMA count below it
+  c.model.encoder = ml_collections.ConfigDict()
+  c.model.encoder.strides = (4, 5)            # hop = product
+  c.model.encoder.channels = 64
+  c.model.encoder.blocks_per_stage = 3
+  c.model.encoder.kernel_size = 3
+  c.model.upsampler = ml_collections.ConfigDict()
+  c.model.upsampler.mode = "repeat"           # 'repeat' (then a conv) or 'transposed'
+  c.model.upsampler.channels = 64
+  c.model.upsampler.kernel_size = 9
+  c.model.decoder = ml_collections.ConfigDict()
+  c.model.decoder.layers = 20
+  c.model.decoder.cycle = 10
+  c.model.decoder.kernel_size = 2
+  c.model.decoder.residual_channels = 64
+  c.model.decoder.gate_channels = 64
+  c.model.decoder.skip_channels = 128
+
+  c.prior = ml_collections.ConfigDict()
+  c.prior.kind = "wavenet"      # 'wavenet' or 'transformer'
+  c.prior.dtype = "float32"
+  c.prior.wavenet = ml_collections.ConfigDict(dict(c.model.decoder))
+  c.prior.transformer = ml_collections.ConfigDict(
+      dict(layers=4, heads=4, dim=128, mlp_dim=512, max_len=1024))
+
+  c.train = ml_collections.ConfigDict()
+  c.train.steps = 10000
+  c.train.batch_size = 8        # global
+  c.train.learning_rate = 3e-4
+  c.train.warmup_steps = 500
+  c.train.schedule = "cosine"   # 'cosine', 'rsqrt' or 'constant' (after warm-up)
+  c.train.weight_decay = 0.0
+  c.train.grad_clip = 1.0
+  c.train.ema_decay = 0.0       # > 0: Polyak/EMA parameters, used for eval and sampling
+  c.train.log_every = 50
+  c.train.eval_every = 1000
+  c.train.checkpoint_every = 1000
+  c.train.keep = 3
+  c.train.on_nan = "skip"       # 'skip' (count it) or 'stop'
+
+  c.eval = ml_collections.ConfigDict()
+  c.eval.batch_size = 8
+  c.eval.max_crops = 64
+  c.eval.audio_seconds = 2.0    # reconstruction clip written to TensorBoard at each eval
+  return c
