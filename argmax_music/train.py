@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging as py_logging
 import math
 import signal
 import time
@@ -101,9 +102,9 @@ class Task:
 
   def init(self, rng, batch):
     variables = self.model.init({"params": rng, "restart": rng}, batch)
-    variables = flax.core.unfreeze(variables)
-    params = variables.pop("params")
-    return params, variables
+    variables = dict(flax.core.unfreeze(variables))
+    variables.pop("perturbations", None)  # Only tests differentiate through them.
+    return variables.pop("params"), variables
 
   def apply(self, params, model_state, batch, rng=None, train=True):
     """(logits, quantized or None, new model_state)."""
@@ -431,20 +432,27 @@ def train(config, workdir: str | Path) -> dict:
 
 
 FLAGS = flags.FLAGS
-config_flags.DEFINE_config_file("config", None, "Config file (configs/*.py), with overrides.", lock_config=True)
-flags.DEFINE_string("workdir", None, "Where checkpoints, events and run.json go.", required=True)
-flags.DEFINE_string("coordinator_address", None, "Multi-process: the coordinator's host:port.")
-flags.DEFINE_integer("num_processes", None, "Multi-process: how many processes.")
-flags.DEFINE_integer("process_id", None, "Multi-process: this process's index.")
+
+
+def quiet_orbax() -> None:
+  """Keep Orbax's per-save INFO lines out of the training log (its warnings still show)."""
+  logging.get_absl_handler().addFilter(
+      lambda record: record.levelno >= py_logging.WARNING or "orbax" not in record.pathname)
 
 
 def main(argv):
   del argv
+  quiet_orbax()
   sharding.maybe_initialize_distributed(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
   result = train(FLAGS.config, FLAGS.workdir)
   print(json.dumps(result))
 
 
 if __name__ == "__main__":
+  config_flags.DEFINE_config_file("config", None, "Config file (configs/*.py), with overrides.", lock_config=True)
+  flags.DEFINE_string("workdir", None, "Where checkpoints, events and run.json go.", required=True)
+  flags.DEFINE_string("coordinator_address", None, "Multi-process: the coordinator's host:port.")
+  flags.DEFINE_integer("num_processes", None, "Multi-process: how many processes.")
+  flags.DEFINE_integer("process_id", None, "Multi-process: this process's index.")
   flags.mark_flag_as_required("config")
   app.run(main)

@@ -1,4 +1,4 @@
-"""The demo on the embedded piano corpus, sized for about 10 minutes per stage on a 2-core CPU.
+"""The demo on the embedded piano corpus, sized for about 10 minutes in all on a 2-core CPU.
 
   --config=configs/cpu_demo.py        level 1 (AMAE, hop 16 = 4x4) on the prepared corpus
   --config=configs/cpu_demo.py:prior  the WaveNet prior on level 1's codes
@@ -19,13 +19,13 @@ def get_config(stage: str = "ada"):
   c.model.upsampler.channels = 32
   c.model.decoder.update(layers=20, cycle=10, residual_channels=32, gate_channels=32, skip_channels=64)
   c.prior.wavenet.update(layers=10, cycle=5, residual_channels=32, gate_channels=32, skip_channels=64)
-  c.train.steps = 1500
+  c.train.steps = 450 if stage == "ada" else 600
   c.train.batch_size = 8
   c.train.learning_rate = 2e-3
   c.train.warmup_steps = 100
   c.train.log_every = 50
-  c.train.eval_every = 500
-  c.train.checkpoint_every = 250
+  c.train.eval_every = 150 if stage == "ada" else 200
+  c.train.checkpoint_every = 150
   c.eval.batch_size = 8
   c.eval.max_crops = 32
   c.eval.audio_seconds = 1.0

@@ -14,7 +14,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from argmax_music.models.wavenet import embed_tokens, shift_right
+from argmax_music.models.wavenet import embed_tokens
 
 
 class _Block(nn.Module):
@@ -85,7 +85,8 @@ class TransformerPrior(nn.Module):
     t = tokens.shape[1]
     if t > self.max_len:
       raise ValueError(f"sequence of {t} codes is longer than the prior's max_len {self.max_len}")
-    x = (embed_tokens(self.embedding, shift_right(tokens)) + self.positions[:t]).astype(self.dtype)
+    x = embed_tokens(self.embedding, jnp.pad(tokens, ((0, 0), (1, 0)), constant_values=-1)[:, :-1])
+    x = (x + self.positions[:t]).astype(self.dtype)
     for block in self.blocks:
       x = block(x)
     return self.head(self.norm(x)).astype(jnp.float32)

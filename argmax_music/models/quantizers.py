@@ -74,7 +74,7 @@ class ArgmaxQuantizer(nn.Module):
     q = self.normalise(z.astype(jnp.float32))
     codes = jnp.argmax(q, axis=-1).astype(jnp.int32)
     one_hot = jax.nn.one_hot(codes, self.num_codes)
-    embedding = one_hot + q - jax.lax.stop_gradient(q)
+    embedding = one_hot + (q - jax.lax.stop_gradient(q))  # Exactly one-hot forward; d/dq backward.
     diversity = self.diversity_loss(q)
     return Quantized(codes, embedding, self.diversity_weight * diversity,
                      _stats(codes, self.num_codes, diversity_loss=diversity))
@@ -108,34 +108,38 @@ class VectorQuantizer(nn.Module):
   def embed_dim(self) -> int:
     return self.dim
 
-  def _codebook(self):
+  def setup(self):
     init = nn.initializers.variance_scaling(1.0, "fan_in", "uniform")
+    shape = (self.num_codes, self.dim)
     if not self.ema_decay:
       if self.restart_threshold:
         raise ValueError("quantizer.restart_threshold needs EMA codebook updates (quantizer.ema_decay > 0)")
-      return self.param("codebook", init, (self.num_codes, self.dim)), None
-    codebook = self.variable("vq_ema", "codebook", lambda: init(self.make_rng("params"), (self.num_codes, self.dim)))
-    counts = self.variable("vq_ema", "counts", lambda: jnp.ones(self.num_codes, jnp.float32))
-    sums = self.variable("vq_ema", "sums", lambda: codebook.value)
-    return codebook.value, (codebook, counts, sums)
+      self.codebook = self.param("codebook", init, shape)
+      return
+    self.ema_codebook = self.variable("vq_ema", "codebook", lambda: init(self.make_rng("params"), shape))
+    self.ema_counts = self.variable("vq_ema", "counts", lambda: jnp.ones(self.num_codes, jnp.float32))
+    self.ema_sums = self.variable("vq_ema", "sums", lambda: self.ema_codebook.value)
+
+  def _codebook(self) -> jax.Array:
+    return self.ema_codebook.value if self.ema_decay else self.codebook
 
   def __call__(self, z: jax.Array, train: bool = True) -> Quantized:
     z = z.astype(jnp.float32)
-    codebook, ema = self._codebook()
+    codebook = self._codebook()
     flat = z.reshape(-1, self.dim)
     distances = (jnp.sum(flat**2, 1, keepdims=True) - 2 * flat @ codebook.T + jnp.sum(codebook**2, 1)[None])
     codes = jnp.argmin(distances, axis=-1).reshape(z.shape[:-1]).astype(jnp.int32)
     e = codebook[codes]
     commitment = jnp.mean((z - jax.lax.stop_gradient(e)) ** 2)
-    codebook_loss = 0.0 if ema else jnp.mean((jax.lax.stop_gradient(z) - e) ** 2)
+    codebook_loss = 0.0 if self.ema_decay else jnp.mean((jax.lax.stop_gradient(z) - e) ** 2)
     embedding = z + jax.lax.stop_gradient(e - z)
     stats = _stats(codes, self.num_codes, commitment_distance=commitment)
-    if ema and train and self.is_mutable_collection("vq_ema") and not self.is_initializing():
-      stats["dead_codes"] = self._ema_update(ema, flat, codes.reshape(-1))
+    if self.ema_decay and train and self.is_mutable_collection("vq_ema") and not self.is_initializing():
+      stats["dead_codes"] = self._ema_update(flat, codes.reshape(-1))
     return Quantized(codes, embedding, codebook_loss + self.commitment * commitment, stats)
 
-  def _ema_update(self, ema, flat, codes):
-    codebook, counts, sums = ema
+  def _ema_update(self, flat, codes):
+    codebook, counts, sums = self.ema_codebook, self.ema_counts, self.ema_sums
     one_hot = jax.nn.one_hot(codes, self.num_codes)
     d = self.ema_decay
     counts.value = d * counts.value + (1 - d) * one_hot.sum(0)
@@ -153,5 +157,4 @@ class VectorQuantizer(nn.Module):
 
   def embed_codes(self, codes: jax.Array) -> jax.Array:
     """The decoder's conditioning vectors for given codes (codebook rows)."""
-    codebook, _ = self._codebook()
-    return codebook[codes]
+    return self._codebook()[codes]

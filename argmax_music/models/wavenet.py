@@ -37,11 +37,6 @@ def embed_tokens(table: jax.Array, tokens: jax.Array) -> jax.Array:
   return table[jnp.where(tokens < 0, start, tokens)]
 
 
-def shift_right(tokens: jax.Array) -> jax.Array:
-  """tokens[:, :-1] with the start token (-1) in front: position t then sees only tokens before t."""
-  return jnp.pad(tokens, ((0, 0), (1, 0)), constant_values=-1)[:, :-1]
-
-
 class WaveNet(nn.Module):
   """Gated, dilated, causal WaveNet with optional local and global conditioning."""
 
@@ -110,7 +105,9 @@ class WaveNet(nn.Module):
 
     cond: (batch, time, cond_channels) local conditioning at this rate; glob: (batch, global_channels).
     """
-    h = self._cast(embed_tokens(self.embedding, shift_right(tokens)))
+    x = self.perturb("inputs", self._cast(embed_tokens(self.embedding, tokens)))  # Tests take d/d(inputs).
+    start = jnp.broadcast_to(self._cast(self.embedding[-1]), (x.shape[0], 1, x.shape[2]))
+    h = jnp.concatenate([start, x[:, :-1]], axis=1)  # Shift right: position t sees tokens[:, :t].
     terms = self._conditioning(cond, glob, time_axes=1)
     skip = self._cast(self.skip_b)
     for i, d in enumerate(dilations(self.layers, self.cycle)):

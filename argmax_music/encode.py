@@ -1,0 +1,104 @@
+"""Encode a prepared dataset into a trained level's codes, stored as a prepared dataset of its own.
+
+  python -m argmax_music.encode --workdir=runs/level1 --output=runs/level1/codes [--input=DIR]
+
+Every split of the level's training data (or --input) is encoded in windows of
+the level's training crop (the encoder's view during training); a file's last
+partial window is taken as the final full window, so a file of n timesteps
+gives n // hop codes. Arrays are uint16; the manifest records the checkpoint
+that made them. Finished files are kept and skipped by a re-run.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import app, flags, logging
+
+from argmax_music import train
+from argmax_music.data import dataset
+from argmax_music.progress import Progress
+
+
+def windows(length: int, crop: int) -> list[int]:
+  """Window starts covering [0, length) with windows of `crop` (the last one flush with the end)."""
+  starts = list(range(0, length - crop + 1, crop))
+  if starts[-1] + crop < length:
+    starts.append(length - crop)
+  return starts
+
+
+def encode_array(encode_fn, x: np.ndarray, crop: int, hop: int, batch: int) -> np.ndarray:
+  """Codes (len(x) // hop,) of one signal, encoded window by window in batches."""
+  usable = len(x) // hop * hop
+  starts = windows(usable, crop)
+  codes = np.zeros(usable // hop, np.uint16)
+  for i in range(0, len(starts), batch):
+    group = starts[i:i + batch]
+    chunk = np.stack([x[s:s + crop] for s in group] + [x[:crop]] * (batch - len(group)))
+    out = np.asarray(encode_fn(jnp.asarray(chunk, jnp.int32)))
+    for s, c in zip(group, out):
+      codes[s // hop:(s + crop) // hop] = c
+  return codes
+
+
+def encode_dataset(workdir: str | Path, output: str | Path, input_dir: str | Path | None = None,
+                   batch: int = 16) -> dict:
+  """Encode every split of the level's data (or `input_dir`) into `output`; returns the manifest."""
+  config, task, params, model_state, step = train.load_trained(workdir)
+  if not task.is_ada:
+    raise ValueError(f"{workdir}: trained stage is {config.stage!r}; only an ADA level has an encoder")
+  source = dataset.PreparedDataset(input_dir or config.data.dir)
+  hop = task.model.hop
+  crop = min(config.data.crop, max(e["length"] for s in dataset.SPLITS for e in source.entries(s)) // hop * hop)
+  out = Path(output)
+  out.mkdir(parents=True, exist_ok=True)
+  made_by = {"tool": "encode", "workdir": str(Path(workdir).resolve()), "step": int(step),
+             "input": str(source.root.resolve()), "hop": hop, "input_rate": source.rate}
+  manifest_path = out / dataset.MANIFEST
+  manifest = (dataset.PreparedDataset(out).manifest if manifest_path.exists() else
+              dataset.new_manifest("codes", task.num_codes, "uint16", source.rate / hop,
+                                   source.manifest["sample_rate"], made_by))
+  if manifest["made_by"] != made_by:
+    raise ValueError(f"{manifest_path} was made by {manifest['made_by']}, not {made_by}; use another --output")
+  variables = {"params": params, **model_state}
+  encode_fn = jax.jit(functools.partial(task.model.apply, variables, method=task.model.encode))
+  todo = [(s, e) for s in dataset.SPLITS for e in source.entries(s)
+          if e["source"] not in {d["source"] for d in manifest["splits"][s]}]
+  progress = Progress(len(todo), "encode", "files")
+  for split, entry in todo:
+    x = np.load(source.root / entry["array"], mmap_mode="r")
+    if len(x) < crop:
+      manifest["too_short"].append({"source": entry["source"], "length": len(x)})
+    else:
+      codes = encode_array(encode_fn, x, crop, hop, batch)
+      dataset.atomic_save_npy(out / entry["array"], codes)
+      manifest["splits"][split].append({"source": entry["source"], "array": entry["array"],
+                                        "length": len(codes), "sha256": entry["sha256"]})
+    dataset.atomic_write_json(manifest_path, manifest)
+    progress.update()
+  dataset.atomic_write_json(manifest_path, manifest)
+  logging.info("codes of %s at step %d written to %s", workdir, step, out)
+  return manifest
+
+
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+  del argv
+  manifest = encode_dataset(FLAGS.workdir, FLAGS.output, FLAGS.input, FLAGS.batch)
+  counts = {s: len(v) for s, v in manifest["splits"].items()}
+  print(f"encoded {counts} files into {FLAGS.output} ({manifest['num_classes']} codes at {manifest['rate']:g}/s)")
+
+
+if __name__ == "__main__":
+  flags.DEFINE_string("workdir", None, "A trained level's workdir.", required=True)
+  flags.DEFINE_string("output", None, "Folder for the code dataset.", required=True)
+  flags.DEFINE_string("input", None, "Prepared dataset to encode (default: the level's training data).")
+  flags.DEFINE_integer("batch", 16, "Windows encoded at once.")
+  app.run(main)

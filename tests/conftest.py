@@ -1,0 +1,43 @@
+"""Test set-up: 4 forced CPU devices (before JAX starts) and small real datasets made on disk."""
+
+import os
+
+os.environ["XLA_FLAGS"] = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4"
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import soundfile as sf  # noqa: E402
+
+from argmax_music.data import prepare  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def write_tone(path: Path, seconds: float, freq: float, rate: int = 16000, channels: int = 1) -> None:
+  """A decaying piano-like tone with a few harmonics."""
+  t = np.arange(int(seconds * rate)) / rate
+  x = sum(np.sin(2 * np.pi * freq * h * t) / h for h in (1, 2, 3)) * 0.3 * np.exp(-1.5 * (t % 1.0))
+  if channels > 1:
+    x = np.stack([x * (1 - 0.2 * c) for c in range(channels)], axis=1)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  sf.write(path, x, rate)
+
+
+@pytest.fixture(scope="session")
+def tone_folder(tmp_path_factory) -> Path:
+  """12 two-second tones at 16 kHz."""
+  root = tmp_path_factory.mktemp("tones")
+  for i in range(12):
+    write_tone(root / f"tone{i:02d}.wav", 2.0, 110.0 * 2 ** (i / 12))
+  return root
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tone_folder, tmp_path_factory) -> Path:
+  """The tones prepared (a third of them for validation)."""
+  out = tmp_path_factory.mktemp("prepared")
+  prepare.prepare(tone_folder, out, validation_fraction=0.3, test_fraction=0.0)
+  return out

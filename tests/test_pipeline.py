@@ -1,0 +1,58 @@
+import jax
+import numpy as np
+from jax.sharding import PartitionSpec as P
+
+from argmax_music import sharding
+from argmax_music.data import dataset, pipeline
+
+
+def test_crops_shape_dtype_and_global_sharding(tiny_data):
+  data = dataset.PreparedDataset(tiny_data)
+  it = pipeline.train_iterator(data, crop=400, global_batch=8, seed=0)
+  local = next(it)
+  assert local.shape == (8, 400) and local.dtype == np.uint8
+  mesh = sharding.make_mesh()
+  assert mesh.devices.size == 4
+  batch = sharding.global_batch(local, mesh)
+  assert batch.shape == (8, 400) and batch.sharding.spec == P("data")
+  assert [s.data.shape for s in batch.addressable_shards] == [(2, 400)] * 4
+  np.testing.assert_array_equal(np.asarray(batch), local)
+
+
+def test_processes_get_disjoint_examples(tiny_data):
+  data = dataset.PreparedDataset(tiny_data)
+  one = pipeline.train_iterator(data, 400, 8, seed=3, process_index=0, process_count=1)
+  p0 = pipeline.train_iterator(data, 400, 8, seed=3, process_index=0, process_count=2)
+  p1 = pipeline.train_iterator(data, 400, 8, seed=3, process_index=1, process_count=2)
+  a, b, whole = next(p0), next(p1), next(one)
+  assert a.shape == b.shape == (4, 400)
+  rows = lambda x: {r.tobytes() for r in x}
+  assert not rows(a) & rows(b)
+  # Together the two processes see the same examples as one process would.
+  assert rows(a) | rows(b) == rows(whole)
+
+
+def test_restored_iterator_reproduces_the_next_batches(tiny_data):
+  data = dataset.PreparedDataset(tiny_data)
+  it = pipeline.train_iterator(data, 400, 4, seed=1)
+  for _ in range(3):
+    next(it)
+  state = it.get_state()
+  expected = [next(it) for _ in range(3)]
+  fresh = pipeline.train_iterator(data, 400, 4, seed=1)
+  fresh.set_state(state)
+  for e in expected:
+    np.testing.assert_array_equal(next(fresh), e)
+  other_seed = pipeline.train_iterator(data, 400, 4, seed=2)
+  assert not np.array_equal(next(other_seed), next(pipeline.train_iterator(data, 400, 4, seed=1)))
+
+
+def test_eval_batches_are_fixed(tiny_data):
+  data = dataset.PreparedDataset(tiny_data)
+  a = pipeline.eval_batches(data, 400, 4)
+  b = pipeline.eval_batches(data, 400, 4)
+  assert len(a) >= 1 and all(x.shape == (4, 400) for x in a)
+  for x, y in zip(a, b):
+    np.testing.assert_array_equal(x, y)
+  halves = [pipeline.eval_batches(data, 400, 4, process_index=i, process_count=2)[0] for i in range(2)]
+  np.testing.assert_array_equal(np.concatenate(halves), a[0])

@@ -1,0 +1,142 @@
+"""Encoder, quantizers and the ADA."""
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from jax.sharding import NamedSharding, PartitionSpec as P
+
+from argmax_music.models.ada import ADA, Upsampler, nll_bits
+from argmax_music.models.encoder import Encoder
+from argmax_music.models.quantizers import ArgmaxQuantizer, VectorQuantizer
+from argmax_music.models.wavenet import WaveNet
+
+
+@pytest.mark.parametrize("strides", [(2, 2, 2), (4, 5), (4, 4, 4), (8, 8)])
+def test_encoder_output_length_is_input_over_hop(strides):
+  enc = Encoder(256, out_dim=16, strides=strides, channels=8, blocks_per_stage=1)
+  hop = math.prod(strides)
+  x = jnp.zeros((2, 3 * hop), jnp.int32)
+  params = enc.init(jax.random.key(0), x)
+  assert enc.apply(params, x).shape == (2, 3, 16)
+  with pytest.raises(ValueError, match=f"not a multiple of the hop {hop}"):
+    enc.apply(params, jnp.zeros((2, 3 * hop + 1), jnp.int32))
+
+
+def test_argmax_forward_is_one_hot_and_gradient_is_straight_through():
+  q = ArgmaxQuantizer(num_codes=8)
+  z = jax.random.normal(jax.random.key(0), (2, 5, 8))
+  out = q.apply({}, z)
+  np.testing.assert_array_equal(out.embedding, jax.nn.one_hot(jnp.argmax(z, -1), 8))
+  np.testing.assert_array_equal(out.codes, jnp.argmax(z, -1))
+  w = jax.random.normal(jax.random.key(1), (2, 5, 8))
+  through_quantizer = jax.grad(lambda z: jnp.sum(w * q.apply({}, z).embedding))(z)
+  through_normalised = jax.grad(lambda z: jnp.sum(w * q.normalise(z)))(z)
+  np.testing.assert_allclose(through_quantizer, through_normalised, rtol=1e-6)
+  assert np.any(through_quantizer != 0)
+  # All-negative inputs: q is all zeros, nothing is NaN.
+  dead = q.apply({}, -jnp.ones((1, 1, 8)))
+  assert np.all(np.isfinite(dead.embedding)) and np.isfinite(dead.aux_loss)
+
+
+def test_diversity_loss_zero_at_uniform_and_its_minimisation_raises_usage():
+  q = ArgmaxQuantizer(num_codes=16)
+  assert float(q.diversity_loss(jnp.full((4, 10, 16), 1 / 16))) == pytest.approx(0.0, abs=1e-12)
+  assert float(q.diversity_loss(jax.nn.one_hot(jnp.zeros((4, 10), int), 16))) == pytest.approx(1.0)
+  # Random inputs through a learned linear map whose biases start collapsed on two codes.
+  x = jax.random.normal(jax.random.key(0), (512, 8))
+  w = 0.3 * jax.random.normal(jax.random.key(1), (8, 16))
+  b = jnp.zeros(16).at[:2].set(3.0)
+  params = (w, b)
+  usage = lambda p: float(q.apply({}, (x @ p[0] + p[1])[None]).stats["usage"])
+  loss = lambda p: q.apply({}, (x @ p[0] + p[1])[None]).aux_loss
+  before = usage(params)
+  opt = optax.adam(0.05)
+  state = opt.init(params)
+  for _ in range(200):
+    updates, state = opt.update(jax.grad(loss)(params), state)
+    params = optax.apply_updates(params, updates)
+  assert before <= 0.35 and usage(params) >= 0.9
+
+
+def test_vq_picks_nearest_code_and_has_straight_through_gradient():
+  vq = VectorQuantizer(num_codes=6, dim=3)
+  z = jax.random.normal(jax.random.key(0), (2, 7, 3))
+  params = vq.init(jax.random.key(1), z)
+  out = vq.apply(params, z)
+  codebook = params["params"]["codebook"]
+  brute = jnp.argmin(jnp.linalg.norm(z[..., None, :] - codebook, axis=-1), -1)
+  np.testing.assert_array_equal(out.codes, brute)
+  np.testing.assert_allclose(out.embedding, codebook[brute], atol=1e-6)
+  g = jax.grad(lambda z: jnp.sum(vq.apply(params, z).embedding * 2.0))(z)
+  np.testing.assert_allclose(g, 2.0 * jnp.ones_like(z))  # straight-through: the identity to z
+  assert 0 < float(out.stats["usage"]) <= 1 and float(out.stats["perplexity"]) >= 1
+
+
+def test_vq_ema_counts_agree_on_one_and_four_devices():
+  vq = VectorQuantizer(num_codes=8, dim=4, ema_decay=0.9, restart_threshold=0.05)
+  z = jax.random.normal(jax.random.key(0), (8, 16, 4))
+  variables = vq.init({"params": jax.random.key(1), "restart": jax.random.key(2)}, z)
+
+  def update(variables, z):
+    _, new = vq.apply(variables, z, mutable=["vq_ema"], rngs={"restart": jax.random.key(3)})
+    return new["vq_ema"]
+
+  one = jax.jit(update)(variables, z)
+  mesh = jax.make_mesh((4,), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
+  z4 = jax.device_put(z, NamedSharding(mesh, P("data")))
+  four = jax.jit(update)(jax.device_put(variables, NamedSharding(mesh, P())), z4)
+  for key in ("counts", "sums", "codebook"):
+    np.testing.assert_allclose(one[key], four[key], rtol=1e-5, atol=1e-6)
+  counts = np.asarray(one["counts"])
+  expected = 0.9 * 1.0 + 0.1 * np.bincount(np.asarray(vq.apply(variables, z).codes).ravel(), minlength=8)
+  restarted = expected < 0.05
+  np.testing.assert_allclose(counts[~restarted], expected[~restarted], rtol=1e-5)
+
+
+def test_diversity_loss_is_global_across_devices():
+  q = ArgmaxQuantizer(num_codes=8)
+  z = jax.random.normal(jax.random.key(0), (8, 4, 8)) + jnp.arange(8)[:, None, None] * jnp.eye(8)[:, None]
+  mesh = jax.make_mesh((4,), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
+  f = jax.jit(lambda z: q.apply({}, z).aux_loss)
+  np.testing.assert_allclose(f(z), f(jax.device_put(z, NamedSharding(mesh, P("data")))), rtol=1e-6)
+
+
+def tiny_ada(quantizer):
+  return ADA(Encoder(256, quantizer.input_dim, strides=(2, 4), channels=16, blocks_per_stage=1), quantizer,
+             Upsampler(8, 16, 3), WaveNet(256, layers=6, cycle=6, residual_channels=16, gate_channels=16,
+                                          skip_channels=32, cond_channels=16))
+
+
+@pytest.mark.parametrize("quantizer", [ArgmaxQuantizer(16), VectorQuantizer(16, dim=8)])
+def test_ada_overfits_one_clip(quantizer):
+  from argmax_music import audio
+  t = np.arange(800) / 16000
+  clip = jnp.asarray(audio.mu_law_encode(0.6 * np.sin(2 * np.pi * 330 * t))[None].astype(np.int32))
+  model = tiny_ada(quantizer)
+  params = model.init(jax.random.key(0), clip)["params"]
+
+  def loss(p):
+    logits, q = model.apply({"params": p}, clip)
+    return nll_bits(logits, clip) * math.log(2) + q.aux_loss, nll_bits(logits, clip)
+
+  opt = optax.adam(3e-3)
+  state = opt.init(params)
+
+  @jax.jit
+  def step(params, state):
+    (_, nll), g = jax.value_and_grad(loss, has_aux=True)(params)
+    updates, state = opt.update(g, state)
+    return optax.apply_updates(params, updates), state, nll
+
+  first = None
+  for _ in range(150):
+    params, state, nll = step(params, state)
+    first = first if first is not None else float(nll)
+  assert first > 7.0 and float(nll) < 3.0
+  codes = model.apply({"params": params}, clip, method=model.encode)
+  assert codes.shape == (1, 100)
+  assert model.apply({"params": params}, codes, method=model.condition).shape == (1, 800, 16)
