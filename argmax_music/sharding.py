@@ -14,9 +14,10 @@ def maybe_initialize_distributed(coordinator_address: str | None = None, num_pro
     jax.distributed.initialize(coordinator_address, num_processes, process_id)
 
 
-def make_mesh() -> jax.sharding.Mesh:
-  """A 1-D mesh over every device, axis 'data' (the batch is split over it, parameters replicated)."""
-  return jax.make_mesh((jax.device_count(),), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
+def make_mesh(devices=None) -> jax.sharding.Mesh:
+  """A 1-D mesh, axis 'data' (the batch is split over it, parameters replicated), over all devices by default."""
+  devices = jax.devices() if devices is None else list(devices)
+  return jax.make_mesh((len(devices),), ("data",), axis_types=(jax.sharding.AxisType.Auto,), devices=devices)
 
 
 def replicated(mesh) -> NamedSharding:

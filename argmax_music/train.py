@@ -50,16 +50,14 @@ class ConfigError(ValueError):
 # ---------------------------------------------------------------------------
 
 
-def check_config(config, data: dataset.PreparedDataset) -> None:
+def check_config(config, data: dataset.PreparedDataset, num_devices: int) -> None:
   """Fail at start, naming the key, on values that cannot work with this data and these devices."""
   if config.stage not in ("ada", "prior"):
     raise ConfigError(f"stage={config.stage!r}: expected 'ada' or 'prior'")
-  if config.train.batch_size % jax.device_count():
-    raise ConfigError(f"train.batch_size={config.train.batch_size} is not divisible by the "
-                      f"{jax.device_count()} devices")
-  if config.eval.batch_size % jax.device_count():
-    raise ConfigError(f"eval.batch_size={config.eval.batch_size} is not divisible by the "
-                      f"{jax.device_count()} devices")
+  for key in ("train.batch_size", "eval.batch_size"):
+    section, name = key.split(".")
+    if config[section][name] % num_devices:
+      raise ConfigError(f"{key}={config[section][name]} is not divisible by the {num_devices} devices")
   if config.train.on_nan not in ("skip", "stop"):
     raise ConfigError(f"train.on_nan={config.train.on_nan!r}: expected 'skip' or 'stop'")
   if config.train.schedule not in ("cosine", "rsqrt", "constant"):
@@ -184,7 +182,7 @@ def train_step(task: Task, optimizer, state: TrainState, batch, rng):
   params = optax.apply_updates(state.params, updates)
   decay = task.config.train.ema_decay
   ema = jax.tree.map(lambda e, p: decay * e + (1 - decay) * p, state.ema_params, params) if decay else {}
-  grad_norm = optax.global_norm(grads)
+  grad_norm = optax.tree.norm(grads)
   finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
   new = TrainState(state.step + 1, params, opt_state, model_state, ema, state.nan_steps)
   keep = lambda a, b: jnp.where(finite, a, b)
@@ -193,7 +191,7 @@ def train_step(task: Task, optimizer, state: TrainState, batch, rng):
                     model_state=jax.tree.map(keep, new.model_state, state.model_state),
                     ema_params=jax.tree.map(keep, new.ema_params, state.ema_params),
                     nan_steps=state.nan_steps + (~finite).astype(jnp.int32))
-  metrics.update(grad_norm=grad_norm, param_norm=optax.global_norm(params), finite=finite)
+  metrics.update(grad_norm=grad_norm, param_norm=optax.tree.norm(params), finite=finite)
   return new, metrics
 
 
@@ -326,13 +324,13 @@ class Preemption:
     self.requested = True
 
 
-def train(config, workdir: str | Path) -> dict:
-  """Train the stage described by `config` in `workdir`, resuming from its latest checkpoint."""
+def train(config, workdir: str | Path, devices=None) -> dict:
+  """Train the stage described by `config` in `workdir` (on `devices`, default all), resuming if it can."""
   workdir = Path(workdir)
   data = load_data(config)
-  check_config(config, data)
+  mesh = sharding.make_mesh(devices)
+  check_config(config, data, mesh.devices.size)
   task = Task(config, data.num_classes)
-  mesh = sharding.make_mesh()
   workdir.mkdir(parents=True, exist_ok=True)
   if jax.process_index() == 0:
     dataset.atomic_write_json(workdir / RUN_FILE, {
@@ -366,14 +364,14 @@ def train(config, workdir: str | Path) -> dict:
     start = 0
   n_params = sum(x.size for x in jax.tree.leaves(state.params))
   logging.info("%s: %.2fM parameters, %d devices, %d processes", config.stage, n_params / 1e6,
-               jax.device_count(), jax.process_count())
+               mesh.devices.size, jax.process_count())
 
   step_fn = jax.jit(functools.partial(train_step, task, optimizer), donate_argnums=(0,))
   eval_fn = jax.jit(task.eval_sums)
   writer = Writer(workdir / "tb", data.manifest["sample_rate"])
   preemption = Preemption()
   best = math.inf
-  eval_result = {}
+  eval_result, last = {}, {}
   timer, timer_step = time.monotonic(), start
 
   def save(step, force=False):
@@ -390,7 +388,7 @@ def train(config, workdir: str | Path) -> dict:
       raise FloatingPointError(f"non-finite loss or gradient at step {step}; last good checkpoint: "
                                f"{workdir / 'checkpoints'} step {manager.latest_step()}")
     if step % config.train.log_every == 0 or step == config.train.steps:
-      metrics = jax.device_get(metrics)
+      metrics = last = jax.device_get(metrics)
       now = time.monotonic()
       steps_per_s = (step - timer_step) / max(now - timer, 1e-9)
       timer, timer_step = now, step
@@ -428,7 +426,8 @@ def train(config, workdir: str | Path) -> dict:
   writer.close()
   if preemption.requested:
     logging.warning("stopped by signal at step %d; the checkpoint is in %s", step, workdir / "checkpoints")
-  return {"step": step, "eval": eval_result, "nan_steps": int(state.nan_steps)}
+  return {"step": step, "eval": eval_result, "nan_steps": int(state.nan_steps),
+          "train": {k: float(v) for k, v in last.items()}}
 
 
 FLAGS = flags.FLAGS
