@@ -134,3 +134,23 @@ def test_unknown_config_key_on_the_command_line_is_named(tmp_path):
                           capture_output=True, text=True)
   assert result.returncode != 0
   assert "stepz" in result.stderr
+
+
+@pytest.mark.parametrize("module,arg", [("cpu_demo", "ada"), ("cpu_demo", "prior"), ("tpu_hop20", "ada"),
+                                        ("tpu_hop20", "prior"), ("paper", ""), ("paper", "level=2,quantizer=vq"),
+                                        ("paper", "stage=prior")])
+def test_every_config_builds_its_model(module, arg):
+  import importlib
+  config = importlib.import_module(f"configs.{module}").get_config(arg)
+  task = train.Task(config, 256 if config.data.dir.endswith("prepared") else config.model.num_codes)
+  length = train.example_length(config, task)
+  shapes = jax.eval_shape(task.model.init, jax.random.key(0), jax.numpy.zeros((1, length), jax.numpy.int32))
+  assert jax.tree.leaves(shapes)
+  if task.is_ada:
+    assert config.data.crop % task.model.hop == 0
+
+
+def test_paper_config_rejects_unknown_options():
+  from configs import paper
+  with pytest.raises(KeyError, match="levle"):
+    paper.get_config("levle=2")

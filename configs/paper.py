@@ -1,0 +1,54 @@
+"""The paper's hierarchy: hop 8 at level 1, hop 8 again at level 2 on level 1's codes (64 in all).
+
+  --config=configs/paper.py                           level 1, AMAE, hop 8 = 2 x 2 x 2
+  --config=configs/paper.py:level=2                   level 2 on level 1's codes, hop 8 (64 overall)
+  --config=configs/paper.py:quantizer=vq              the VQ-VAE baseline (EMA codebook, restarts)
+  --config=configs/paper.py:level=2,quantizer=vq
+  --config=configs/paper.py:stage=prior               the prior on the top codes
+
+Sized after the paper (K = 2048 codes, 30-layer decoders, a deep WaveNet prior) for accelerators.
+"""
+
+from configs import base
+
+
+def parse(arg: str) -> dict:
+  options = dict(level="1", quantizer="argmax", stage="ada")
+  for item in filter(None, (arg or "").split(",")):
+    key, _, value = item.partition("=")
+    if key not in options:
+      raise KeyError(f"configs/paper.py: unknown option {key!r}; expected one of {sorted(options)}")
+    options[key] = value
+  return options
+
+
+def get_config(arg: str = ""):
+  options = parse(arg)
+  c = base.get_config()
+  c.stage = options["stage"]
+  level = int(options["level"])
+  c.data.dir = "data/maestro_prepared" if level == 1 else "runs/paper_level1/codes"
+  c.data.crop = 16000 if level == 1 else 4096
+  c.model.num_codes = 2048
+  c.model.encoder.strides = (2, 2, 2)
+  c.model.encoder.channels = 256
+  c.model.encoder.blocks_per_stage = 4
+  c.model.upsampler.channels = 128
+  c.model.decoder.update(layers=30, cycle=10, residual_channels=128, gate_channels=256, skip_channels=256)
+  c.model.quantizer.kind = options["quantizer"]
+  if options["quantizer"] == "vq":
+    c.model.quantizer.dim = 64
+    c.model.quantizer.ema_decay = 0.99
+    c.model.quantizer.restart_threshold = 0.01
+  if c.stage == "prior":
+    c.data.dir = "runs/paper_level2/codes"
+    c.data.crop = 2048
+    c.prior.wavenet.update(layers=40, cycle=10, kernel_size=3, residual_channels=256, gate_channels=512,
+                           skip_channels=512)
+  c.train.steps = 300_000
+  c.train.batch_size = 64
+  c.train.learning_rate = 2e-4
+  c.train.warmup_steps = 5000
+  c.train.ema_decay = 0.9999
+  c.eval.batch_size = 64
+  return c
