@@ -335,7 +335,8 @@ def train(config, workdir: str | Path, devices=None) -> dict:
   if jax.process_index() == 0:
     dataset.atomic_write_json(workdir / RUN_FILE, {
         "config": config.to_dict(), "signal_classes": data.num_classes, "data_rate": data.rate,
-        "sample_rate": data.manifest["sample_rate"], "version": argmax_music.__version__})
+        "sample_rate": data.manifest["sample_rate"], "data_made_by": data.manifest["made_by"],
+        "version": argmax_music.__version__})
 
   # Data.
   crop = config.data.crop

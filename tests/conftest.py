@@ -41,3 +41,20 @@ def tiny_data(tone_folder, tmp_path_factory) -> Path:
   out = tmp_path_factory.mktemp("prepared")
   prepare.prepare(tone_folder, out, validation_fraction=0.3, test_fraction=0.0)
   return out
+
+
+@pytest.fixture(scope="session")
+def tiny_stack(tiny_data, tmp_path_factory) -> Path:
+  """A trained tiny stack: ROOT/level1 (AMAE, hop 8, K=16), ROOT/codes (its codes), ROOT/prior."""
+  from argmax_music import encode, train
+  from configs import tiny
+
+  root = tmp_path_factory.mktemp("stack")
+  level1 = tiny.get_config("ada")
+  level1.data.dir = str(tiny_data)
+  train.train(level1, root / "level1")
+  encode.encode_dataset(root / "level1", root / "codes")
+  prior = tiny.get_config("prior")
+  prior.data.dir = str(root / "codes")
+  train.train(prior, root / "prior")
+  return root

@@ -1,5 +1,6 @@
 """The training entry point: devices, resume, preemption, stages chained through codes on disk, bad configs."""
 
+import json
 import os
 import signal
 import subprocess
@@ -77,34 +78,33 @@ def test_sigterm_leaves_a_restorable_checkpoint(tiny_data, tmp_path):
   assert all(np.all(np.isfinite(x)) for x in jax.tree.leaves(params))
 
 
-def test_stages_chain_through_codes_on_disk(tiny_data, tmp_path):
-  train.train(tiny_config(tiny_data), tmp_path / "level1")
-  manifest = encode.encode_dataset(tmp_path / "level1", tmp_path / "codes1")
+def test_stages_chain_through_codes_on_disk(tiny_data, tiny_stack, tmp_path):
+  codes_dir = tiny_stack / "codes"
   source = dataset.PreparedDataset(tiny_data)
-  codes = dataset.PreparedDataset(tmp_path / "codes1")
+  codes = dataset.PreparedDataset(codes_dir)
+  manifest = codes.manifest
   assert codes.kind == "codes" and codes.num_classes == 16 and codes.rate == 16000 / 8
   assert manifest["made_by"]["step"] == 4 and manifest["made_by"]["workdir"].endswith("level1")
   for split in dataset.SPLITS:
     for a, c in zip(source.arrays(split), codes.arrays(split)):
       assert len(c) == len(a) // 8 and c.dtype == np.uint16 and c.max() < 16
   # The codes match what the encoder gives on a training-sized window.
-  config, task, params, state, _ = train.load_trained(tmp_path / "level1")
+  config, task, params, state, _ = train.load_trained(tiny_stack / "level1")
   window = np.asarray(source.arrays("train")[0][:160], np.int32)[None]
   direct = task.model.apply({"params": params, **state}, window, method=task.model.encode)
   np.testing.assert_array_equal(direct[0], codes.arrays("train")[0][:20])
   # Re-running finishes nothing new and keeps the files.
-  assert encode.encode_dataset(tmp_path / "level1", tmp_path / "codes1") == manifest
+  assert encode.encode_dataset(tiny_stack / "level1", codes_dir) == manifest
+  # The prior trained on these codes.
+  assert json.loads((tiny_stack / "prior" / "run.json").read_text())["data_made_by"] == manifest["made_by"]
 
-  level2 = tiny_config(tmp_path / "codes1")
+  level2 = tiny_config(codes_dir)
   level2.data.crop = 32
   level2.model.encoder.strides = (2, 2)
   result = train.train(level2, tmp_path / "level2")
   assert result["step"] == 4
   assert train.load_trained(tmp_path / "level2")[1].signal_classes == 16
-  prior = train.train(tiny_config(tmp_path / "codes1", "prior"), tmp_path / "prior")
-  assert prior["step"] == 4 and prior["eval"]["nll_bits"] > 0
-
-  transformer = tiny_config(tmp_path / "codes1", "prior")
+  transformer = tiny_config(codes_dir, "prior")
   transformer.prior.kind = "transformer"
   assert train.train(transformer, tmp_path / "prior_tf")["step"] == 4
 

@@ -30,23 +30,56 @@ def sample_logits(rng: jax.Array, logits: jax.Array, temperature: float = 1.0,
   return jax.random.categorical(rng, logits, axis=-1).astype(jnp.int32)
 
 
-@functools.partial(jax.jit, static_argnames=("model", "batch", "length", "temperature", "top_p"))
-def generate(model: nn.Module, params, rng: jax.Array, batch: int, length: int, cond: jax.Array | None = None,
-             temperature: float = 1.0, top_p: float | None = None) -> jax.Array:
-  """Sample (batch, length) tokens with the model's cached step; cond: (batch, length, channels) or None."""
-  keys = jax.random.split(rng, length)
-  cond_steps = None if cond is None else jnp.swapaxes(cond, 0, 1)
+@functools.partial(jax.jit, static_argnames=("model", "temperature", "top_p"))
+def generate_steps(model: nn.Module, params, carry, keys: jax.Array, cond: jax.Array | None = None,
+                   forced: jax.Array | None = None, temperature: float = 1.0, top_p: float | None = None):
+  """Advance `carry` = (cache, previous token) by len(keys) steps: (carry, tokens (batch, steps)).
 
+  cond: (batch, steps, channels) or None; forced: (batch, steps) tokens to emit instead of sampling
+  where >= 0 (a prompt), or None.
+  """
   def body(carry, inputs):
     cache, prev = carry
-    key, cond_t = inputs
+    key, cond_t, forced_t = inputs
     logits, cache = model.apply({"params": params}, cache, prev, cond_t, method=model.step)
     token = sample_logits(key, logits, temperature, top_p)
+    if forced_t is not None:
+      token = jnp.where(forced_t >= 0, forced_t, token)
     return (cache, token), token
 
-  start = (model.init_cache(batch, length), jnp.full((batch,), -1, jnp.int32))
-  _, tokens = jax.lax.scan(body, start, (keys, cond_steps))
-  return tokens.T
+  time_major = lambda x: None if x is None else jnp.swapaxes(x, 0, 1)
+  carry, tokens = jax.lax.scan(body, carry, (keys, time_major(cond), time_major(forced)))
+  return carry, tokens.T
+
+
+def generate(model: nn.Module, params, rng: jax.Array, batch: int, length: int, cond: jax.Array | None = None,
+             temperature: float = 1.0, top_p: float | None = None, prompt: jax.Array | None = None,
+             chunk: int | None = None, on_chunk=None, sharding=None) -> jax.Array:
+  """Sample (batch, length) tokens with the model's cached step.
+
+  cond: (batch, length, channels) or None. prompt: (batch, P) tokens kept as the first P outputs.
+  The loop runs in chunks of `chunk` steps (one jitted scan each), calling on_chunk(steps) after
+  each; the result does not depend on the chunking. `sharding` places the batch (e.g. over 'data').
+  """
+  keys = jax.random.split(rng, length)
+  forced = None
+  if prompt is not None:
+    forced = jnp.full((batch, length), -1, jnp.int32).at[:, :prompt.shape[1]].set(prompt[:, :length])
+  carry = (model.init_cache(batch, length), jnp.full((batch,), -1, jnp.int32))
+  if sharding is not None:
+    place = lambda x: x if x is None or x.ndim == 0 else jax.device_put(x, sharding)
+    carry, cond, forced = jax.tree.map(place, (carry, cond, forced))
+  chunk = chunk or length
+  pieces = []
+  for start in range(0, length, chunk):
+    window = slice(start, min(start + chunk, length))
+    part = lambda x: None if x is None else x[:, window]
+    carry, tokens = generate_steps(model, params, carry, keys[window], part(cond), part(forced), temperature, top_p)
+    pieces.append(tokens)
+    if on_chunk is not None:
+      jax.block_until_ready(tokens)
+      on_chunk(tokens.shape[1])
+  return jnp.concatenate(pieces, axis=1)
 
 
 @functools.partial(jax.jit, static_argnames=("model", "batch", "length", "window", "temperature", "top_p"))

@@ -1,0 +1,105 @@
+"""Sampling from a tiny trained stack: every mode's files and lengths, seeds, prompts, the page, stack checks."""
+
+import html.parser
+import shutil
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from argmax_music import audio, sample, train
+from conftest import write_tone
+from configs import tiny
+
+
+@pytest.fixture(scope="module")
+def stack(tiny_stack):
+  levels, prior = sample.load_stack(*sample.find_stack(tiny_stack))
+  return levels, prior
+
+
+def read(path):
+  x, rate = sf.read(path, dtype="float32")
+  assert rate == 16000
+  return x
+
+
+class Page(html.parser.HTMLParser):
+  def __init__(self):
+    super().__init__()
+    self.sources, self.tags = [], []
+
+  def handle_starttag(self, tag, attrs):
+    self.tags.append(tag)
+    self.sources += [v for k, v in attrs if k in ("src", "href")]
+
+
+def check_page(out):
+  page = Page()
+  page.feed((out / "index.html").read_text())
+  assert "audio" in page.tags and "img" in page.tags
+  for src in page.sources:
+    assert (out / src).exists(), f"index.html links a missing {src}"
+  if shutil.which("chromium"):
+    import subprocess
+    shot = out / "page.png"
+    subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                    f"--screenshot={shot}", (out / "index.html").as_uri()], check=True, capture_output=True,
+                   timeout=60)
+    assert shot.stat().st_size > 0
+
+
+def test_generate_writes_promised_files_and_is_reproducible(stack, tmp_path):
+  levels, prior = stack
+  settings = sample.sample("generate", levels, prior, tmp_path / "a", seconds=0.05, num=2, seed=3)
+  assert settings["num"] == 2 and settings["seconds"] == 0.05
+  for i in range(2):
+    assert len(read(tmp_path / "a" / f"sample_{i}.wav")) == 800
+    assert (tmp_path / "a" / f"sample_{i}.png").stat().st_size > 0
+  with np.load(tmp_path / "a" / "codes.npz") as codes:
+    assert codes["level1"].shape == (2, 100)
+  check_page(tmp_path / "a")
+  # Same seed, another chunking of the loop: identical audio. Another seed: different audio.
+  sample.sample("generate", levels, prior, tmp_path / "b", seconds=0.05, num=2, seed=3, chunk=37)
+  np.testing.assert_array_equal(read(tmp_path / "a" / "sample_0.wav"), read(tmp_path / "b" / "sample_0.wav"))
+  sample.sample("generate", levels, prior, tmp_path / "c", seconds=0.05, num=2, seed=4)
+  assert not np.array_equal(read(tmp_path / "a" / "sample_0.wav"), read(tmp_path / "c" / "sample_0.wav"))
+
+
+def test_continue_keeps_the_prompt_exactly(stack, tmp_path):
+  levels, prior = stack
+  write_tone(tmp_path / "prompt.wav", 0.02, 330)
+  sample.sample("continue", levels, prior, tmp_path / "out", seconds=0.03, num=2, prompt=str(tmp_path / "prompt.wav"))
+  prompt = audio.mu_law_encode(audio.load_audio(tmp_path / "prompt.wav"))
+  for i in range(2):
+    x = read(tmp_path / "out" / f"sample_{i}.wav")
+    assert len(x) == 320 + 480
+    np.testing.assert_array_equal(audio.mu_law_encode(x[:320]), prompt)
+  with np.load(tmp_path / "out" / "codes.npz") as codes:
+    assert codes["level1"].shape == (2, 100)
+    np.testing.assert_array_equal(codes["level1"][:, :40], np.repeat(codes["prompt_level1"][None], 2, 0))
+
+
+def test_reconstruct_and_upsample_lengths(stack, tmp_path):
+  levels, _ = stack
+  write_tone(tmp_path / "in.wav", 1.0, 220)
+  sample.sample("reconstruct", levels, None, tmp_path / "rec", seconds=0.04, input_file=str(tmp_path / "in.wav"))
+  assert len(read(tmp_path / "rec" / "sample_0.wav")) == 640
+  with np.load(tmp_path / "rec" / "codes.npz") as codes:
+    assert codes["level1"].shape == (1, 80)
+  sample.sample("upsample", levels, None, tmp_path / "up", codes_file=str(tmp_path / "rec" / "codes.npz"))
+  assert len(read(tmp_path / "up" / "sample_0.wav")) == 640
+
+
+def test_mismatched_or_missing_checkpoints_are_named(tiny_data, tiny_stack, tmp_path):
+  other = tiny.get_config("ada")
+  other.data.dir = str(tiny_data)
+  other.train.steps = 1
+  train.train(other, tmp_path / "other_level1")
+  with pytest.raises(sample.StackError, match="trained on the codes of .*level1, but in this stack it sits on "
+                                              "the codes of .*other_level1"):
+    sample.load_stack([tmp_path / "other_level1"], tiny_stack / "prior")
+  with pytest.raises(sample.StackError, match="no trained stage here"):
+    sample.load_stack([tmp_path / "missing"], None)
+  with pytest.raises(sample.StackError, match="is a prior, not a level"):
+    sample.load_stack([tiny_stack / "prior"], None)
