@@ -3,19 +3,19 @@
   python -m argmax_music.demo [--pieces=40] [--root=runs/demo] [--steps=...]
 
 render corpus -> prepare -> train level 1 (AMAE) -> encode codes -> train the prior
--> reconstruct validation clips (WAV + spectrogram PNG). Every stage resumes or
+-> reconstruct a validation clip and generate new pieces (WAV, spectrograms, index.html). Every stage resumes or
 skips finished work, so running the demo again continues where it stopped.
 """
 
 from __future__ import annotations
 
+import csv
 import shlex
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
 from absl import app, flags
 
 FLAGS = flags.FLAGS
@@ -30,27 +30,13 @@ def run(*args: str) -> None:
   print(f"  ({time.monotonic() - start:.0f} s)", flush=True)
 
 
-def reconstruct_clips(workdir: Path, out: Path, clips: int, seconds: float) -> list[Path]:
-  """Encode then decode the first validation clips; write WAV and spectrogram PNGs."""
-  import jax
-
-  from argmax_music import audio, train
-  from argmax_music.data import dataset, pipeline
-
-  config, task, params, model_state, _ = train.load_trained(workdir)
-  data = dataset.PreparedDataset(config.data.dir)
-  length = int(seconds * data.rate) // task.model.hop * task.model.hop
-  out.mkdir(parents=True, exist_ok=True)
-  written = []
-  for i, clip in enumerate(pipeline.eval_crops(data, length, max_crops=clips)):
-    clip = np.asarray(clip, np.int32)
-    recon = train.reconstruct_clip(task, params, model_state, clip, jax.random.key(i))
-    original, decoded = audio.mu_law_decode(clip), audio.mu_law_decode(recon)
-    audio.save_wav(out / f"clip{i}_original.wav", original, data.manifest["sample_rate"])
-    audio.save_wav(out / f"clip{i}_reconstruction.wav", decoded, data.manifest["sample_rate"])
-    audio.save_spectrogram_png(out / f"clip{i}.png", {"original": original, "reconstruction": decoded})
-    written += [out / f"clip{i}_reconstruction.wav", out / f"clip{i}.png"]
-  return written
+def first_validation_file(corpus: Path) -> Path:
+  """The corpus's first validation piece (its metadata.csv gives the splits)."""
+  with open(corpus / "metadata.csv", newline="") as f:
+    rows = [r for r in csv.DictReader(f) if r["split"] == "validation"]
+  if not rows:
+    raise ValueError(f"{corpus}: no validation piece; render more pieces (--pieces)")
+  return corpus / rows[0]["audio_filename"]
 
 
 def main(argv):
@@ -66,13 +52,18 @@ def main(argv):
   run("argmax_music.encode", f"--workdir={root / 'level1'}", f"--output={root / 'codes'}")
   run("argmax_music.train", "--config=configs/cpu_demo.py:prior", f"--config.data.dir={root / 'codes'}",
       f"--workdir={root / 'prior'}", *steps)
-  print("\nreconstructing validation clips ...", flush=True)
-  written = reconstruct_clips(root / "level1", root / "reconstructions", FLAGS.clips, FLAGS.clip_seconds)
+  samples = root / "samples"
+  run("argmax_music.sample", f"--workdir={root}", "--mode=reconstruct",
+      f"--input={first_validation_file(data / 'piano')}", f"--seconds={FLAGS.seconds}",
+      f"--out={samples / 'reconstruct'}")
+  run("argmax_music.sample", f"--workdir={root}", "--mode=generate", f"--seconds={FLAGS.seconds}",
+      f"--num={FLAGS.num}", f"--out={samples / 'generate'}")
   print(f"\ndone in {(time.monotonic() - start) / 60:.1f} min. Results:")
   print(f"  level 1 (checkpoints, TensorBoard events): {root / 'level1'}")
   print(f"  its codes: {root / 'codes'}   the prior: {root / 'prior'}")
-  print(f"  reconstructions (WAV + PNG): {root / 'reconstructions'} ({len(written)} files)")
-  print(f"  tensorboard --logdir={root}")
+  print(f"  listen: {samples / 'reconstruct' / 'index.html'} (a validation clip, encoded and decoded)")
+  print(f"          {samples / 'generate' / 'index.html'} (new music: prior -> codes -> decoder)")
+  print(f"  curves, audio and spectrograms: tensorboard --logdir={root}")
 
 
 if __name__ == "__main__":
@@ -80,6 +71,6 @@ if __name__ == "__main__":
   flags.DEFINE_string("data", "data", "Where the corpus and the prepared dataset go.")
   flags.DEFINE_string("root", "runs/demo", "Where the runs and results go.")
   flags.DEFINE_integer("steps", None, "Override the training steps of both stages (default: the config's).")
-  flags.DEFINE_integer("clips", 2, "Validation clips to reconstruct.")
-  flags.DEFINE_float("clip_seconds", 2.0, "Length of each reconstructed clip.")
+  flags.DEFINE_float("seconds", 4.0, "Seconds of audio to reconstruct and to generate.")
+  flags.DEFINE_integer("num", 2, "Pieces to generate.")
   app.run(main)
