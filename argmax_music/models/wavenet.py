@@ -83,7 +83,11 @@ class WaveNet(nn.Module):
       if cond is None:
         raise ValueError("this WaveNet is conditioned (cond_channels > 0): pass `cond`")
       w = self._cast(self.cond_w)
-      terms = [t + self._cast(cond) @ w[:, i] for i, t in enumerate(terms)]
+      if time_axes:  # A sequence: one projection per layer (all layers at once would not fit in memory).
+        terms = [t + self._cast(cond) @ w[:, i] for i, t in enumerate(terms)]
+      else:  # One timestep: one matmul for every layer.
+        proj = (self._cast(cond) @ w.reshape(w.shape[0], -1)).reshape(cond.shape[0], self.layers, -1)
+        terms = [t + proj[:, i] for i, t in enumerate(terms)]
     if self.global_channels:
       if glob is None:
         raise ValueError("this WaveNet has global conditioning (global_channels > 0): pass `glob`")
@@ -135,20 +139,23 @@ class WaveNet(nn.Module):
     t = cache["t"]
     h = self._cast(embed_tokens(self.embedding, prev_token))
     terms = self._conditioning(cond_t, glob, time_axes=0)
-    skip = self._cast(self.skip_b)
-    buffers = []
+    buffers, gated = [], []
     for i, d in enumerate(dilations(self.layers, self.cycle)):
       buffer = cache["buffers"][i]
       size = buffer.shape[1]
       if size:
-        taps = jnp.take(buffer, (t - d * jnp.arange(self.kernel_size - 1, 0, -1)) % size, axis=1)
-        window = jnp.concatenate([taps, h[:, None]], axis=1)
+        taps = [jax.lax.dynamic_slice_in_dim(buffer, (t - m * d) % size, 1, axis=1)
+                for m in range(self.kernel_size - 1, 0, -1)]
+        window = jnp.concatenate(taps + [h[:, None]], axis=1)
         buffer = jax.lax.dynamic_update_slice(buffer, h[:, None], (0, t % size, 0))
       else:
         window = h[:, None]
       buffers.append(buffer)
       z = jnp.einsum("bkr,krg->bg", window, self._cast(self.conv_w[i]))
       g = self._gate(z + self._cast(self.conv_b[i]) + terms[i])
-      skip = skip + g @ self._cast(self.skip_w[i])
+      gated.append(g)
       h = h + g @ self._cast(self.res_w[i]) + self._cast(self.res_b[i])
+    # Every layer's skip projection in one matmul.
+    skip_w = self._cast(self.skip_w).reshape(-1, self.skip_channels)
+    skip = jnp.concatenate(gated, axis=-1) @ skip_w + self._cast(self.skip_b)
     return self._logits(skip), {"t": t + 1, "buffers": tuple(buffers)}
