@@ -8,9 +8,15 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 
 
 def maybe_initialize_distributed(coordinator_address: str | None = None, num_processes: int | None = None,
-                                 process_id: int | None = None) -> None:
-  """`jax.distributed.initialize` for multi-process runs (explicit address, or a TPU/SLURM environment)."""
-  if coordinator_address or num_processes:
+                                 process_id: int | None = None, auto: bool = False) -> None:
+  """`jax.distributed.initialize` for multi-process runs.
+
+  With an explicit coordinator (e.g. several CPU processes on one machine), or with auto=True,
+  where JAX reads the cluster from the environment (Cloud TPU pod slices, SLURM).
+  CPU processes exchange collectives through gloo.
+  """
+  if coordinator_address or num_processes or auto:
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
     jax.distributed.initialize(coordinator_address, num_processes, process_id)
 
 

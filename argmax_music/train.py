@@ -200,9 +200,10 @@ def train_step(task: Task, optimizer, state: TrainState, batch, rng):
 # ---------------------------------------------------------------------------
 
 
-def checkpoint_manager(directory: Path, keep: int, every: int = 1) -> ocp.CheckpointManager:
+def checkpoint_manager(directory: Path, keep: int, every: int = 1, asynchronous: bool = True):
+  """An Orbax CheckpointManager keeping the last `keep` checkpoints, saving every `every` steps."""
   options = ocp.CheckpointManagerOptions(max_to_keep=keep, save_interval_steps=every,
-                                         enable_async_checkpointing=True, create=True)
+                                         enable_async_checkpointing=asynchronous, create=True)
   return ocp.CheckpointManager(directory.absolute(), options=options)
 
 
@@ -271,6 +272,7 @@ def evaluate(task: Task, eval_fn, params, model_state, batches, mesh) -> dict:
 
 def reconstruct_clip(task: Task, params, model_state, clip: np.ndarray, rng) -> np.ndarray:
   """Encode a level-1 clip and decode its codes with the cached sampler (temperature 1)."""
+  params, model_state = jax.device_get((params, model_state))  # Replicated: run on this process's device.
   variables = {"params": params, **model_state}
   codes = task.model.apply(variables, clip[None], method=task.model.encode)
   cond = task.model.apply(variables, codes, method=task.model.condition)
@@ -352,7 +354,8 @@ def train(config, workdir: str | Path, devices=None) -> dict:
   example = jnp.zeros((1, crop), jnp.int32)
   abstract = abstract_state(task, optimizer, mesh, example)
   manager = checkpoint_manager(workdir / "checkpoints", config.train.keep, config.train.checkpoint_every)
-  best_manager = checkpoint_manager(workdir / "best", 1)
+  # Synchronous: an async save of the same step by two managers would share Orbax's multi-host barrier.
+  best_manager = checkpoint_manager(workdir / "best", 1, asynchronous=False)
   start = manager.latest_step()
   if start is not None:
     state, data_state = restore_checkpoint(manager, start, abstract)
@@ -406,7 +409,7 @@ def train(config, workdir: str | Path, devices=None) -> dict:
       eval_result = evaluate(task, eval_fn, params, state.model_state, eval_batches, mesh)
       writer.scalars(step, eval_result, "eval")
       logging.info("eval at step %d: %s", step, json.dumps(eval_result))
-      if task.is_ada and data.kind == "mu_law" and config.eval.audio_seconds > 0:
+      if task.is_ada and data.kind == "mu_law" and config.eval.audio_seconds > 0 and jax.process_index() == 0:
         clip_length = min(int(config.eval.audio_seconds * data.rate) // task.model.hop * task.model.hop, crop)
         original = np.asarray(eval_batches[0][0][:clip_length], np.int32)
         recon = reconstruct_clip(task, params, state.model_state, original, jax.random.fold_in(sample_rng, step))
@@ -443,7 +446,8 @@ def quiet_orbax() -> None:
 def main(argv):
   del argv
   quiet_orbax()
-  sharding.maybe_initialize_distributed(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
+  sharding.maybe_initialize_distributed(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id,
+                                        FLAGS.distributed)
   result = train(FLAGS.config, FLAGS.workdir)
   print(json.dumps(result))
 
@@ -454,5 +458,6 @@ if __name__ == "__main__":
   flags.DEFINE_string("coordinator_address", None, "Multi-process: the coordinator's host:port.")
   flags.DEFINE_integer("num_processes", None, "Multi-process: how many processes.")
   flags.DEFINE_integer("process_id", None, "Multi-process: this process's index.")
+  flags.DEFINE_bool("distributed", False, "Multi-process from the environment (TPU pod slice, SLURM).")
   flags.mark_flag_as_required("config")
   app.run(main)

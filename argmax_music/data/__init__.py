@@ -1,0 +1,1 @@
+"""Audio sources, corpus rendering and preparation, and the grain input pipeline."""

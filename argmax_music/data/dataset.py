@@ -1,0 +1,127 @@
+"""The prepared-dataset format, shared by waveforms (mu-law uint8) and codes (uint16).
+
+A prepared dataset is a folder with `manifest.json` and one `.npy` array per source
+file under a folder per split. Arrays are written atomically (temporary name,
+then rename) and the manifest is rewritten atomically after each file, so an
+interrupted run loses nothing already written and a re-run resumes.
+
+manifest.json:
+  kind         "mu_law" (waveform classes) or "codes" (a level's code sequences)
+  num_classes  256 for mu-law, K for codes
+  dtype        "uint8" or "uint16"
+  rate         timesteps per second (16000 for audio, 16000 / hop for codes)
+  sample_rate  the audio sample rate the data came from
+  splits       {split: [{"source", "array", "length", "sha256"}]}
+  skipped      [{"source", "reason"}]  files that could not be used, each once
+  too_short    [{"source", "length"}]  files shorter than the minimum length
+  made_by      free-form provenance (prepare's flags, or the checkpoint that made the codes)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+MANIFEST = "manifest.json"
+SPLITS = ("train", "validation", "test")
+
+
+class DatasetError(ValueError):
+  """A prepared dataset that is missing or malformed; the message names the path."""
+
+
+def hash_split(key: str, validation_fraction: float, test_fraction: float) -> str:
+  """Deterministic split of an item by a hash of its name (stable across machines and runs)."""
+  u = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") / 2.0**64
+  if u < validation_fraction:
+    return "validation"
+  if u < validation_fraction + test_fraction:
+    return "test"
+  return "train"
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+  """SHA-256 of a file's bytes."""
+  h = hashlib.sha256()
+  with open(path, "rb") as f:
+    for block in iter(lambda: f.read(1 << 20), b""):
+      h.update(block)
+  return h.hexdigest()
+
+
+def atomic_write_json(path: str | os.PathLike, obj) -> None:
+  """Write JSON to a temporary name, fsync, then rename over `path`."""
+  path = Path(path)
+  tmp = path.with_name(f".{path.name}.tmp")
+  with open(tmp, "w") as f:
+    json.dump(obj, f, indent=1)
+    f.flush()
+    os.fsync(f.fileno())
+  os.replace(tmp, path)
+
+
+def atomic_save_npy(path: str | os.PathLike, array: np.ndarray) -> None:
+  """np.save to a temporary name, fsync, then rename over `path`."""
+  path = Path(path)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  tmp = path.with_name(f".{path.name}.tmp")
+  with open(tmp, "wb") as f:
+    np.save(f, array)
+    f.flush()
+    os.fsync(f.fileno())
+  os.replace(tmp, path)
+
+
+def ordered_map(fn, items: list, workers: int):
+  """map(fn, items) in `workers` spawned processes (safe beside JAX's threads), or inline for workers <= 1."""
+  if workers <= 1 or len(items) <= 1:
+    yield from map(fn, items)
+    return
+  with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    yield from pool.map(fn, items)
+
+
+def new_manifest(kind: str, num_classes: int, dtype: str, rate: float, sample_rate: int, made_by: dict) -> dict:
+  """An empty manifest."""
+  return {"kind": kind, "num_classes": num_classes, "dtype": dtype, "rate": rate, "sample_rate": sample_rate,
+          "splits": {s: [] for s in SPLITS}, "skipped": [], "too_short": [], "made_by": made_by}
+
+
+def array_name(split: str, source: str) -> str:
+  """The relative .npy path of a source file's array (a hash keeps odd file names out of the tree)."""
+  return f"{split}/{hashlib.sha256(source.encode()).hexdigest()[:20]}.npy"
+
+
+class PreparedDataset:
+  """Read access to a prepared dataset; arrays are memory-mapped."""
+
+  def __init__(self, root: str | os.PathLike):
+    self.root = Path(root)
+    path = self.root / MANIFEST
+    if not path.exists():
+      raise DatasetError(f"{path}: no manifest; prepare the data first (python -m argmax_music.data.prepare)")
+    try:
+      self.manifest = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+      raise DatasetError(f"{path}: corrupt manifest ({e})") from e
+    self.num_classes = int(self.manifest["num_classes"])
+    self.rate = float(self.manifest["rate"])
+    self.kind = self.manifest["kind"]
+
+  def entries(self, split: str) -> list[dict]:
+    if split not in SPLITS:
+      raise DatasetError(f"unknown split {split!r}; expected one of {SPLITS}")
+    return self.manifest["splits"][split]
+
+  def arrays(self, split: str) -> list[np.ndarray]:
+    """The split's arrays, memory-mapped, in manifest order."""
+    return [np.load(self.root / e["array"], mmap_mode="r") for e in self.entries(split)]
+
+  def seconds(self, split: str) -> float:
+    return sum(e["length"] for e in self.entries(split)) / self.rate

@@ -1,0 +1,70 @@
+"""The grain input pipeline over a prepared dataset.
+
+Training examples are random crops defined by their global index: crop `i` is a
+pure function of (seed, i), drawn with files weighted by length. Process `p` of
+`P` takes the indices p, p+P, p+2P, ..., so processes see disjoint examples and
+a run's data depends only on the seed and the step, whatever the device layout.
+The iterator's state (grain's `get_state`) is saved with each checkpoint.
+"""
+
+from __future__ import annotations
+
+import grain
+import numpy as np
+
+from argmax_music.data.dataset import PreparedDataset
+
+ENDLESS = 2**62
+
+
+class RandomCrops:
+  """Crop `i` = a random window of `crop` timesteps, from a file chosen with probability ~ its length."""
+
+  def __init__(self, arrays: list[np.ndarray], crop: int, seed: int):
+    lengths = np.array([len(a) for a in arrays])
+    usable = np.maximum(lengths - crop + 1, 0)
+    if usable.sum() == 0:
+      raise ValueError(f"no file is at least one crop ({crop} timesteps) long")
+    self.arrays, self.crop, self.seed = arrays, crop, seed
+    self.cumulative = np.cumsum(usable)
+
+  def __call__(self, index: int) -> np.ndarray:
+    rng = np.random.default_rng([self.seed, index])
+    position = rng.integers(self.cumulative[-1])
+    file = int(np.searchsorted(self.cumulative, position, side="right"))
+    start = position - (self.cumulative[file - 1] if file else 0)
+    return np.asarray(self.arrays[file][start:start + self.crop])
+
+
+def train_iterator(data: PreparedDataset, crop: int, global_batch: int, seed: int,
+                   process_index: int = 0, process_count: int = 1, threads: int = 2,
+                   prefetch: int = 8) -> grain.DatasetIterator:
+  """An endless, checkpointable iterator of this process's (global_batch / process_count, crop) batches."""
+  if global_batch % process_count:
+    raise ValueError(f"batch size {global_batch} is not divisible by the process count {process_count}")
+  crops = RandomCrops(data.arrays("train"), crop, seed)
+  ds = (grain.MapDataset.range(ENDLESS)[process_index::process_count]
+        .map(crops)
+        .batch(global_batch // process_count, drop_remainder=True))
+  return iter(ds.to_iter_dataset(grain.ReadOptions(num_threads=threads, prefetch_buffer_size=prefetch)))
+
+
+def eval_crops(data: PreparedDataset, crop: int, split: str = "validation", max_crops: int | None = None):
+  """Fixed, deterministic crops of a split: consecutive windows of each file, in manifest order."""
+  crops = [a[start:start + crop] for a in data.arrays(split) for start in range(0, len(a) - crop + 1, crop)]
+  return crops[:max_crops] if max_crops else crops
+
+
+def eval_batches(data: PreparedDataset, crop: int, global_batch: int, max_crops: int | None = None,
+                 process_index: int = 0, process_count: int = 1, split: str = "validation"):
+  """This process's share of each full global batch of `eval_crops` (a list of numpy arrays)."""
+  crops = eval_crops(data, crop, split, max_crops)
+  if len(crops) < global_batch:
+    raise ValueError(f"{data.root}: the {split} split has {len(crops)} crops of {crop} timesteps, fewer "
+                     f"than one batch ({global_batch}); add data or lower eval.batch_size / the crop")
+  local = global_batch // process_count
+  batches = []
+  for b in range(len(crops) // global_batch):
+    start = b * global_batch + process_index * local
+    batches.append(np.stack([np.asarray(c) for c in crops[start:start + local]]))
+  return batches

@@ -1,0 +1,142 @@
+"""Turn a folder of audio into a prepared dataset (mu-law uint8 arrays per split + manifest).
+
+  python -m argmax_music.data.prepare --input=DIR --output=DIR [--min_seconds=1]
+
+Splits come from a MAESTRO-style CSV in the input folder (columns `split` and
+`audio_filename`) when there is one, otherwise from a hash of each file's path.
+Unreadable files are skipped and listed under `skipped` in the manifest; files
+shorter than --min_seconds are listed under `too_short`. Every finished file is
+on disk before the next starts, so a re-run resumes where the last one stopped.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import numpy as np
+from absl import app, flags, logging
+
+from argmax_music import audio
+from argmax_music.data import dataset
+from argmax_music.progress import Progress
+
+AUDIO_EXTENSIONS = {".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff", ".opus"}
+SILENCE_PEAK = 1e-4
+
+
+def find_audio_files(root: Path) -> list[str]:
+  """Audio files under `root` (relative paths, sorted). Symlinked folders are not followed (no loops)."""
+  found = []
+  for folder, _, names in os.walk(root):
+    for name in names:
+      if Path(name).suffix.lower() in AUDIO_EXTENSIONS:
+        found.append(os.path.relpath(os.path.join(folder, name), root))
+  return sorted(found)
+
+
+def read_split_csv(root: Path) -> dict[str, str]:
+  """{audio_filename: split} from a MAESTRO-style CSV at the top of `root`, or {} when there is none."""
+  splits = {}
+  for path in sorted(root.glob("*.csv")):
+    with open(path, newline="") as f:
+      reader = csv.DictReader(f)
+      if not {"split", "audio_filename"} <= set(reader.fieldnames or ()):
+        continue
+      for row in reader:
+        if row["split"] not in dataset.SPLITS:
+          raise ValueError(f"{path}: unknown split {row['split']!r} for {row['audio_filename']}")
+        splits[os.path.normpath(row["audio_filename"])] = row["split"]
+  return splits
+
+
+def _load(args) -> tuple[str, str, np.ndarray | None, str | None]:
+  """Worker: (source, sha256, mu-law array or None, reason it was skipped or None)."""
+  root, source, sample_rate = args
+  path = root / source
+  try:
+    digest = dataset.file_sha256(path)
+    x = audio.load_audio(path, sample_rate)
+  except (audio.AudioError, OSError) as e:
+    return source, "", None, str(e) if isinstance(e, audio.AudioError) else f"{path}: {e.strerror or e}"
+  if np.max(np.abs(x)) < SILENCE_PEAK:
+    return source, digest, None, f"{path}: silent (peak below {SILENCE_PEAK})"
+  return source, digest, audio.mu_law_encode(x), None
+
+
+def prepare(input_dir: str | os.PathLike, output_dir: str | os.PathLike, sample_rate: int = 16000,
+            min_seconds: float = 1.0, validation_fraction: float = 0.05, test_fraction: float = 0.05,
+            workers: int = 1) -> dict:
+  """Prepare `input_dir` into `output_dir` (resuming a previous run there) and return the manifest."""
+  root, out = Path(input_dir), Path(output_dir)
+  if not root.is_dir():
+    raise FileNotFoundError(f"--input={root}: not a folder")
+  sources = find_audio_files(root)
+  if not sources:
+    raise ValueError(f"--input={root}: no audio files found (looked for {sorted(AUDIO_EXTENSIONS)})")
+  csv_splits = read_split_csv(root)
+  out.mkdir(parents=True, exist_ok=True)
+  manifest_path = out / dataset.MANIFEST
+  made_by = {"tool": "prepare", "input": str(root.resolve()), "min_seconds": min_seconds,
+             "validation_fraction": validation_fraction, "test_fraction": test_fraction}
+  if manifest_path.exists():
+    manifest = dataset.PreparedDataset(out).manifest
+    if manifest["sample_rate"] != sample_rate:
+      raise ValueError(f"{manifest_path}: prepared at {manifest['sample_rate']} Hz, asked for {sample_rate} Hz; "
+                       "use another --output")
+  else:
+    manifest = dataset.new_manifest("mu_law", audio.MU_LAW_CLASSES, "uint8", sample_rate, sample_rate, made_by)
+  done = {e["source"] for s in dataset.SPLITS for e in manifest["splits"][s]}
+  done |= {e["source"] for e in manifest["skipped"] + manifest["too_short"]}
+  todo = [s for s in sources if s not in done]
+  logging.info("%d audio files in %s: %d already prepared, %d to do", len(sources), root, len(done), len(todo))
+
+  min_length = int(min_seconds * sample_rate)
+  progress = Progress(len(todo), "prepare", "files")
+  for source, digest, q, reason in dataset.ordered_map(_load, [(root, s, sample_rate) for s in todo], workers):
+    if reason is not None:
+      logging.warning("skipping %s", reason)
+      manifest["skipped"].append({"source": source, "reason": reason})
+    elif len(q) < min_length:
+      manifest["too_short"].append({"source": source, "length": len(q)})
+    else:
+      split = csv_splits.get(os.path.normpath(source)) or dataset.hash_split(
+          source, validation_fraction, test_fraction)
+      name = dataset.array_name(split, source)
+      dataset.atomic_save_npy(out / name, q)
+      manifest["splits"][split].append({"source": source, "array": name, "length": len(q), "sha256": digest})
+    dataset.atomic_write_json(manifest_path, manifest)
+    progress.update()
+  dataset.atomic_write_json(manifest_path, manifest)
+  return manifest
+
+
+def summary(manifest: dict) -> str:
+  """One line per split with files and hours, plus the skipped and too-short counts."""
+  rate = manifest["rate"]
+  lines = [f"  {s:<10} {len(v):5d} files {sum(e['length'] for e in v) / rate / 3600:8.2f} h"
+           for s, v in manifest["splits"].items()]
+  lines.append(f"  skipped {len(manifest['skipped'])} unusable, {len(manifest['too_short'])} too short")
+  return "\n".join(lines)
+
+
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+  del argv
+  manifest = prepare(FLAGS.input, FLAGS.output, FLAGS.sample_rate, FLAGS.min_seconds,
+                     FLAGS.validation_fraction, FLAGS.test_fraction, FLAGS.workers)
+  print(f"prepared {FLAGS.output}:\n{summary(manifest)}")
+
+
+if __name__ == "__main__":
+  flags.DEFINE_string("input", None, "Folder of audio files (searched recursively).", required=True)
+  flags.DEFINE_string("output", None, "Folder for the prepared dataset.", required=True)
+  flags.DEFINE_integer("sample_rate", 16000, "Target sample rate.")
+  flags.DEFINE_float("min_seconds", 1.0, "Files shorter than this (one training crop) are skipped.")
+  flags.DEFINE_float("validation_fraction", 0.05, "Fraction of files for validation (no CSV).")
+  flags.DEFINE_float("test_fraction", 0.05, "Fraction of files for test (no CSV).")
+  flags.DEFINE_integer("workers", os.cpu_count(), "Decoding processes.")
+  app.run(main)
