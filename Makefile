@@ -5,7 +5,7 @@ VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := fluidsynth fluid-soundfont-gm libsndfile1
+APT_PACKAGES := fluidsynth fluid-soundfont-gm libsndfile1 shellcheck
 
 .PHONY: demo test system venv tfds
 
@@ -16,8 +16,10 @@ test: venv tfds
 	$(PY) -m pytest -q -x
 
 # System packages: installed only when missing (apt without recommends: no Qt/GTK).
+# shellcheck is for the launch scripts' test.
 system:
-	@if ! command -v fluidsynth >/dev/null || [ ! -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ]; then \
+	@if ! command -v fluidsynth shellcheck >/dev/null || [ ! -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ] || \
+	   ! ldconfig -p | grep -q libsndfile; then \
 	  $(SUDO) apt-get update -qq && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PACKAGES); \
 	fi

@@ -12,6 +12,7 @@ that made them. Finished files are kept and skipped by a re-run.
 from __future__ import annotations
 
 import functools
+import json
 from pathlib import Path
 
 import jax
@@ -57,7 +58,8 @@ def encode_dataset(workdir: str | Path, output: str | Path, input_dir: str | Pat
   crop = min(config.data.crop, max(e["length"] for s in dataset.SPLITS for e in source.entries(s)) // hop * hop)
   out = Path(output)
   out.mkdir(parents=True, exist_ok=True)
-  made_by = {"tool": "encode", "workdir": str(Path(workdir).resolve()), "step": int(step),
+  run_id = json.loads((Path(workdir) / train.RUN_FILE).read_text())["run_id"]
+  made_by = {"tool": "encode", "workdir": str(Path(workdir).resolve()), "run_id": run_id, "step": int(step),
              "input": str(source.root.resolve()), "hop": hop, "input_rate": source.rate}
   manifest_path = out / dataset.MANIFEST
   manifest = (dataset.PreparedDataset(out).manifest if manifest_path.exists() else

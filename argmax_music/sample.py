@@ -51,9 +51,10 @@ class Stage:
     self.hop = self.task.model.hop if self.task.is_ada else 1
 
   @property
-  def trained_on(self) -> str | None:
-    """The workdir of the level whose codes this stage trained on (None for audio)."""
-    return self.run.get("data_made_by", {}).get("workdir")
+  def trained_on(self) -> dict | None:
+    """Provenance of the codes this stage trained on (the level's run id and workdir), None for audio."""
+    made_by = self.run["data_made_by"]
+    return made_by if made_by.get("tool") == "encode" else None
 
   def encode(self, signal: np.ndarray) -> np.ndarray:
     """Codes of one signal (windows of the training crop, as when the corpus was encoded)."""
@@ -77,10 +78,10 @@ def load_stack(level_dirs: list[Path], prior_dir: Path | None) -> tuple[list[Sta
   if prior is not None and prior.task.is_ada:
     raise StackError(f"{prior.workdir} is a level, not a prior")
   for below, above in zip([None] + levels, levels + ([prior] if prior else [])):
-    expected = None if below is None else str(below.workdir.resolve())
-    if above.trained_on != expected:
-      what = "audio" if above.trained_on is None else f"the codes of {above.trained_on}"
-      wanted = "audio" if expected is None else f"the codes of {expected}"
+    source = above.trained_on
+    if (source and source["run_id"]) != (below and below.run["run_id"]):
+      what = "audio" if source is None else f"the codes of {source['workdir']} (run {source['run_id']})"
+      wanted = "audio" if below is None else f"the codes of {below.workdir} (run {below.run['run_id']})"
       raise StackError(f"{above.workdir} was trained on {what}, but in this stack it sits on {wanted}")
   return levels, prior
 

@@ -17,6 +17,7 @@ import logging as py_logging
 import math
 import signal
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -326,17 +327,23 @@ class Preemption:
     self.requested = True
 
 
-def train(config, workdir: str | Path, devices=None) -> dict:
-  """Train the stage described by `config` in `workdir` (on `devices`, default all), resuming if it can."""
+def train(config, workdir: str | Path, devices=None, profile_steps: int = 0) -> dict:
+  """Train the stage described by `config` in `workdir` (on `devices`, default all), resuming if it can.
+
+  profile_steps > 0 writes a jax.profiler trace of that many steps (after the first) to workdir/profile.
+  """
   workdir = Path(workdir)
   data = load_data(config)
   mesh = sharding.make_mesh(devices)
   check_config(config, data, mesh.devices.size)
   task = Task(config, data.num_classes)
   workdir.mkdir(parents=True, exist_ok=True)
+  run_path = workdir / RUN_FILE
+  # A run id names this stage wherever its folder moves (codes record the id of the level that made them).
+  run_id = json.loads(run_path.read_text())["run_id"] if run_path.exists() else uuid.uuid4().hex
   if jax.process_index() == 0:
-    dataset.atomic_write_json(workdir / RUN_FILE, {
-        "config": config.to_dict(), "signal_classes": data.num_classes, "data_rate": data.rate,
+    dataset.atomic_write_json(run_path, {
+        "run_id": run_id, "config": config.to_dict(), "signal_classes": data.num_classes, "data_rate": data.rate,
         "sample_rate": data.manifest["sample_rate"], "data_made_by": data.manifest["made_by"],
         "version": argmax_music.__version__})
 
@@ -376,6 +383,7 @@ def train(config, workdir: str | Path, devices=None) -> dict:
   preemption = Preemption()
   best = math.inf
   eval_result, last = {}, {}
+  profiling = False
   timer, timer_step = time.monotonic(), start
 
   def save(step, force=False):
@@ -385,8 +393,16 @@ def train(config, workdir: str | Path, devices=None) -> dict:
   step = start
   while step < config.train.steps:
     batch = sharding.global_batch(next(train_iter), mesh)
+    if profile_steps and step == start + 1:
+      jax.profiler.start_trace(str(workdir / "profile"))
+      profiling = True
     state, metrics = step_fn(state, batch, step_rng)
     step += 1
+    if profiling and (step == start + 1 + profile_steps or step == config.train.steps):
+      jax.block_until_ready(state)
+      jax.profiler.stop_trace()
+      profiling = False
+      logging.info("profile of steps %d-%d written to %s", start + 2, step, workdir / "profile")
     if config.train.on_nan == "stop" and not bool(metrics["finite"]):
       manager.wait_until_finished()
       raise FloatingPointError(f"non-finite loss or gradient at step {step}; last good checkpoint: "
@@ -448,7 +464,7 @@ def main(argv):
   quiet_orbax()
   sharding.maybe_initialize_distributed(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id,
                                         FLAGS.distributed)
-  result = train(FLAGS.config, FLAGS.workdir)
+  result = train(FLAGS.config, FLAGS.workdir, profile_steps=FLAGS.profile_steps)
   print(json.dumps(result))
 
 
@@ -458,6 +474,7 @@ if __name__ == "__main__":
   flags.DEFINE_string("coordinator_address", None, "Multi-process: the coordinator's host:port.")
   flags.DEFINE_integer("num_processes", None, "Multi-process: how many processes.")
   flags.DEFINE_integer("process_id", None, "Multi-process: this process's index.")
+  flags.DEFINE_integer("profile_steps", 0, "Write a jax.profiler trace of this many steps to WORKDIR/profile.")
   flags.DEFINE_bool("distributed", False, "Multi-process from the environment (TPU pod slice, SLURM).")
   flags.mark_flag_as_required("config")
   app.run(main)

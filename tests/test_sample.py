@@ -96,9 +96,13 @@ def test_mismatched_or_missing_checkpoints_are_named(tiny_data, tiny_stack, tmp_
   other.data.dir = str(tiny_data)
   other.train.steps = 1
   train.train(other, tmp_path / "other_level1")
-  with pytest.raises(sample.StackError, match="trained on the codes of .*level1, but in this stack it sits on "
-                                              "the codes of .*other_level1"):
+  with pytest.raises(sample.StackError, match=r"trained on the codes of .*level1 \(run \w+\), but in this stack "
+                                              r"it sits on the codes of .*other_level1 \(run \w+\)"):
     sample.load_stack([tmp_path / "other_level1"], tiny_stack / "prior")
+  # A stack moved elsewhere (copied from a bucket, say) still loads: stages are matched by run id.
+  shutil.copytree(tiny_stack, tmp_path / "moved")
+  levels, prior = sample.load_stack(*sample.find_stack(tmp_path / "moved"))
+  assert prior.trained_on["run_id"] == levels[0].run["run_id"]
   with pytest.raises(sample.StackError, match="no trained stage here"):
     sample.load_stack([tmp_path / "missing"], None)
   with pytest.raises(sample.StackError, match="is a prior, not a level"):
