@@ -77,6 +77,30 @@ def check_config(config, data: dataset.PreparedDataset, num_devices: int) -> Non
                       f"{config.prior.transformer.max_len}")
 
 
+MODEL_KEYS = ("stage", "model", "prior")
+
+
+def check_compatible(config, run_path: Path) -> None:
+  """Refuse to resume a workdir whose checkpoints were made with another model (names the differing keys)."""
+  if not run_path.exists():
+    return
+  old = ml_collections.ConfigDict(json.loads(run_path.read_text())["config"]).to_dict()
+  new = config.to_dict()
+
+  def flat(d, prefix=""):
+    for k, v in d.items():
+      yield from flat(v, f"{prefix}{k}.") if isinstance(v, dict) else [(f"{prefix}{k}", v)]
+
+  old_flat, new_flat = dict(flat(old)), dict(flat(new))
+  normalise = lambda v: list(v) if isinstance(v, (list, tuple)) else v
+  diff = [f"  {k}: {old_flat.get(k)!r} -> {new_flat.get(k)!r}" for k in sorted(set(old_flat) | set(new_flat))
+          if k.split(".")[0] in MODEL_KEYS and not k.endswith("dtype")
+          and normalise(old_flat.get(k)) != normalise(new_flat.get(k))]
+  if diff:
+    raise ConfigError(f"{run_path.parent} holds checkpoints of another model; use a new --workdir or the old "
+                      "values. Differing keys (checkpoint -> config):\n" + "\n".join(diff))
+
+
 def load_data(config) -> dataset.PreparedDataset:
   try:
     return dataset.PreparedDataset(config.data.dir)
@@ -339,6 +363,7 @@ def train(config, workdir: str | Path, devices=None, profile_steps: int = 0) -> 
   task = Task(config, data.num_classes)
   workdir.mkdir(parents=True, exist_ok=True)
   run_path = workdir / RUN_FILE
+  check_compatible(config, run_path)
   # A run id names this stage wherever its folder moves (codes record the id of the level that made them).
   run_id = json.loads(run_path.read_text())["run_id"] if run_path.exists() else uuid.uuid4().hex
   if jax.process_index() == 0:
@@ -405,8 +430,10 @@ def train(config, workdir: str | Path, devices=None, profile_steps: int = 0) -> 
       logging.info("profile of steps %d-%d written to %s", start + 2, step, workdir / "profile")
     if config.train.on_nan == "stop" and not bool(metrics["finite"]):
       manager.wait_until_finished()
-      raise FloatingPointError(f"non-finite loss or gradient at step {step}; last good checkpoint: "
-                               f"{workdir / 'checkpoints'} step {manager.latest_step()}")
+      sources = pipeline.batch_sources(data, crop, config.train.batch_size, config.seed, step)
+      raise FloatingPointError(
+          f"non-finite loss or gradient at step {step} (train.on_nan='stop'); last good checkpoint: "
+          f"{workdir / 'checkpoints'} step {manager.latest_step()}; the batch's crops: {', '.join(sources)}")
     if step % config.train.log_every == 0 or step == config.train.steps:
       metrics = last = jax.device_get(metrics)
       now = time.monotonic()

@@ -55,7 +55,7 @@ def test_resumed_run_matches_uninterrupted_run_bitwise(tiny_data, tmp_path):
   assert (tmp_path / "straight" / "best").is_dir()
 
 
-def test_sigterm_leaves_a_restorable_checkpoint(tiny_data, tmp_path):
+def test_sigterm_twice_leaves_a_restorable_checkpoint(tiny_data, tmp_path):
   workdir = tmp_path / "run"
   cmd = [sys.executable, "-m", "argmax_music.train", "--config=configs/tiny.py", f"--workdir={workdir}",
          f"--config.data.dir={tiny_data}", "--config.train.steps=100000", "--config.train.log_every=1",
@@ -69,6 +69,8 @@ def test_sigterm_leaves_a_restorable_checkpoint(tiny_data, tmp_path):
     if "step 3/" in line or time.monotonic() > deadline:
       break
   proc.send_signal(signal.SIGTERM)
+  time.sleep(0.2)
+  proc.send_signal(signal.SIGTERM)  # A second one, while the first one's save is under way.
   _, rest = proc.communicate(timeout=120)
   log = "".join(seen) + rest
   assert proc.returncode == 0, log[-3000:]

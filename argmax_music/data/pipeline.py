@@ -28,11 +28,15 @@ class RandomCrops:
     self.arrays, self.crop, self.seed = arrays, crop, seed
     self.cumulative = np.cumsum(usable)
 
-  def __call__(self, index: int) -> np.ndarray:
+  def locate(self, index: int) -> tuple[int, int]:
+    """(file number, start) of crop `index`."""
     rng = np.random.default_rng([self.seed, index])
     position = rng.integers(self.cumulative[-1])
     file = int(np.searchsorted(self.cumulative, position, side="right"))
-    start = position - (self.cumulative[file - 1] if file else 0)
+    return file, int(position - (self.cumulative[file - 1] if file else 0))
+
+  def __call__(self, index: int) -> np.ndarray:
+    file, start = self.locate(index)
     return np.asarray(self.arrays[file][start:start + self.crop])
 
 
@@ -47,6 +51,14 @@ def train_iterator(data: PreparedDataset, crop: int, global_batch: int, seed: in
         .map(crops)
         .batch(global_batch // process_count, drop_remainder=True))
   return iter(ds.to_iter_dataset(grain.ReadOptions(num_threads=threads, prefetch_buffer_size=prefetch)))
+
+
+def batch_sources(data: PreparedDataset, crop: int, global_batch: int, seed: int, step: int) -> list[str]:
+  """'source@start' of every crop in the global batch of training step `step` (1-based)."""
+  crops = RandomCrops(data.arrays("train"), crop, seed)
+  entries = data.entries("train")
+  located = (crops.locate(i) for i in range((step - 1) * global_batch, step * global_batch))
+  return [f"{entries[file]['source']}@{start}" for file, start in located]
 
 
 def eval_crops(data: PreparedDataset, crop: int, split: str = "validation", max_crops: int | None = None):
