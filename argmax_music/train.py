@@ -11,6 +11,7 @@ in `workdir/tb`, and `workdir/run.json` recording the config and data it ran on.
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
 import logging as py_logging
@@ -357,6 +358,18 @@ def train(config, workdir: str | Path, devices=None, profile_steps: int = 0) -> 
   profile_steps > 0 writes a jax.profiler trace of that many steps (after the first) to workdir/profile.
   """
   workdir = Path(workdir)
+  try:
+    return _train(config, workdir, devices, profile_steps)
+  except (OSError, ValueError) as e:  # Orbax's tensorstore reports a full disk as a ValueError.
+    if getattr(e, "errno", None) != errno.ENOSPC and "No space left on device" not in str(e):
+      raise
+    steps = [int(p.name) for p in (workdir / "checkpoints").glob("*") if p.name.isdigit()]
+    last = f"step {max(steps)} in {workdir / 'checkpoints'} is intact" if steps else "there is no checkpoint yet"
+    raise OSError(errno.ENOSPC, f"no space left on the device of {workdir} ({e}); the last complete checkpoint: "
+                  f"{last}. Free space, then run the same command to resume.") from e
+
+
+def _train(config, workdir: Path, devices, profile_steps: int) -> dict:
   data = load_data(config)
   mesh = sharding.make_mesh(devices)
   check_config(config, data, mesh.devices.size)

@@ -197,3 +197,27 @@ def test_incompatible_config_names_the_differing_keys(tiny_data, tmp_path):
   assert train.train(tiny_config(tiny_data, steps=2), tmp_path / "run")["step"] == 2  # more steps: fine
   run = json.loads((tmp_path / "run" / "run.json").read_text())
   assert run["version"] and run["config"]["model"]["num_codes"] == 16
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+  """An 8 MB tmpfs (needs root, as in CI); skipped where mounting is not allowed."""
+  mount = tmp_path / "disk"
+  mount.mkdir()
+  if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)], capture_output=True).returncode:
+    pytest.skip("cannot mount a tmpfs here (needs root)")
+  yield mount
+  subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_disk_full_while_saving_is_clear_and_keeps_the_last_checkpoint(tiny_data, small_disk):
+  workdir = small_disk / "run"
+  train.train(tiny_config(tiny_data, steps=2), workdir)
+  stat = os.statvfs(small_disk)
+  with open(small_disk / "filler", "wb") as f:
+    f.write(b"\0" * (stat.f_bavail * stat.f_frsize - 20_000))
+  with pytest.raises(OSError, match=r"no space left on the device of .*run.*step 2 in .*checkpoints is intact"):
+    train.train(tiny_config(tiny_data, steps=4), workdir)
+  (small_disk / "filler").unlink()
+  assert train.load_trained(workdir)[4] == 2  # the previous checkpoint restores
+  assert train.train(tiny_config(tiny_data, steps=4), workdir)["step"] == 4  # and the run resumes once there is room
