@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 import soxr
+
+from argmax_music.files import atomic_write_bytes
 
 MU_LAW_CLASSES = 256
 
@@ -81,12 +84,14 @@ def load_audio(path: str | os.PathLike, sample_rate: int = 16000) -> np.ndarray:
   return np.clip(x, -1.0, 1.0).astype(np.float32)
 
 
-def save_wav(path: str | os.PathLike, x: np.ndarray, sample_rate: int = 16000) -> None:
-  """Write a float signal in [-1, 1] as 16-bit PCM WAV, atomically (temp name, then rename)."""
-  path = Path(path)
-  tmp = path.with_name(f".{path.name}.tmp")
-  sf.write(tmp, np.clip(np.asarray(x, np.float32), -1.0, 1.0), sample_rate, subtype="PCM_16", format="WAV")
-  os.replace(tmp, path)
+def save_audio(path: str | os.PathLike, x: np.ndarray, sample_rate: int = 16000) -> None:
+  """Write a float signal in [-1, 1] as 16-bit WAV or FLAC (by the suffix), atomically."""
+  kind = {".wav": "WAV", ".flac": "FLAC"}.get(Path(path).suffix.lower())
+  if kind is None:
+    raise ValueError(f"{path}: write .wav or .flac")
+  buffer = io.BytesIO()
+  sf.write(buffer, np.clip(np.asarray(x, np.float32), -1.0, 1.0), sample_rate, subtype="PCM_16", format=kind)
+  atomic_write_bytes(path, buffer.getvalue())
 
 
 # ---------------------------------------------------------------------------
@@ -137,5 +142,7 @@ def save_spectrogram_png(path: str | os.PathLike, signals: dict[str, np.ndarray]
   if isinstance(signals, np.ndarray):
     signals = {Path(path).stem: signals}
   fig = spectrogram_figure(signals, sample_rate)
-  fig.savefig(path, dpi=80)
+  buffer = io.BytesIO()
+  fig.savefig(buffer, dpi=80, format="png")
   plt.close(fig)
+  atomic_write_bytes(path, buffer.getvalue())

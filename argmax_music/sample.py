@@ -158,7 +158,7 @@ def write_outputs(out: Path, waveforms: np.ndarray, codes: dict[str, np.ndarray]
   rows = []
   for i, w in enumerate(waveforms):
     x = audio.mu_law_decode(w)
-    audio.save_wav(out / f"sample_{i}.wav", x, sample_rate)
+    audio.save_audio(out / f"sample_{i}.wav", x, sample_rate)
     audio.save_spectrogram_png(out / f"sample_{i}.png", {f"sample {i}": x}, sample_rate)
     rows.append(f'<section><h2>sample {i} ({len(x) / sample_rate:.2f} s)</h2>'
                 f'<audio controls preload="none" src="sample_{i}.wav"></audio><br>'

@@ -41,7 +41,7 @@ def test_load_rejects_corrupt_and_empty(tmp_path):
 
 def test_save_wav_and_spectrogram(tmp_path):
   x = np.sin(np.arange(16000) * 0.1).astype(np.float32) * 0.5
-  audio.save_wav(tmp_path / "a.wav", x)
+  audio.save_audio(tmp_path / "a.wav", x)
   y, rate = sf.read(tmp_path / "a.wav")
   assert rate == 16000 and np.max(np.abs(y - x)) < 1e-4
   audio.save_spectrogram_png(tmp_path / "a.png", {"a": x, "b": x * 0.1})

@@ -221,3 +221,18 @@ def test_disk_full_while_saving_is_clear_and_keeps_the_last_checkpoint(tiny_data
   (small_disk / "filler").unlink()
   assert train.load_trained(workdir)[4] == 2  # the previous checkpoint restores
   assert train.train(tiny_config(tiny_data, steps=4), workdir)["step"] == 4  # and the run resumes once there is room
+
+
+def test_disk_full_while_writing_samples_names_the_file_and_leaves_no_partial_file(small_disk):
+  from argmax_music import sample
+  stat = os.statvfs(small_disk)
+  with open(small_disk / "filler", "wb") as f:
+    f.write(b"\0" * (stat.f_bavail * stat.f_frsize - 100_000))
+  waveforms = np.random.default_rng(0).integers(0, 256, (4, 16000))
+  with pytest.raises(OSError, match=r"out/sample_\d\.(wav|png): No space left on device"):
+    sample.write_outputs(small_disk / "out", waveforms, {}, {"mode": "generate"})
+  written = sorted(p.name for p in (small_disk / "out").iterdir())
+  assert written and not [n for n in written if n.endswith(".tmp")]
+  for name in written:
+    if name.endswith(".wav"):
+      assert len(sf.read(small_disk / "out" / name)[0]) == 16000  # what was written is whole

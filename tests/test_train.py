@@ -156,3 +156,12 @@ def test_paper_config_rejects_unknown_options():
   from configs import paper
   with pytest.raises(KeyError, match="levle"):
     paper.get_config("levle=2")
+
+
+def test_bfloat16_compute_trains(tiny_data, tmp_path):
+  config = tiny_config(tiny_data, steps=2)
+  config.model.dtype = "bfloat16"
+  result = train.train(config, tmp_path / "bf16")
+  assert result["step"] == 2 and np.isfinite(result["train"]["loss"]) and result["nan_steps"] == 0
+  params = train.load_trained(tmp_path / "bf16", use_ema=False)[2]
+  assert all(x.dtype == np.float32 for x in jax.tree.leaves(params))  # parameters stay float32

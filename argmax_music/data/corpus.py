@@ -12,7 +12,7 @@ so `argmax_music.data.prepare` reads it like a MAESTRO download.
 
 from __future__ import annotations
 
-import csv
+import json
 import os
 import shutil
 import subprocess
@@ -25,6 +25,7 @@ from absl import app, flags, logging
 
 from argmax_music import audio
 from argmax_music.data import dataset
+from argmax_music.files import atomic_write_bytes, atomic_write_csv
 from argmax_music.progress import Progress
 
 SOUNDFONT = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
@@ -66,7 +67,7 @@ def score_to_piano_midi(piece: str, midi_path: Path) -> None:
 
   A multi-score file (an opus of folk tunes) becomes its scores played in sequence, 2 s apart.
   """
-  from music21 import converter, instrument, note, stream, tempo
+  from music21 import converter, instrument, midi, note, stream, tempo
 
   parsed = converter.parse(corpus_root() / piece)
   scores = list(parsed.scores) if isinstance(parsed, stream.Opus) else [parsed]
@@ -86,9 +87,7 @@ def score_to_piano_midi(piece: str, midi_path: Path) -> None:
     offset += float(score.highestTime) + 2.0
   if not combined.flatten().notes:
     raise ValueError("score has no notes")
-  tmp = midi_path.with_name(f".{midi_path.name}.tmp")
-  combined.write("midi", fp=tmp)
-  os.replace(tmp, midi_path)
+  atomic_write_bytes(midi_path, midi.translate.music21ObjectToMidiFile(combined).writestr())
 
 
 def render_midi(midi_path: Path, soundfont: str = SOUNDFONT) -> np.ndarray:
@@ -127,9 +126,7 @@ def render_piece(args) -> tuple[str, float | None, str | None]:
     x = normalise_and_trim(render_midi(midi))
   except Exception as e:  # music21 and fluidsynth fail in many ways; each is a reason to skip the piece.
     return piece, None, f"{type(e).__name__}: {str(e)[:200]}"
-  tmp = flac.with_name(f".{flac.name}.tmp")
-  sf.write(tmp, x, SAMPLE_RATE, format="FLAC", subtype="PCM_16")
-  os.replace(tmp, flac)
+  audio.save_audio(flac, x, SAMPLE_RATE)
   return piece, len(x) / SAMPLE_RATE, None
 
 
@@ -162,19 +159,16 @@ def render_corpus(out: str | os.PathLike, pieces: int, workers: int = 1) -> dict
 
 def write_metadata(out: Path, rendered: dict[str, float]) -> None:
   """MAESTRO-style metadata.csv: canonical_composer, canonical_title, split, audio_filename, duration."""
-  tmp = out / ".metadata.csv.tmp"
-  with open(tmp, "w", newline="") as f:
-    writer = csv.writer(f)
-    writer.writerow(["canonical_composer", "canonical_title", "split", "audio_filename", "duration"])
-    for piece, seconds in rendered.items():
-      name = _piece_name(piece)
-      split = dataset.hash_split(name, VALIDATION_FRACTION, TEST_FRACTION)
-      writer.writerow([Path(piece).parts[0], name, split, f"audio/{name}.flac", f"{seconds:.3f}"])
-  os.replace(tmp, out / "metadata.csv")
+  rows = []
+  for piece, seconds in rendered.items():
+    name = _piece_name(piece)
+    split = dataset.hash_split(name, VALIDATION_FRACTION, TEST_FRACTION)
+    rows.append([Path(piece).parts[0], name, split, f"audio/{name}.flac", f"{seconds:.3f}"])
+  atomic_write_csv(out / "metadata.csv",
+                   ["canonical_composer", "canonical_title", "split", "audio_filename", "duration"], rows)
 
 
 def _read_json(path: Path, default):
-  import json
   return json.loads(path.read_text()) if path.exists() else default
 
 

@@ -20,6 +20,7 @@ manifest.json:
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import multiprocessing
 import os
@@ -27,6 +28,8 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
+
+from argmax_music.files import atomic_write_bytes
 
 MANIFEST = "manifest.json"
 SPLITS = ("train", "validation", "test")
@@ -56,26 +59,15 @@ def file_sha256(path: str | os.PathLike) -> str:
 
 
 def atomic_write_json(path: str | os.PathLike, obj) -> None:
-  """Write JSON to a temporary name, fsync, then rename over `path`."""
-  path = Path(path)
-  tmp = path.with_name(f".{path.name}.tmp")
-  with open(tmp, "w") as f:
-    json.dump(obj, f, indent=1)
-    f.flush()
-    os.fsync(f.fileno())
-  os.replace(tmp, path)
+  """Write JSON atomically (see files.atomic_write_bytes)."""
+  atomic_write_bytes(path, json.dumps(obj, indent=1).encode())
 
 
 def atomic_save_npy(path: str | os.PathLike, array: np.ndarray) -> None:
-  """np.save to a temporary name, fsync, then rename over `path`."""
-  path = Path(path)
-  path.parent.mkdir(parents=True, exist_ok=True)
-  tmp = path.with_name(f".{path.name}.tmp")
-  with open(tmp, "wb") as f:
-    np.save(f, array)
-    f.flush()
-    os.fsync(f.fileno())
-  os.replace(tmp, path)
+  """np.save atomically (see files.atomic_write_bytes)."""
+  buffer = io.BytesIO()
+  np.save(buffer, array)
+  atomic_write_bytes(path, buffer.getvalue())
 
 
 def ordered_map(fn, items: list, workers: int):

@@ -10,14 +10,14 @@ the dataset's own train/validation/test splits; then run
 
 from __future__ import annotations
 
-import csv
 import os
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 from absl import app, flags
 
+from argmax_music import audio
+from argmax_music.files import atomic_write_csv
 from argmax_music.progress import Progress
 
 SPLIT_NAMES = {"train": "train", "validation": "validation", "valid": "validation", "dev": "validation",
@@ -52,16 +52,10 @@ def export_tfds(name: str, out: str | os.PathLike, data_dir: str | None = None,
       filename = f"audio/{tfds_split}_{i:06d}.flac"
       path = out / filename
       if not path.exists():
-        tmp = path.with_name(f".{path.name}.tmp")
-        sf.write(tmp, np.clip(x, -1, 1), rate, format="FLAC", subtype="PCM_16")
-        os.replace(tmp, path)
+        audio.save_audio(path, x, rate)
       rows.append([split, filename, f"{x.shape[0] / rate:.3f}"])
       progress.update()
-  with open(out / ".metadata.csv.tmp", "w", newline="") as f:
-    writer = csv.writer(f)
-    writer.writerow(["split", "audio_filename", "duration"])
-    writer.writerows(rows)
-  os.replace(out / ".metadata.csv.tmp", out / "metadata.csv")
+  atomic_write_csv(out / "metadata.csv", ["split", "audio_filename", "duration"], rows)
   return len(rows)
 
 

@@ -1,0 +1,37 @@
+"""Atomic file writes: everything the project writes lands whole or not at all."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from pathlib import Path
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+  """Write `data` to a temporary name beside `path`, fsync, then rename over `path`.
+
+  On failure (a full disk, say) the temporary file is removed, `path` keeps its old content,
+  and the OSError names `path`.
+  """
+  path = Path(path)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  tmp = path.with_name(f".{path.name}.tmp")
+  try:
+    with open(tmp, "wb") as f:
+      f.write(data)
+      f.flush()
+      os.fsync(f.fileno())
+    os.replace(tmp, path)
+  except OSError as e:
+    tmp.unlink(missing_ok=True)
+    raise OSError(e.errno, f"{path}: {e.strerror or e}") from e
+
+
+def atomic_write_csv(path: str | os.PathLike, header: list[str], rows) -> None:
+  """Write a CSV file (a header, then rows) atomically."""
+  text = io.StringIO()
+  writer = csv.writer(text)
+  writer.writerow(header)
+  writer.writerows(rows)
+  atomic_write_bytes(path, text.getvalue().encode())
