@@ -1,19 +1,23 @@
 # Two commands on a fresh Debian/Ubuntu machine (root or sudo):
 #   make demo   install everything, then run the demo on the embedded piano corpus
 #   make test   install everything, then run the test suite
+#   make results  regenerate RESULTS.md (about 45 minutes on a 2-core CPU)
 VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := fluidsynth fluid-soundfont-gm libsndfile1 shellcheck
 
-.PHONY: demo test system venv tfds
+.PHONY: demo test results system venv tfds
 
 demo: venv
 	$(PY) -m argmax_music.demo
 
 test: venv tfds
 	$(PY) -m pytest -q -x
+
+results: venv
+	$(PY) -m argmax_music.experiments.small_scale
 
 # System packages: installed only when missing (apt without recommends: no Qt/GTK).
 # shellcheck is for the launch scripts' test.

@@ -10,7 +10,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from argmax_music.files import atomic_write_bytes
+from argmax_music.files import atomic_save_figure, atomic_write_bytes
 
 MU_LAW_CLASSES = 256
 
@@ -137,12 +137,6 @@ def spectrogram_figure(signals: dict[str, np.ndarray], sample_rate: int = 16000)
 def save_spectrogram_png(path: str | os.PathLike, signals: dict[str, np.ndarray] | np.ndarray,
                          sample_rate: int = 16000) -> None:
   """Draw log-mel spectrograms (one panel per named signal) to a PNG file."""
-  import matplotlib.pyplot as plt
-
   if isinstance(signals, np.ndarray):
     signals = {Path(path).stem: signals}
-  fig = spectrogram_figure(signals, sample_rate)
-  buffer = io.BytesIO()
-  fig.savefig(buffer, dpi=80, format="png")
-  plt.close(fig)
-  atomic_write_bytes(path, buffer.getvalue())
+  atomic_save_figure(path, spectrogram_figure(signals, sample_rate))

@@ -35,3 +35,13 @@ def atomic_write_csv(path: str | os.PathLike, header: list[str], rows) -> None:
   writer.writerow(header)
   writer.writerows(rows)
   atomic_write_bytes(path, text.getvalue().encode())
+
+
+def atomic_save_figure(path: str | os.PathLike, fig, dpi: int = 80) -> None:
+  """Save a matplotlib figure as a PNG atomically, then close it."""
+  import matplotlib.pyplot as plt
+
+  buffer = io.BytesIO()
+  fig.savefig(buffer, dpi=dpi, format="png", bbox_inches="tight")
+  plt.close(fig)
+  atomic_write_bytes(path, buffer.getvalue())

@@ -1,4 +1,4 @@
-"""Train one stage: a level of the hierarchy (an ADA) or the code prior.
+"""Train one stage: a level of the hierarchy (an ADA), the code prior, or an unconditional WaveNet baseline.
 
   python -m argmax_music.train --config=configs/cpu_demo.py --workdir=runs/level1 \
       [--config.train.steps=100]
@@ -6,7 +6,8 @@
 One jitted train step over a device mesh (batch split on 'data'), Orbax
 checkpoints in `workdir/checkpoints` (resumed automatically, the data iterator
 included), the best-by-eval-NLL checkpoint in `workdir/best`, TensorBoard events
-in `workdir/tb`, and `workdir/run.json` recording the config and data it ran on.
+in `workdir/tb` (the scalars also in `workdir/metrics.jsonl`), and `workdir/run.json`
+recording the config and data it ran on.
 """
 
 from __future__ import annotations
@@ -41,6 +42,10 @@ from argmax_music.models.quantizers import usage_and_perplexity
 from argmax_music.progress import format_seconds
 
 RUN_FILE = "run.json"
+METRICS_FILE = "metrics.jsonl"
+# 'ada': a level (encoder, quantizer, conditional decoder); 'prior': the unconditional model over the top codes;
+# 'wavenet': an unconditional WaveNet shaped like model.decoder, the baseline that shows what the codes add.
+STAGES = ("ada", "prior", "wavenet")
 
 
 class ConfigError(ValueError):
@@ -54,8 +59,8 @@ class ConfigError(ValueError):
 
 def check_config(config, data: dataset.PreparedDataset, num_devices: int) -> None:
   """Fail at start, naming the key, on values that cannot work with this data and these devices."""
-  if config.stage not in ("ada", "prior"):
-    raise ConfigError(f"stage={config.stage!r}: expected 'ada' or 'prior'")
+  if config.stage not in STAGES:
+    raise ConfigError(f"stage={config.stage!r}: expected one of {STAGES}")
   for key in ("train.batch_size", "eval.batch_size"):
     section, name = key.split(".")
     if config[section][name] % num_devices:
@@ -120,8 +125,13 @@ class Task:
   def __init__(self, config, signal_classes: int):
     self.config, self.signal_classes = config, signal_classes
     self.is_ada = config.stage == "ada"
-    self.model = (build.build_ada(config.model, signal_classes) if self.is_ada
-                  else build.build_prior(config.prior, signal_classes))
+    if self.is_ada:
+      self.model = build.build_ada(config.model, signal_classes)
+    elif config.stage == "wavenet":
+      self.model = build.build_wavenet(config.model.decoder, signal_classes,
+                                       dtype=build.compute_dtype(config.model.dtype))
+    else:
+      self.model = build.build_prior(config.prior, signal_classes)
     self.num_codes = config.model.num_codes if self.is_ada else signal_classes
 
   def init(self, rng, batch):
@@ -306,19 +316,23 @@ def reconstruct_clip(task: Task, params, model_state, clip: np.ndarray, rng) -> 
 
 
 class Writer:
-  """TensorBoard events (process 0 only) and the concise log line."""
+  """TensorBoard events and a JSON-lines copy of the scalars in the workdir (process 0 only)."""
 
-  def __init__(self, logdir: Path, sample_rate: int):
+  def __init__(self, workdir: Path, sample_rate: int):
     self.sample_rate = sample_rate
-    self.tb = None
+    self.tb = self.metrics = None
     if jax.process_index() == 0:
       from tensorboardX import SummaryWriter
-      self.tb = SummaryWriter(str(logdir))
+      self.tb = SummaryWriter(str(workdir / "tb"))
+      self.metrics = open(workdir / METRICS_FILE, "a")
 
   def scalars(self, step: int, values: dict, prefix: str) -> None:
     if self.tb:
+      values = {k: float(v) for k, v in values.items()}
       for k, v in values.items():
-        self.tb.add_scalar(f"{prefix}/{k}", float(v), step)
+        self.tb.add_scalar(f"{prefix}/{k}", v, step)
+      self.metrics.write(json.dumps({"step": step, "kind": prefix, **values}) + "\n")
+      self.metrics.flush()
 
   def audio_and_spectrogram(self, step: int, original: np.ndarray, reconstruction: np.ndarray) -> None:
     if not self.tb:
@@ -331,6 +345,24 @@ class Writer:
   def close(self):
     if self.tb:
       self.tb.close()
+      self.metrics.close()
+
+
+def read_metrics(workdir: str | Path, kind: str) -> dict[int, dict]:
+  """The scalars of one kind ('train', 'eval', 'perf') by step, from workdir/metrics.jsonl.
+
+  A step logged again after a resume keeps its last values; a line cut short by a kill is skipped.
+  """
+  by_step = {}
+  path = Path(workdir) / METRICS_FILE
+  for line in path.read_text().splitlines() if path.exists() else []:
+    try:
+      row = json.loads(line)
+    except json.JSONDecodeError:
+      continue
+    if row.pop("kind") == kind:
+      by_step[row.pop("step")] = row
+  return dict(sorted(by_step.items()))
 
 
 # ---------------------------------------------------------------------------
@@ -417,7 +449,7 @@ def _train(config, workdir: Path, devices, profile_steps: int) -> dict:
 
   step_fn = jax.jit(functools.partial(train_step, task, optimizer), donate_argnums=(0,))
   eval_fn = jax.jit(task.eval_sums)
-  writer = Writer(workdir / "tb", data.manifest["sample_rate"])
+  writer = Writer(workdir, data.manifest["sample_rate"])
   preemption = Preemption()
   best = math.inf
   eval_result, last = {}, {}

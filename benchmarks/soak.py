@@ -1,6 +1,7 @@
 """Soak: train for many steps while checkpointing often; memory (RSS) must not grow with steps.
 
   python benchmarks/soak.py --data=data/piano_prepared [--config=cpu_demo --steps=300 --save_every=5]
+      [--plot=soak.png]
 
 Prints JSON: RSS after the first 10% of the steps and at the end, its growth, and the peak.
 """
@@ -13,7 +14,7 @@ import tempfile
 import threading
 import time
 
-from argmax_music import train
+from argmax_music import plots, train
 
 
 def rss_mb() -> float:
@@ -27,6 +28,7 @@ def main():
   parser.add_argument("--data", default="data/piano_prepared")
   parser.add_argument("--steps", type=int, default=300)
   parser.add_argument("--save_every", type=int, default=5)
+  parser.add_argument("--plot", default=None, help="write a PNG of RSS over the run")
   args = parser.parse_args()
   config = importlib.import_module(f"configs.{args.config}").get_config()
   config.data.dir = args.data
@@ -44,6 +46,10 @@ def main():
     train.train(config, workdir)
   done.set()
   elapsed = time.monotonic() - start
+  if args.plot:
+    plots.save_panels(args.plot, [plots.Panel(
+        f"host memory while training {args.steps} steps, checkpointing every {args.save_every}", "seconds",
+        "RSS (MiB)", {args.config: ([t - start for t, _ in samples], [r for _, r in samples])})])
   early = [r for t, r in samples if t - start > 0.1 * elapsed] or [samples[0][1]]
   print(json.dumps({"benchmark": "soak", "config": args.config, "steps": args.steps, "save_every": args.save_every,
                     "seconds": elapsed, "rss_mb_at_10pct": early[0], "rss_mb_end": samples[-1][1],

@@ -1,32 +1,47 @@
-"""Training step speed: compile time, step time and samples/s for a config, as JSON.
+"""Training throughput by model size and device count: compile time, step time, samples/s and memory, as JSON.
 
-  python benchmarks/train_step.py [--config=cpu_demo --config=tpu_hop20 ...] [--steps=10]
+  python benchmarks/train_step.py [--config=small_scale:amae_hop20] [--channels=16,32,64] [--devices=1,2]
+      [--cpu_devices=2] [--steps=10] [--plot=train_step.png]
 
-Random mu-law batches of the config's crop and batch size (no data needed), one
-jitted step over all devices, as in training.
+Random mu-law batches of the config's crop and global batch (no data needed), one jitted
+step over a mesh of the first N devices, as in training. --channels sets the decoder's
+residual and gate channels (skip = 2x) to sweep the model size; --cpu_devices forces that
+many host devices on a CPU-only machine (they share its cores, so scaling there shows the
+overhead of sharding, not a speed-up). Memory: what XLA plans for one step (`step_mb`), the
+device's peak where the backend reports it, and the host's peak RSS.
 """
 
 import argparse
 import functools
 import importlib
 import json
+import os
 import time
 
-import jax
 import numpy as np
 
-from argmax_music import sharding, train
+
+def load_config(spec: str):
+  """'module' or 'module:arg' of configs/ (e.g. small_scale:amae_hop20)."""
+  module, _, arg = spec.partition(":")
+  get = importlib.import_module(f"configs.{module}").get_config
+  return get(arg) if arg else get()
 
 
-def measure(name: str, steps: int, batch_size: int | None, crop: int | None):
-  config = importlib.import_module(f"configs.{name}").get_config()
+def measure(spec: str, channels: int | None, devices: int, steps: int, batch_size: int | None):
+  import jax
+
+  import measure as m
+  from argmax_music import sharding, train
+
+  config = load_config(spec)
+  if channels:
+    config.model.decoder.update(residual_channels=channels, gate_channels=channels, skip_channels=2 * channels)
   if batch_size:
     config.train.batch_size = batch_size
-  if crop:
-    config.data.crop = crop
   task = train.Task(config, 256)
   optimizer = train.make_optimizer(config.train)
-  mesh = sharding.make_mesh()
+  mesh = sharding.make_mesh(jax.devices()[:devices])
   rng = np.random.default_rng(0)
   batch = lambda: sharding.global_batch(
       rng.integers(0, 256, (config.train.batch_size, config.data.crop), dtype=np.uint8), mesh)
@@ -43,22 +58,54 @@ def measure(name: str, steps: int, batch_size: int | None, crop: int | None):
     state, metrics = compiled(state, batch(), jax.random.key(1))
   jax.block_until_ready(metrics)
   step_s = (time.perf_counter() - start) / steps
-  params = sum(x.size for x in jax.tree.leaves(state.params))
-  return {"config": name, "params_m": params / 1e6, "batch": config.train.batch_size, "crop": config.data.crop,
-          "compile_s": compile_s, "step_s": step_s, "examples_per_s": config.train.batch_size / step_s,
-          "timesteps_per_s": config.train.batch_size * config.data.crop / step_s}
+  examples = config.train.batch_size / step_s
+  return {"config": spec, "decoder_channels": config.model.decoder.residual_channels, "devices": devices,
+          "params_m": sum(x.size for x in jax.tree.leaves(state.params)) / 1e6,
+          "batch": config.train.batch_size, "crop": config.data.crop, "compile_s": compile_s, "step_s": step_s,
+          "examples_per_s": examples, "timesteps_per_s": examples * config.data.crop,
+          "step_mb": m.compiled_memory_mb(compiled), **m.peak_memory_mb()}
+
+
+def plot(path: str, results: list[dict]) -> None:
+  from argmax_music import plots
+
+  by_devices, by_size = {}, {}
+  for r in sorted(results, key=lambda r: r["params_m"]):
+    xs, ys = by_devices.setdefault(f"{r['devices']} devices", ([], []))
+    xs.append(r["params_m"])
+    ys.append(r["timesteps_per_s"])
+  for r in sorted(results, key=lambda r: r["devices"]):
+    xs, ys = by_size.setdefault(f"{r['config']}, {r['params_m']:.2f}M params", ([], []))
+    xs.append(r["devices"])
+    ys.append(r["timesteps_per_s"])
+  plots.save_panels(path, [
+      plots.Panel("training throughput by model size", "parameters (millions)", "timesteps/s", by_devices,
+                  log_x=True, log_y=True),
+      plots.Panel("training throughput by device count", "devices", "timesteps/s", by_size)])
 
 
 def main():
-  parser = argparse.ArgumentParser(description=__doc__)
-  parser.add_argument("--config", action="append", help="config module in configs/ (repeatable)")
+  parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument("--config", action="append", help="configs/ module[:arg] (repeatable; default cpu_demo)")
+  parser.add_argument("--channels", default="", help="decoder channel counts to sweep (default: the config's)")
+  parser.add_argument("--devices", default="1", help="device counts to sweep, e.g. 1,2,4")
+  parser.add_argument("--cpu_devices", type=int, default=0, help="force this many host devices (CPU only)")
   parser.add_argument("--steps", type=int, default=10)
-  parser.add_argument("--batch_size", type=int, default=None, help="override the config's batch")
-  parser.add_argument("--crop", type=int, default=None, help="override the config's crop")
+  parser.add_argument("--batch_size", type=int, default=None, help="override the config's global batch")
+  parser.add_argument("--plot", default=None, help="write a PNG of throughput vs size and devices")
   args = parser.parse_args()
-  results = [measure(name, args.steps, args.batch_size, args.crop) for name in args.config or ["cpu_demo"]]
-  print(json.dumps({"benchmark": "train_step", "devices": jax.device_count(),
-                    "device": jax.devices()[0].device_kind, "results": results}))
+  if args.cpu_devices:  # Read when JAX starts its backend, so before the first device query.
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                               f" --xla_force_host_platform_device_count={args.cpu_devices}")
+  import jax
+
+  channels = [int(c) for c in args.channels.split(",") if c] or [None]
+  results = [measure(spec, c, int(d), args.steps, args.batch_size)
+             for spec in args.config or ["cpu_demo"] for c in channels for d in args.devices.split(",")]
+  if args.plot:
+    plot(args.plot, results)
+  print(json.dumps({"benchmark": "train_step", "device": jax.devices()[0].device_kind,
+                    "platform": jax.devices()[0].platform, "results": results}))
 
 
 if __name__ == "__main__":
