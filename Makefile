@@ -1,20 +1,30 @@
 # Two commands on a fresh Debian/Ubuntu machine (root or sudo):
 #   make demo   install everything, then run the demo on the embedded piano corpus
-#   make test   install everything, then run the test suite
-#   make results  regenerate RESULTS.md (about 45 minutes on a 2-core CPU)
+#   make test   install everything, then lint (ruff) and run the whole test suite
+#   make test-fast  the quick loop while coding: `pytest -m "not slow"` (under 2 minutes)
+#   make results  regenerate RESULTS.md: 16 variants x 3 seeds, about 5 hours on an idle 2-core CPU; resumable
+#                 (finished runs in runs/small_scale are kept), e.g. `nohup make results > results.log &`.
+#                 `python -m argmax_music.experiments.small_scale --quick` checks every table in minutes.
 VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := fluidsynth fluid-soundfont-gm libsndfile1 shellcheck
 
-.PHONY: demo test results system venv tfds
+.PHONY: demo test test-fast lint results system venv tfds browser
 
 demo: venv
 	$(PY) -m argmax_music.demo
 
-test: venv tfds
+test: venv tfds browser lint
 	$(PY) -m pytest -q -x
+
+test-fast: venv
+	$(PY) -m pytest -q -x -m "not slow"
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 results: venv
 	$(PY) -m argmax_music.experiments.small_scale
@@ -28,7 +38,7 @@ system:
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PACKAGES); \
 	fi
 
-venv: system $(VENV)/.installed
+venv: system $(VENV)/.installed $(VENV)/.installed-eval
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,9 +47,27 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PY) -m pip install -q --no-deps -e .
 	touch $@
 
+# Musical evaluation: basic-pitch without its declared dependencies (they pin TensorFlow; its ONNX model runs
+# on onnxruntime).
+$(VENV)/.installed-eval: $(VENV)/.installed requirements-eval.txt
+	$(PY) -m pip install -q -r requirements-eval.txt
+	$(PY) -m pip install -q --no-deps basic-pitch==0.4.0
+	touch $@
+
 # The optional TFDS source's extra (TensorFlow), so its test runs rather than skips.
 tfds: $(VENV)/.installed-tfds
 
 $(VENV)/.installed-tfds: $(VENV)/.installed requirements-tfds.txt
 	$(PY) -m pip install -q -r requirements-tfds.txt
+	touch $@
+
+# The listening page's browser test: Debian's Chromium (installed only when missing; without it the test
+# skips, naming why) and Playwright's Python package, which drives that Chromium.
+browser: $(VENV)/.installed-browser
+
+$(VENV)/.installed-browser: $(VENV)/.installed requirements-browser.txt
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; } || \
+	  echo "Chromium could not be installed: the browser test will be skipped"
+	$(PY) -m pip install -q -r requirements-browser.txt
 	touch $@

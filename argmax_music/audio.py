@@ -99,8 +99,9 @@ def save_audio(path: str | os.PathLike, x: np.ndarray, sample_rate: int = 16000)
 # ---------------------------------------------------------------------------
 
 
-def log_mel_spectrogram(x: np.ndarray, sample_rate: int = 16000, n_fft: int = 1024, hop: int = 256,
-                        n_mels: int = 80) -> np.ndarray:
+def log_mel_spectrogram(
+  x: np.ndarray, sample_rate: int = 16000, n_fft: int = 1024, hop: int = 256, n_mels: int = 80
+) -> np.ndarray:
   """Log-mel spectrogram (n_mels, frames) in dB, with a Hann window and a triangular mel bank."""
   x = np.asarray(x, np.float32)
   if len(x) < n_fft:
@@ -119,14 +120,22 @@ def log_mel_spectrogram(x: np.ndarray, sample_rate: int = 16000, n_fft: int = 10
 def spectrogram_figure(signals: dict[str, np.ndarray], sample_rate: int = 16000):
   """A matplotlib figure with one log-mel spectrogram panel per named signal."""
   import matplotlib
+
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
 
   fig, axes = plt.subplots(len(signals), 1, figsize=(10, 2.6 * len(signals)), squeeze=False)
   for ax, (title, x) in zip(axes[:, 0], signals.items()):
     spec = log_mel_spectrogram(x, sample_rate)
-    ax.imshow(spec, origin="lower", aspect="auto", cmap="magma", vmin=spec.max() - 80, vmax=spec.max(),
-              extent=(0, len(x) / sample_rate, 0, spec.shape[0]))
+    ax.imshow(
+      spec,
+      origin="lower",
+      aspect="auto",
+      cmap="magma",
+      vmin=spec.max() - 80,
+      vmax=spec.max(),
+      extent=(0, len(x) / sample_rate, 0, spec.shape[0]),
+    )
     ax.set_title(title)
     ax.set_ylabel("mel bin")
   axes[-1, 0].set_xlabel("seconds")
@@ -134,8 +143,9 @@ def spectrogram_figure(signals: dict[str, np.ndarray], sample_rate: int = 16000)
   return fig
 
 
-def save_spectrogram_png(path: str | os.PathLike, signals: dict[str, np.ndarray] | np.ndarray,
-                         sample_rate: int = 16000) -> None:
+def save_spectrogram_png(
+  path: str | os.PathLike, signals: dict[str, np.ndarray] | np.ndarray, sample_rate: int = 16000
+) -> None:
   """Draw log-mel spectrograms (one panel per named signal) to a PNG file."""
   if isinstance(signals, np.ndarray):
     signals = {Path(path).stem: signals}

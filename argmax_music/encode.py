@@ -11,18 +11,15 @@ that made them. Finished files are kept and skipped by a re-run.
 
 from __future__ import annotations
 
-import functools
-import json
 from pathlib import Path
 
-import jax
 import jax.numpy as jnp
 import numpy as np
-from absl import app, flags, logging
+from absl import flags, logging
+from tqdm import tqdm
 
-from argmax_music import train
+from argmax_music import checkpoints, files
 from argmax_music.data import dataset
-from argmax_music.progress import Progress
 
 
 def windows(length: int, crop: int) -> list[int]:
@@ -39,51 +36,68 @@ def encode_array(encode_fn, x: np.ndarray, crop: int, hop: int, batch: int) -> n
   starts = windows(usable, crop)
   codes = np.zeros(usable // hop, np.uint16)
   for i in range(0, len(starts), batch):
-    group = starts[i:i + batch]
-    chunk = np.stack([x[s:s + crop] for s in group] + [x[:crop]] * (batch - len(group)))
+    group = starts[i : i + batch]
+    chunk = np.stack([x[s : s + crop] for s in group] + [x[:crop]] * (batch - len(group)))
     out = np.asarray(encode_fn(jnp.asarray(chunk, jnp.int32)))
     for s, c in zip(group, out):
-      codes[s // hop:(s + crop) // hop] = c
+      codes[s // hop : (s + crop) // hop] = c
   return codes
 
 
-def encode_dataset(workdir: str | Path, output: str | Path, input_dir: str | Path | None = None,
-                   batch: int = 16) -> dict:
+def encode_dataset(
+  workdir: str | Path, output: str | Path, input_dir: str | Path | None = None, batch: int = 16
+) -> dict:
   """Encode every split of the level's data (or `input_dir`) into `output`; returns the manifest."""
-  config, task, params, model_state, step = train.load_trained(workdir)
-  if not task.is_ada:
+  config, task, params, model_state, step, run = checkpoints.load_params(workdir)
+  if not task.is_level:
     raise ValueError(f"{workdir}: trained stage is {config.stage!r}; only an ADA level has an encoder")
   source = dataset.PreparedDataset(input_dir or config.data.dir)
-  hop = task.model.hop
+  hop = task.hop
   crop = min(config.data.crop, max(e["length"] for s in dataset.SPLITS for e in source.entries(s)) // hop * hop)
   out = Path(output)
   out.mkdir(parents=True, exist_ok=True)
-  run_id = json.loads((Path(workdir) / train.RUN_FILE).read_text())["run_id"]
-  made_by = {"tool": "encode", "workdir": str(Path(workdir).resolve()), "run_id": run_id, "step": int(step),
-             "input": str(source.root.resolve()), "hop": hop, "input_rate": source.rate}
+  run_id = run["run_id"]
+  made_by = {
+    "tool": "encode",
+    "workdir": str(Path(workdir).resolve()),
+    "run_id": run_id,
+    "step": int(step),
+    "input": str(source.root.resolve()),
+    "hop": hop,
+    "input_rate": source.rate,
+  }
   manifest_path = out / dataset.MANIFEST
-  manifest = (dataset.PreparedDataset(out).manifest if manifest_path.exists() else
-              dataset.new_manifest("codes", task.num_codes, "uint16", source.rate / hop,
-                                   source.manifest["sample_rate"], made_by))
+  manifest = (
+    dataset.PreparedDataset(out).manifest
+    if manifest_path.exists()
+    else dataset.new_manifest(
+      "codes", task.num_codes, "uint16", source.rate / hop, source.manifest["sample_rate"], made_by
+    )
+  )
   if manifest["made_by"] != made_by:
     raise ValueError(f"{manifest_path} was made by {manifest['made_by']}, not {made_by}; use another --output")
-  variables = {"params": params, **model_state}
-  encode_fn = jax.jit(functools.partial(task.model.apply, variables, method=task.model.encode))
-  todo = [(s, e) for s in dataset.SPLITS for e in source.entries(s)
-          if e["source"] not in {d["source"] for d in manifest["splits"][s]}]
-  progress = Progress(len(todo), "encode", "files")
+  encode_fn = task.encoder(params, model_state)
+  todo = [
+    (s, e)
+    for s in dataset.SPLITS
+    for e in source.entries(s)
+    if e["source"] not in {d["source"] for d in manifest["splits"][s]}
+  ]
+  progress = tqdm(total=len(todo), desc="encode", unit="files")
   for split, entry in todo:
     x = np.load(source.root / entry["array"], mmap_mode="r")
     if len(x) < crop:
       manifest["too_short"].append({"source": entry["source"], "length": len(x)})
     else:
       codes = encode_array(encode_fn, x, crop, hop, batch)
-      dataset.atomic_save_npy(out / entry["array"], codes)
-      manifest["splits"][split].append({"source": entry["source"], "array": entry["array"],
-                                        "length": len(codes), "sha256": entry["sha256"]})
-    dataset.atomic_write_json(manifest_path, manifest)
+      files.atomic_save_npy(out / entry["array"], codes)
+      manifest["splits"][split].append(
+        {"source": entry["source"], "array": entry["array"], "length": len(codes), "sha256": entry["sha256"]}
+      )
+    files.atomic_write_json(manifest_path, manifest)
     progress.update()
-  dataset.atomic_write_json(manifest_path, manifest)
+  progress.close()
+  files.atomic_write_json(manifest_path, manifest)
   logging.info("codes of %s at step %d written to %s", workdir, step, out)
   return manifest
 
@@ -103,4 +117,6 @@ if __name__ == "__main__":
   flags.DEFINE_string("output", None, "Folder for the code dataset.", required=True)
   flags.DEFINE_string("input", None, "Prepared dataset to encode (default: the level's training data).")
   flags.DEFINE_integer("batch", 16, "Windows encoded at once.")
-  app.run(main)
+  from argmax_music import cli
+
+  cli.run(main)

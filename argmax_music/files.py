@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 from pathlib import Path
+
+import numpy as np
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -26,6 +29,18 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
   except OSError as e:
     tmp.unlink(missing_ok=True)
     raise OSError(e.errno, f"{path}: {e.strerror or e}") from e
+
+
+def atomic_write_json(path: str | os.PathLike, obj) -> None:
+  """Write JSON atomically."""
+  atomic_write_bytes(path, json.dumps(obj, indent=1).encode())
+
+
+def atomic_save_npy(path: str | os.PathLike, array: np.ndarray) -> None:
+  """np.save atomically."""
+  buffer = io.BytesIO()
+  np.save(buffer, array)
+  atomic_write_bytes(path, buffer.getvalue())
 
 
 def atomic_write_csv(path: str | os.PathLike, header: list[str], rows) -> None:

@@ -14,21 +14,21 @@ folder holds WAV files, codes (npz), a spectrogram PNG per sample and index.html
 
 from __future__ import annotations
 
-import functools
-import html
-import json
 import math
+import os
 import time
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from absl import app, flags
+from absl import app, flags, logging
+from tqdm import tqdm
 
-from argmax_music import audio, encode, sharding, train
+from argmax_music import audio, checkpoints, encode, evaluate, listening_page, metrics, sharding
+from argmax_music.data import corpus, dataset
+from argmax_music.metrics import note_f1
 from argmax_music.models import generate
-from argmax_music.progress import Progress
 
 MODES = ("generate", "continue", "reconstruct", "upsample")
 
@@ -43,12 +43,10 @@ class Stage:
   def __init__(self, workdir: Path):
     self.workdir = Path(workdir)
     try:
-      self.config, self.task, self.params, self.model_state, self.step = train.load_trained(self.workdir)
+      self.config, self.task, self.params, self.model_state, self.step, self.run = checkpoints.load_params(self.workdir)
     except FileNotFoundError as e:
       raise StackError(str(e)) from e
-    self.run = json.loads((self.workdir / train.RUN_FILE).read_text())
-    self.variables = {"params": self.params, **self.model_state}
-    self.hop = self.task.model.hop if self.task.is_ada else 1
+    self.hop = self.task.hop
 
   @property
   def trained_on(self) -> dict | None:
@@ -58,7 +56,7 @@ class Stage:
 
   def encode(self, signal: np.ndarray) -> np.ndarray:
     """Codes of one signal (windows of the training crop, as when the corpus was encoded)."""
-    fn = jax.jit(functools.partial(self.task.model.apply, self.variables, method=self.task.model.encode))
+    fn = self.task.encoder(self.params, self.model_state)
     crop = min(self.config.data.crop, len(signal) // self.hop * self.hop)
     return encode.encode_array(fn, signal, crop, self.hop, batch=8)
 
@@ -73,9 +71,9 @@ def load_stack(level_dirs: list[Path], prior_dir: Path | None) -> tuple[list[Sta
   if not levels:
     raise StackError("no levels given (--workdir with level1/, or --levels)")
   for stage in levels:
-    if not stage.task.is_ada:
+    if not stage.task.is_level:
       raise StackError(f"{stage.workdir} is a prior, not a level")
-  if prior is not None and prior.task.is_ada:
+  if prior is not None and prior.task.is_level:
     raise StackError(f"{prior.workdir} is a level, not a prior")
   for below, above in zip([None] + levels, levels + ([prior] if prior else [])):
     source = above.trained_on
@@ -97,8 +95,15 @@ def find_stack(root: Path) -> tuple[list[Path], Path | None]:
 class Sampler:
   """Runs the stack top-down with per-stage temperatures, a progress line per stage, and a seed."""
 
-  def __init__(self, levels: list[Stage], prior: Stage | None, temperatures: list[float], top_p: float | None,
-               seed: int, chunk: int = 4000):
+  def __init__(
+    self,
+    levels: list[Stage],
+    prior: Stage | None,
+    temperatures: list[float],
+    top_p: float | None,
+    seed: int,
+    chunk: int = 4000,
+  ):
     self.levels, self.prior = levels, prior
     stages = (1 if prior else 0) + len(levels)
     if len(temperatures) not in (1, stages):
@@ -112,12 +117,24 @@ class Sampler:
     return sharding.batch_sharding(self.mesh) if batch % self.mesh.devices.size == 0 else None
 
   def _run(self, name: str, model, params, batch: int, length: int, cond, temperature, prompt, stage_index):
-    progress = Progress(length, f"{name:>8}", "steps")
+    progress = tqdm(total=length, desc=f"{name:>8}", unit="steps")
     start = time.monotonic()
     rng = jax.random.fold_in(jax.random.key(self.seed), stage_index)
-    out = generate.generate(model, params, rng, batch, length, cond, temperature, self.top_p,
-                            prompt=None if prompt is None else jnp.asarray(prompt, jnp.int32),
-                            chunk=self.chunk, on_chunk=progress.update, sharding=self._sharding(batch))
+    out = generate.generate(
+      model,
+      params,
+      rng,
+      batch,
+      length,
+      cond,
+      temperature,
+      self.top_p,
+      prompt=None if prompt is None else jnp.asarray(prompt, jnp.int32),
+      chunk=self.chunk,
+      on_chunk=progress.update,
+      sharding=self._sharding(batch),
+    )
+    progress.close()
     self.rates[name] = length * batch / (time.monotonic() - start)
     return np.asarray(out)
 
@@ -125,8 +142,8 @@ class Sampler:
     """Top codes from the prior, continuing `prompt` when given."""
     if self.prior is None:
       raise StackError("this mode needs a prior (ROOT/prior, or --prior)")
-    return self._run("prior", self.prior.task.model, self.prior.params, batch, length, None,
-                     self.temperatures[0], prompt, 0)
+    model, params = self.prior.task.generator(self.prior.params)
+    return self._run("prior", model, params, batch, length, None, self.temperatures[0], prompt, 0)
 
   def decode(self, codes: np.ndarray, top: int, prompts: list[np.ndarray | None] | None = None) -> list[np.ndarray]:
     """Decode codes of level `top` (1-based) down to the waveform; returns each level's signal, top first."""
@@ -134,11 +151,21 @@ class Sampler:
     offset = len(self.temperatures) - len(self.levels)
     for level in range(top, 0, -1):
       stage = self.levels[level - 1]
-      cond = stage.task.model.apply(stage.variables, jnp.asarray(codes), method=stage.task.model.condition)
+      cond = stage.task.condition(stage.params, stage.model_state, codes)
       prompt = prompts[level - 1] if prompts else None
       temperature = self.temperatures[offset + len(self.levels) - level]
-      codes = self._run(f"level{level}", stage.task.model.decoder, stage.params["decoder"], codes.shape[0],
-                        codes.shape[1] * stage.hop, cond, temperature, prompt, len(self.levels) + 1 - level)
+      model, params = stage.task.generator(stage.params)
+      codes = self._run(
+        f"level{level}",
+        model,
+        params,
+        codes.shape[0],
+        codes.shape[1] * stage.hop,
+        cond,
+        temperature,
+        prompt,
+        len(self.levels) + 1 - level,
+      )
       signals.append(codes)
     return signals
 
@@ -151,39 +178,106 @@ class Sampler:
     return codes
 
 
-def write_outputs(out: Path, waveforms: np.ndarray, codes: dict[str, np.ndarray], settings: dict,
-                  sample_rate: int = 16000) -> None:
-  """WAVs, codes.npz, a spectrogram PNG per sample and an index.html listening page."""
-  out.mkdir(parents=True, exist_ok=True)
-  rows = []
-  for i, w in enumerate(waveforms):
-    x = audio.mu_law_decode(w)
-    audio.save_audio(out / f"sample_{i}.wav", x, sample_rate)
-    audio.save_spectrogram_png(out / f"sample_{i}.png", {f"sample {i}": x}, sample_rate)
-    rows.append(f'<section><h2>sample {i} ({len(x) / sample_rate:.2f} s)</h2>'
-                f'<audio controls preload="none" src="sample_{i}.wav"></audio><br>'
-                f'<img src="sample_{i}.png" alt="spectrogram of sample {i}" width="800"></section>')
+def write_outputs(
+  out: Path,
+  waveforms: np.ndarray,
+  codes: dict[str, np.ndarray],
+  settings: dict,
+  sample_rate: int = 16000,
+  originals: np.ndarray | None = None,
+) -> None:
+  """The listening page of mu-law `waveforms` (beside their `originals`, when given) and codes.npz."""
+  kind = "reconstruction" if originals is not None else "sample"
+  listening_page.write_page(
+    out,
+    [audio.mu_law_decode(w) for w in waveforms],
+    settings,
+    sample_rate,
+    None if originals is None else [audio.mu_law_decode(o) for o in originals],
+    links={"codes of every level (codes.npz)": "codes.npz"},
+    kind=kind,
+  )
   np.savez(out / "codes.npz", **codes)
-  settings_rows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
-                          for k, v in settings.items())
-  page = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>argmax_music samples</title>
-<style>body{{font-family:sans-serif;max-width:860px;margin:2em auto}}th{{text-align:left;padding-right:1em}}
-audio{{width:800px}}</style></head>
-<body><h1>argmax_music: {html.escape(settings["mode"])}</h1>
-<table>{settings_rows}</table>
-{"".join(rows)}
-<p>Codes of every level: <a href="codes.npz">codes.npz</a>.</p>
-</body></html>
-"""
-  (out / "index.html").write_text(page)
 
 
-def sample(mode: str, levels: list[Stage], prior: Stage | None, out: Path, seconds: float = 4.0, num: int = 1,
-           temperatures=(1.0,), top_p: float | None = None, seed: int = 0, prompt: str | None = None,
-           input_file: str | None = None, codes_file: str | None = None, levels_used: int | None = None,
-           chunk: int = 4000) -> dict:
-  """Run one mode and write its outputs to `out`; returns the settings written to index.html."""
+def input_score(path: str | os.PathLike, seconds: float) -> np.ndarray | None:
+  """The score's notes in the first `seconds` of an audio file of a corpus or MAESTRO folder (whose CSV,
+  one or two folders up, names the file's MIDI), or None when it has no MIDI."""
+  path = Path(path).resolve()
+  for root in path.parents[:2]:
+    found = corpus.midi_for_audio(root).get(os.path.normpath(path.relative_to(root)))
+    if found:
+      return note_f1.midi_notes(found[0], found[1], seconds)
+  return None
+
+
+def reference_notes_per_s(training_dir: str | os.PathLike, seconds: float, sample_rate: int, clips: int = 3) -> dict:
+  """Transcribed notes/s of the middle `seconds` of the first `clips` training files and of white noise: where
+  generated audio should and should not lie."""
+  length = int(seconds * sample_rate)
+  signals = [
+    np.asarray(a[max(0, len(a) - length) // 2 :][:length])
+    for a in dataset.PreparedDataset(training_dir).arrays("train")[:clips]
+  ]
+  noise = np.random.default_rng(0).uniform(-0.5, 0.5, length).astype(np.float32)
+  training = [evaluate.clip_figures(audio.mu_law_decode(x), sample_rate)["notes_per_s"] for x in signals]
+  return {
+    "training_notes_per_s": float(np.mean(training)) if training else math.nan,
+    "noise_notes_per_s": evaluate.clip_figures(noise, sample_rate)["notes_per_s"],
+  }
+
+
+def add_page_figures(
+  out: Path,
+  waveforms: np.ndarray,
+  sample_rate: int,
+  originals: np.ndarray | None = None,
+  score_of: str | None = None,
+  training_dir: str | None = None,
+) -> None:
+  """Put each clip's musical figures beside it on the page: a reconstruction against its original (and the
+  score of the file `score_of`, when it has one); generated clips alone, and over all clips against the
+  training set in `training_dir` when it exists. Without the evaluation dependencies: one warning, no figures."""
+  try:
+    metrics.require()
+  except metrics.MissingDependencies as e:
+    logging.warning("no musical figures on the page: %s", e)
+    return
+  signals = [audio.mu_law_decode(w) for w in waveforms]
+  if originals is not None:
+    score = input_score(score_of, waveforms.shape[1] / sample_rate) if score_of else None
+    figures = [evaluate.clip_figures(s, sample_rate, audio.mu_law_decode(o), score) for s, o in zip(signals, originals)]
+    listening_page.add_figures(out, figures)
+  elif training_dir and Path(training_dir).is_dir():
+    seconds = waveforms.shape[1] / sample_rate
+    result = evaluate.generated_figures(
+      signals, sample_rate, evaluate.training_reference(training_dir, seconds=seconds)
+    )
+    summary = result["summary"] | reference_notes_per_s(training_dir, seconds, sample_rate)
+    listening_page.add_figures(out, result["clips"], summary)
+  else:
+    listening_page.add_figures(out, [evaluate.clip_figures(s, sample_rate) for s in signals])
+
+
+def sample(
+  mode: str,
+  levels: list[Stage],
+  prior: Stage | None,
+  out: Path,
+  seconds: float = 4.0,
+  num: int = 1,
+  temperatures=(1.0,),
+  top_p: float | None = None,
+  seed: int = 0,
+  prompt: str | None = None,
+  input_file: str | None = None,
+  codes_file: str | None = None,
+  levels_used: int | None = None,
+  chunk: int = 4000,
+  figures: bool = False,
+) -> dict:
+  """Run one mode and write its outputs to `out` (with each clip's musical figures when `figures`, which
+  takes seconds of transcription per second of audio); returns the settings written to index.html."""
   if mode not in MODES:
     raise ValueError(f"--mode={mode!r}: expected one of {MODES}")
   sampler = Sampler(levels, prior, list(temperatures), top_p, seed, chunk)
@@ -191,12 +285,13 @@ def sample(mode: str, levels: list[Stage], prior: Stage | None, out: Path, secon
   hops = [s.hop for s in levels]
   top_hop = math.prod(hops)
   codes: dict[str, np.ndarray] = {}
+  originals = None
   if mode == "generate":
     n_top = math.ceil(seconds * rate / top_hop)
     top = sampler.prior_codes(num, n_top)
     signals = sampler.decode(top, len(levels))
     codes[f"level{len(levels)}"] = top
-    waveform = signals[-1][:, :int(round(seconds * rate))]
+    waveform = signals[-1][:, : int(round(seconds * rate))]
   elif mode in ("continue", "reconstruct"):
     path = prompt if mode == "continue" else input_file
     if not path:
@@ -205,20 +300,21 @@ def sample(mode: str, levels: list[Stage], prior: Stage | None, out: Path, secon
     level_hop = math.prod(hops[:used])
     x = audio.mu_law_encode(audio.load_audio(path, rate)).astype(np.int32)
     if mode == "reconstruct":
-      x = x[:int(round(seconds * rate))]
+      x = x[: int(round(seconds * rate))]
     if len(x) < level_hop:
       raise ValueError(f"{path}: {len(x)} samples is shorter than one code ({level_hop} samples)")
-    x = x[:len(x) // level_hop * level_hop]
+    x = x[: len(x) // level_hop * level_hop]
     known = sampler.encode_all(x, used)
     if mode == "reconstruct":
       top = np.repeat(known[-1][None], num, axis=0)
       waveform = sampler.decode(top, used)[-1]
+      originals = np.repeat(x[None], num, axis=0)
     else:
       n_top = len(known[-1]) + math.ceil(seconds * rate / top_hop)
       top = sampler.prior_codes(num, n_top, np.repeat(known[-1][None], num, axis=0))
       prompts = [np.repeat(s[None], num, axis=0) for s in [x] + known[:-1]]
       waveform = sampler.decode(top, used, prompts)[-1]
-      waveform = waveform[:, :len(x) + int(round(seconds * rate))]
+      waveform = waveform[:, : len(x) + int(round(seconds * rate))]
     for i, c in enumerate(known, 1):
       codes[f"prompt_level{i}" if mode == "continue" else f"level{i}"] = c
     codes[f"level{used}"] = top
@@ -232,12 +328,22 @@ def sample(mode: str, levels: list[Stage], prior: Stage | None, out: Path, secon
       raise ValueError(f"{codes_file}: code {top.max()} is out of range for K={levels[-1].task.num_codes}")
     codes[f"level{len(levels)}"] = top
     waveform = sampler.decode(top, len(levels))[-1]
-  settings = {"mode": mode, "seconds": round(waveform.shape[1] / rate, 3), "num": int(waveform.shape[0]),
-              "temperatures (prior, levels top-down)": list(sampler.temperatures), "top_p": top_p,
-              "seed": seed, "levels": ", ".join(s.describe() for s in levels),
-              "prior": prior.describe() if prior else "-", "prompt": prompt or input_file or codes_file or "-",
-              "samples_per_s": {k: round(v, 1) for k, v in sampler.rates.items()}}
-  write_outputs(out, waveform, codes, settings, rate)
+  settings = {
+    "mode": mode,
+    "seconds": round(waveform.shape[1] / rate, 3),
+    "num": int(waveform.shape[0]),
+    "temperatures (prior, levels top-down)": list(sampler.temperatures),
+    "top_p": top_p,
+    "seed": seed,
+    "levels": ", ".join(s.describe() for s in levels),
+    "prior": prior.describe() if prior else "-",
+    "prompt": prompt or input_file or codes_file or "-",
+    "samples_per_s": {k: round(v, 1) for k, v in sampler.rates.items()},
+  }
+  write_outputs(out, waveform, codes, settings, rate, originals)
+  if figures:
+    score_of = input_file if mode == "reconstruct" else None
+    add_page_figures(out, waveform, rate, originals, score_of, levels[0].config.data.dir)
   return settings
 
 
@@ -252,9 +358,22 @@ def main(argv):
     raise app.UsageError("give --workdir=ROOT or --levels=DIR[,DIR...]")
   levels, prior = load_stack(level_dirs, prior_dir if FLAGS.mode in ("generate", "continue") else None)
   out = Path(FLAGS.out or Path(FLAGS.workdir or level_dirs[0]) / "samples" / FLAGS.mode)
-  settings = sample(FLAGS.mode, levels, prior, out, FLAGS.seconds, FLAGS.num,
-                    [float(t) for t in FLAGS.temperature.split(",")], FLAGS.top_p, FLAGS.seed, FLAGS.prompt,
-                    FLAGS.input, FLAGS.codes, FLAGS.levels_used)
+  settings = sample(
+    FLAGS.mode,
+    levels,
+    prior,
+    out,
+    FLAGS.seconds,
+    FLAGS.num,
+    [float(t) for t in FLAGS.temperature.split(",")],
+    FLAGS.top_p,
+    FLAGS.seed,
+    FLAGS.prompt,
+    FLAGS.input,
+    FLAGS.codes,
+    FLAGS.levels_used,
+    figures=FLAGS.figures,
+  )
   print(f"wrote {settings['num']} x {settings['seconds']} s to {out}; open {out / 'index.html'}")
   print(f"samples/s per stage (whole batch): {settings['samples_per_s']}")
 
@@ -274,4 +393,7 @@ if __name__ == "__main__":
   flags.DEFINE_string("input", None, "Audio file to reconstruct (mode reconstruct).")
   flags.DEFINE_string("codes", None, "npz of top-level codes (mode upsample).")
   flags.DEFINE_integer("levels_used", None, "Levels to encode through in reconstruct (default: all).")
-  app.run(main)
+  flags.DEFINE_bool("figures", True, "Put each clip's musical figures (notes, spectra) on its page.")
+  from argmax_music import cli
+
+  cli.run(main, StackError)

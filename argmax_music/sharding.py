@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import jax
 import numpy as np
-from jax.sharding import NamedSharding, PartitionSpec as P
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
 
 
-def maybe_initialize_distributed(coordinator_address: str | None = None, num_processes: int | None = None,
-                                 process_id: int | None = None, auto: bool = False) -> None:
+def maybe_initialize_distributed(
+  coordinator_address: str | None = None,
+  num_processes: int | None = None,
+  process_id: int | None = None,
+  auto: bool = False,
+) -> None:
   """`jax.distributed.initialize` for multi-process runs.
 
   With an explicit coordinator (e.g. several CPU processes on one machine), or with auto=True,

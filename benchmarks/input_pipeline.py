@@ -1,15 +1,24 @@
 """Input pipeline throughput: training crops per second from a prepared dataset, as JSON.
 
-  python benchmarks/input_pipeline.py --data=data/piano_prepared [--crop=16000 --batch=8 --batches=200]
-      [--threads=1,2] [--plot=input_pipeline.png]
+python benchmarks/input_pipeline.py --data=data/piano_prepared [--crop=16000 --batch=8 --batches=200]
+    [--threads=1,2] [--plot=input_pipeline.png]
 """
 
-import argparse
 import json
 import time
 
-from argmax_music import plots
+from absl import flags
+
+from argmax_music import cli, plots
 from argmax_music.data import dataset, pipeline
+
+flags.DEFINE_string("data", "data/piano_prepared", "Prepared dataset.")
+flags.DEFINE_integer("crop", 16000, "Timesteps per crop.")
+flags.DEFINE_integer("batch", 8, "Crops per batch.")
+flags.DEFINE_integer("batches", 200, "Batches timed.")
+flags.DEFINE_list("threads", ["2"], "Reader thread counts to sweep, e.g. 1,2,4.")
+flags.DEFINE_string("plot", None, "Write a PNG of throughput vs threads.")
+FLAGS = flags.FLAGS
 
 
 def measure(data: dataset.PreparedDataset, crop: int, batch: int, batches: int, threads: int) -> dict:
@@ -20,27 +29,34 @@ def measure(data: dataset.PreparedDataset, crop: int, batch: int, batches: int, 
     next(it)
   seconds = time.perf_counter() - start
   examples = batches * batch
-  return {"crop": crop, "batch": batch, "threads": threads, "examples_per_s": examples / seconds,
-          "timesteps_per_s": examples * crop / seconds, "audio_seconds_per_s": examples * crop / data.rate / seconds}
+  return {
+    "crop": crop,
+    "batch": batch,
+    "threads": threads,
+    "examples_per_s": examples / seconds,
+    "timesteps_per_s": examples * crop / seconds,
+    "audio_seconds_per_s": examples * crop / data.rate / seconds,
+  }
 
 
-def main():
-  parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument("--data", default="data/piano_prepared")
-  parser.add_argument("--crop", type=int, default=16000)
-  parser.add_argument("--batch", type=int, default=8)
-  parser.add_argument("--batches", type=int, default=200)
-  parser.add_argument("--threads", default="2", help="reader thread counts to sweep, e.g. 1,2,4")
-  parser.add_argument("--plot", default=None, help="write a PNG of throughput vs threads")
-  args = parser.parse_args()
-  data = dataset.PreparedDataset(args.data)
-  results = [measure(data, args.crop, args.batch, args.batches, int(t)) for t in args.threads.split(",")]
-  if args.plot:
-    plots.save_panels(args.plot, [plots.Panel(
-        f"input pipeline ({args.crop}-timestep crops)", "reader threads", "timesteps/s",
-        {args.data: ([r["threads"] for r in results], [r["timesteps_per_s"] for r in results])})])
-  print(json.dumps({"benchmark": "input_pipeline", "data": args.data, "results": results}))
+def main(argv):
+  del argv
+  data = dataset.PreparedDataset(FLAGS.data)
+  results = [measure(data, FLAGS.crop, FLAGS.batch, FLAGS.batches, int(t)) for t in FLAGS.threads]
+  if FLAGS.plot:
+    plots.save_panels(
+      FLAGS.plot,
+      [
+        plots.Panel(
+          f"input pipeline ({FLAGS.crop}-timestep crops)",
+          "reader threads",
+          "timesteps/s",
+          {FLAGS.data: ([r["threads"] for r in results], [r["timesteps_per_s"] for r in results])},
+        )
+      ],
+    )
+  print(json.dumps({"benchmark": "input_pipeline", "data": FLAGS.data, "results": results}))
 
 
 if __name__ == "__main__":
-  main()
+  cli.run(main)

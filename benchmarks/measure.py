@@ -22,8 +22,12 @@ def compiled_memory_mb(compiled) -> float | None:
   analysis = compiled.memory_analysis()
   if analysis is None:
     return None
-  total = (analysis.argument_size_in_bytes + analysis.output_size_in_bytes + analysis.temp_size_in_bytes
-           - analysis.alias_size_in_bytes)
+  total = (
+    analysis.argument_size_in_bytes
+    + analysis.output_size_in_bytes
+    + analysis.temp_size_in_bytes
+    - analysis.alias_size_in_bytes
+  )
   return total / 2**20
 
 

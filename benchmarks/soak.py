@@ -1,20 +1,28 @@
 """Soak: train for many steps while checkpointing often; memory (RSS) must not grow with steps.
 
-  python benchmarks/soak.py --data=data/piano_prepared [--config=cpu_demo --steps=300 --save_every=5]
+  python benchmarks/soak.py --data=data/piano_prepared [--config=configs/cpu_demo.py --steps=300 --save_every=5]
       [--plot=soak.png]
 
 Prints JSON: RSS after the first 10% of the steps and at the end, its growth, and the peak.
 """
 
-import argparse
-import importlib
 import json
 import resource
 import tempfile
 import threading
 import time
 
-from argmax_music import plots, train
+from absl import flags
+
+from argmax_music import cli, plots, train
+from argmax_music import config as config_lib
+
+flags.DEFINE_string("config", "configs/cpu_demo.py", "Config file[:variant].")
+flags.DEFINE_string("data", "data/piano_prepared", "Prepared dataset.")
+flags.DEFINE_integer("steps", 300, "Training steps.")
+flags.DEFINE_integer("save_every", 5, "Checkpoint every this many steps.")
+flags.DEFINE_string("plot", None, "Write a PNG of RSS over the run.")
+FLAGS = flags.FLAGS
 
 
 def rss_mb() -> float:
@@ -22,18 +30,18 @@ def rss_mb() -> float:
     return int(f.read().split()[1]) * resource.getpagesize() / 2**20
 
 
-def main():
-  parser = argparse.ArgumentParser(description=__doc__)
-  parser.add_argument("--config", default="cpu_demo")
-  parser.add_argument("--data", default="data/piano_prepared")
-  parser.add_argument("--steps", type=int, default=300)
-  parser.add_argument("--save_every", type=int, default=5)
-  parser.add_argument("--plot", default=None, help="write a PNG of RSS over the run")
-  args = parser.parse_args()
-  config = importlib.import_module(f"configs.{args.config}").get_config()
-  config.data.dir = args.data
-  config.train.update(steps=args.steps, checkpoint_every=args.save_every, log_every=args.steps // 10,
-                      eval_every=args.steps // 3)
+def main(argv):
+  del argv
+  config = config_lib.load(
+    FLAGS.config,
+    [
+      f"data.dir={FLAGS.data}",
+      f"train.steps={FLAGS.steps}",
+      f"train.checkpoint_every={FLAGS.save_every}",
+      f"train.log_every={max(1, FLAGS.steps // 10)}",
+      f"train.eval_every={max(1, FLAGS.steps // 3)}",
+    ],
+  )
   samples, done = [], threading.Event()
 
   def watch():
@@ -46,16 +54,35 @@ def main():
     train.train(config, workdir)
   done.set()
   elapsed = time.monotonic() - start
-  if args.plot:
-    plots.save_panels(args.plot, [plots.Panel(
-        f"host memory while training {args.steps} steps, checkpointing every {args.save_every}", "seconds",
-        "RSS (MiB)", {args.config: ([t - start for t, _ in samples], [r for _, r in samples])})])
+  if FLAGS.plot:
+    plots.save_panels(
+      FLAGS.plot,
+      [
+        plots.Panel(
+          f"host memory while training {FLAGS.steps} steps, checkpointing every {FLAGS.save_every}",
+          "seconds",
+          "RSS (MiB)",
+          {FLAGS.config: ([t - start for t, _ in samples], [r for _, r in samples])},
+        )
+      ],
+    )
   early = [r for t, r in samples if t - start > 0.1 * elapsed] or [samples[0][1]]
-  print(json.dumps({"benchmark": "soak", "config": args.config, "steps": args.steps, "save_every": args.save_every,
-                    "seconds": elapsed, "rss_mb_at_10pct": early[0], "rss_mb_end": samples[-1][1],
-                    "rss_growth_mb": samples[-1][1] - early[0],
-                    "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+  print(
+    json.dumps(
+      {
+        "benchmark": "soak",
+        "config": FLAGS.config,
+        "steps": FLAGS.steps,
+        "save_every": FLAGS.save_every,
+        "seconds": elapsed,
+        "rss_mb_at_10pct": early[0],
+        "rss_mb_end": samples[-1][1],
+        "rss_growth_mb": samples[-1][1] - early[0],
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+      }
+    )
+  )
 
 
 if __name__ == "__main__":
-  main()
+  cli.run(main)

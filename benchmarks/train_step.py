@@ -1,53 +1,60 @@
 """Training throughput by model size and device count: compile time, step time, samples/s and memory, as JSON.
 
-  python benchmarks/train_step.py [--config=small_scale:amae_hop20] [--channels=16,32,64] [--devices=1,2]
-      [--cpu_devices=2] [--steps=10] [--plot=train_step.png]
+  python benchmarks/train_step.py [--config=configs/small_scale.py:amae_hop20] [--channels=16,32,64]
+      [--devices=1,2] [--cpu_devices=2] [--steps=10] [--plot=train_step.png]
 
 Random mu-law batches of the config's crop and global batch (no data needed), one jitted
-step over a mesh of the first N devices, as in training. --channels sets the decoder's
-residual and gate channels (skip = 2x) to sweep the model size; --cpu_devices forces that
-many host devices on a CPU-only machine (they share its cores, so scaling there shows the
+step over a mesh of the first N devices, as in training. --config is repeatable and names
+configs as everywhere else (file path, optional variant after a colon). --channels sets the
+decoder's residual and gate channels (skip = 2x) to sweep the model size; --cpu_devices forces
+that many host devices on a CPU-only machine (they share its cores, so scaling there shows the
 overhead of sharding, not a speed-up). Memory: what XLA plans for one step (`step_mb`), the
 device's peak where the backend reports it, and the host's peak RSS.
 """
 
-import argparse
 import functools
-import importlib
 import json
 import os
 import time
 
 import numpy as np
+from absl import flags
 
+from argmax_music import cli
 
-def load_config(spec: str):
-  """'module' or 'module:arg' of configs/ (e.g. small_scale:amae_hop20)."""
-  module, _, arg = spec.partition(":")
-  get = importlib.import_module(f"configs.{module}").get_config
-  return get(arg) if arg else get()
+flags.DEFINE_multi_string("config", ["configs/cpu_demo.py"], "Config file[:variant] (repeatable).")
+flags.DEFINE_list("channels", [], "Decoder channel counts to sweep (default: the config's).")
+flags.DEFINE_list("devices", ["1"], "Device counts to sweep, e.g. 1,2,4.")
+flags.DEFINE_integer("cpu_devices", 0, "Force this many host devices (CPU only).")
+flags.DEFINE_integer("steps", 10, "Timed steps per measurement.")
+flags.DEFINE_integer("batch_size", None, "Override the config's global batch.")
+flags.DEFINE_string("plot", None, "Write a PNG of throughput vs size and devices.")
+FLAGS = flags.FLAGS
 
 
 def measure(spec: str, channels: int | None, devices: int, steps: int, batch_size: int | None):
   import jax
-
   import measure as m
-  from argmax_music import sharding, train
 
-  config = load_config(spec)
+  from argmax_music import config as config_lib
+  from argmax_music import sharding, tasks, trainer
+
+  config = config_lib.load(spec)
   if channels:
     config.model.decoder.update(residual_channels=channels, gate_channels=channels, skip_channels=2 * channels)
   if batch_size:
     config.train.batch_size = batch_size
-  task = train.Task(config, 256)
-  optimizer = train.make_optimizer(config.train)
+  task = tasks.make_task(config, 256)
+  optimizer = trainer.make_optimizer(config.train)
   mesh = sharding.make_mesh(jax.devices()[:devices])
   rng = np.random.default_rng(0)
   batch = lambda: sharding.global_batch(
-      rng.integers(0, 256, (config.train.batch_size, config.data.crop), dtype=np.uint8), mesh)
-  state = jax.jit(functools.partial(train.create_state, task, optimizer),
-                  out_shardings=sharding.replicated(mesh))(jax.random.key(0), batch())
-  step = jax.jit(functools.partial(train.train_step, task, optimizer), donate_argnums=(0,))
+    rng.integers(0, 256, (config.train.batch_size, config.data.crop), dtype=np.uint8), mesh
+  )
+  state = jax.jit(functools.partial(trainer.create_state, task, optimizer), out_shardings=sharding.replicated(mesh))(
+    jax.random.key(0), batch()
+  )
+  step = jax.jit(functools.partial(trainer.train_step, task, optimizer), donate_argnums=(0,))
   start = time.perf_counter()
   compiled = step.lower(state, batch(), jax.random.key(1)).compile()
   compile_s = time.perf_counter() - start
@@ -59,11 +66,20 @@ def measure(spec: str, channels: int | None, devices: int, steps: int, batch_siz
   jax.block_until_ready(metrics)
   step_s = (time.perf_counter() - start) / steps
   examples = config.train.batch_size / step_s
-  return {"config": spec, "decoder_channels": config.model.decoder.residual_channels, "devices": devices,
-          "params_m": sum(x.size for x in jax.tree.leaves(state.params)) / 1e6,
-          "batch": config.train.batch_size, "crop": config.data.crop, "compile_s": compile_s, "step_s": step_s,
-          "examples_per_s": examples, "timesteps_per_s": examples * config.data.crop,
-          "step_mb": m.compiled_memory_mb(compiled), **m.peak_memory_mb()}
+  return {
+    "config": spec,
+    "decoder_channels": config.model.decoder.residual_channels,
+    "devices": devices,
+    "params_m": sum(x.size for x in jax.tree.leaves(state.params)) / 1e6,
+    "batch": config.train.batch_size,
+    "crop": config.data.crop,
+    "compile_s": compile_s,
+    "step_s": step_s,
+    "examples_per_s": examples,
+    "timesteps_per_s": examples * config.data.crop,
+    "step_mb": m.compiled_memory_mb(compiled),
+    **m.peak_memory_mb(),
+  }
 
 
 def plot(path: str, results: list[dict]) -> None:
@@ -78,35 +94,45 @@ def plot(path: str, results: list[dict]) -> None:
     xs, ys = by_size.setdefault(f"{r['config']}, {r['params_m']:.2f}M params", ([], []))
     xs.append(r["devices"])
     ys.append(r["timesteps_per_s"])
-  plots.save_panels(path, [
-      plots.Panel("training throughput by model size", "parameters (millions)", "timesteps/s", by_devices,
-                  log_x=True, log_y=True),
-      plots.Panel("training throughput by device count", "devices", "timesteps/s", by_size)])
+  plots.save_panels(
+    path,
+    [
+      plots.Panel(
+        "training throughput by model size", "parameters (millions)", "timesteps/s", by_devices, log_x=True, log_y=True
+      ),
+      plots.Panel("training throughput by device count", "devices", "timesteps/s", by_size),
+    ],
+  )
 
 
-def main():
-  parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument("--config", action="append", help="configs/ module[:arg] (repeatable; default cpu_demo)")
-  parser.add_argument("--channels", default="", help="decoder channel counts to sweep (default: the config's)")
-  parser.add_argument("--devices", default="1", help="device counts to sweep, e.g. 1,2,4")
-  parser.add_argument("--cpu_devices", type=int, default=0, help="force this many host devices (CPU only)")
-  parser.add_argument("--steps", type=int, default=10)
-  parser.add_argument("--batch_size", type=int, default=None, help="override the config's global batch")
-  parser.add_argument("--plot", default=None, help="write a PNG of throughput vs size and devices")
-  args = parser.parse_args()
-  if args.cpu_devices:  # Read when JAX starts its backend, so before the first device query.
-    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
-                               f" --xla_force_host_platform_device_count={args.cpu_devices}")
+def main(argv):
+  del argv
+  if FLAGS.cpu_devices:  # Read when JAX starts its backend, so before the first device query.
+    os.environ["XLA_FLAGS"] = (
+      os.environ.get("XLA_FLAGS", "") + f" --xla_force_host_platform_device_count={FLAGS.cpu_devices}"
+    )
   import jax
 
-  channels = [int(c) for c in args.channels.split(",") if c] or [None]
-  results = [measure(spec, c, int(d), args.steps, args.batch_size)
-             for spec in args.config or ["cpu_demo"] for c in channels for d in args.devices.split(",")]
-  if args.plot:
-    plot(args.plot, results)
-  print(json.dumps({"benchmark": "train_step", "device": jax.devices()[0].device_kind,
-                    "platform": jax.devices()[0].platform, "results": results}))
+  channels = [int(c) for c in FLAGS.channels] or [None]
+  results = [
+    measure(spec, c, int(d), FLAGS.steps, FLAGS.batch_size)
+    for spec in FLAGS.config
+    for c in channels
+    for d in FLAGS.devices
+  ]
+  if FLAGS.plot:
+    plot(FLAGS.plot, results)
+  print(
+    json.dumps(
+      {
+        "benchmark": "train_step",
+        "device": jax.devices()[0].device_kind,
+        "platform": jax.devices()[0].platform,
+        "results": results,
+      }
+    )
+  )
 
 
 if __name__ == "__main__":
-  main()
+  cli.run(main)

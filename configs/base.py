@@ -2,7 +2,8 @@
 
 Stages: `stage='ada'` trains one level of the hierarchy on `data.dir` (mu-law audio
 for level 1, the codes of the level below for level 2 and up); `stage='prior'`
-trains the code prior on `data.dir` (the top level's codes).
+trains the code prior on `data.dir` (the top level's codes); `stage='wavenet'` trains an
+unconditional WaveNet shaped like `model.decoder` (the baseline that shows what the codes add).
 """
 
 import ml_collections
@@ -10,32 +11,37 @@ import ml_collections
 
 def get_config():
   c = ml_collections.ConfigDict()
-  c.stage = "ada"           # 'ada' or 'prior'
+  c.stage = "ada"  # 'ada' (a level), 'prior' (over the top codes) or 'wavenet' (unconditional baseline)
   c.seed = 0
 
   c.data = ml_collections.ConfigDict()
   c.data.dir = "data/prepared"  # a prepared dataset: audio (level 1) or codes (higher levels, prior)
-  c.data.crop = 16000           # timesteps per training example, at the data's rate
+  c.data.crop = 16000  # timesteps per training example, at the data's rate
+  # Crops shorter than an autoregressive model's receptive field are refused at start (the model would
+  # never see its whole context); True allows them, for experiments that want it.
+  c.data.allow_short_crop = False
   c.data.threads = 2
   c.data.prefetch = 8
 
   c.model = ml_collections.ConfigDict()
-  c.model.num_codes = 256       # K
-  c.model.dtype = "float32"     # compute dtype: 'float32' or 'bfloat16'
+  c.model.num_codes = 256  # K
+  c.model.dtype = "float32"  # compute dtype: 'float32' or 'bfloat16'
   c.model.quantizer = ml_collections.ConfigDict()
-  c.model.quantizer.kind = "argmax"   # 'argmax' (AMAE) or 'vq' (VQ-VAE)
+  c.model.quantizer.kind = "argmax"  # 'argmax' (AMAE) or 'vq' (VQ-VAE)
   c.model.quantizer.diversity_weight = 1.0
+  c.model.quantizer.diversity_reduce = "mean"  # AMAE: sum_k (K*qbar_k - 1)^2, 'sum' or / K 'mean'
+  c.model.quantizer.code_diversity_weight = 0.0  # AMAE: the same on the argmax codes' frequencies
   c.model.quantizer.dim = 64
   c.model.quantizer.commitment = 0.25
-  c.model.quantizer.ema_decay = 0.0           # > 0: EMA codebook updates
-  c.model.quantizer.restart_threshold = 0.0   # > 0 (with EMA): restart codes with EMA count below it
+  c.model.quantizer.ema_decay = 0.0  # > 0: EMA codebook updates
+  c.model.quantizer.restart_threshold = 0.0  # > 0 (with EMA): restart codes with EMA count below it
   c.model.encoder = ml_collections.ConfigDict()
-  c.model.encoder.strides = (4, 5)            # hop = product
+  c.model.encoder.strides = (4, 5)  # hop = product
   c.model.encoder.channels = 64
   c.model.encoder.blocks_per_stage = 3
   c.model.encoder.kernel_size = 3
   c.model.upsampler = ml_collections.ConfigDict()
-  c.model.upsampler.mode = "repeat"           # 'repeat' (then a conv) or 'transposed'
+  c.model.upsampler.mode = "repeat"  # 'repeat' (then a conv) or 'transposed'
   c.model.upsampler.channels = 64
   c.model.upsampler.kernel_size = 9
   c.model.decoder = ml_collections.ConfigDict()
@@ -47,29 +53,34 @@ def get_config():
   c.model.decoder.skip_channels = 128
 
   c.prior = ml_collections.ConfigDict()
-  c.prior.kind = "wavenet"      # 'wavenet' or 'transformer'
+  c.prior.kind = "wavenet"  # 'wavenet' or 'transformer'
   c.prior.dtype = "float32"
-  c.prior.wavenet = ml_collections.ConfigDict(dict(c.model.decoder))
-  c.prior.transformer = ml_collections.ConfigDict(
-      dict(layers=4, heads=4, dim=128, mlp_dim=512, max_len=1024))
+  c.prior.wavenet = ml_collections.ConfigDict(
+    dict(layers=20, cycle=10, kernel_size=2, residual_channels=64, gate_channels=64, skip_channels=128)
+  )
+  c.prior.transformer = ml_collections.ConfigDict(dict(layers=4, heads=4, dim=128, mlp_dim=512, max_len=1024))
 
   c.train = ml_collections.ConfigDict()
   c.train.steps = 10000
-  c.train.batch_size = 8        # global
+  c.train.batch_size = 8  # global
   c.train.learning_rate = 3e-4
   c.train.warmup_steps = 500
-  c.train.schedule = "cosine"   # 'cosine', 'rsqrt' or 'constant' (after warm-up)
+  c.train.schedule = "cosine"  # 'cosine', 'rsqrt' or 'constant' (after warm-up)
   c.train.weight_decay = 0.0
   c.train.grad_clip = 1.0
-  c.train.ema_decay = 0.0       # > 0: Polyak/EMA parameters, used for eval and sampling
+  c.train.ema_decay = 0.0  # > 0: Polyak/EMA parameters, used for eval and sampling
   c.train.log_every = 50
   c.train.eval_every = 1000
   c.train.checkpoint_every = 1000
   c.train.keep = 3
-  c.train.on_nan = "skip"       # 'skip' (count it) or 'stop'
+  c.train.on_nan = "skip"  # 'skip' (count it) or 'stop'
 
   c.eval = ml_collections.ConfigDict()
   c.eval.batch_size = 8
   c.eval.max_crops = 64
-  c.eval.audio_seconds = 2.0    # reconstruction clip written to TensorBoard at each eval
+  c.eval.audio_seconds = 2.0  # reconstruction clip written to TensorBoard at each eval
+  c.eval.music_every = 0  # steps between musical figures of that clip (note F1, spectra) in TensorBoard; 0: off
+  # A level's codes count as collapsed (a warning, and `collapsed: true` in eval.json) below either value.
+  c.eval.collapse_entropy_bits = 1.0  # entropy of the argmax codes' histogram, bits per code
+  c.eval.collapse_usage = 0.1  # fraction of the K codes in use
   return c

@@ -1,13 +1,15 @@
 """The demo on the embedded piano corpus, sized for about 10 minutes in all on a 2-core CPU.
 
-  --config=configs/cpu_demo.py        level 1 (AMAE, hop 16 = 4x4) on the prepared corpus
-  --config=configs/cpu_demo.py:prior  the WaveNet prior on level 1's codes
+--config=configs/cpu_demo.py        level 1 (AMAE, hop 16 = 4x4) on the prepared corpus
+--config=configs/cpu_demo.py:prior  the WaveNet prior on level 1's codes
 """
 
+from argmax_music.config import parse_variant
 from configs import base
 
 
-def get_config(stage: str = "ada"):
+def get_config(arg: str = ""):
+  stage = parse_variant(arg, dict(stage="ada"), "configs/cpu_demo.py")["stage"]
   c = base.get_config()
   c.stage = stage
   c.data.dir = "data/piano_prepared" if stage == "ada" else "runs/demo/codes"

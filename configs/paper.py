@@ -2,28 +2,25 @@
 
   --config=configs/paper.py                           level 1, AMAE, hop 8 = 2 x 2 x 2
   --config=configs/paper.py:level=2                   level 2 on level 1's codes, hop 8 (64 overall)
-  --config=configs/paper.py:quantizer=vq              the VQ-VAE baseline (EMA codebook, restarts)
+  --config=configs/paper.py:quantizer=vq              the paper's baseline: plain VQ-VAE (codebook loss)
+  --config=configs/paper.py:quantizer=vq_ema          VQ-VAE with EMA codebook updates and dead-code restarts
   --config=configs/paper.py:level=2,quantizer=vq
   --config=configs/paper.py:stage=prior               the prior on the top codes
 
 Sized after the paper (K = 2048 codes, 30-layer decoders, a deep WaveNet prior) for accelerators.
+Every crop is at least its model's receptive field (decoder 3,070 samples, prior 8,185 codes).
 """
 
+from argmax_music.config import parse_variant
 from configs import base
 
-
-def parse(arg: str) -> dict:
-  options = dict(level="1", quantizer="argmax", stage="ada")
-  for item in filter(None, (arg or "").split(",")):
-    key, _, value = item.partition("=")
-    if key not in options:
-      raise KeyError(f"configs/paper.py: unknown option {key!r}; expected one of {sorted(options)}")
-    options[key] = value
-  return options
+QUANTIZERS = ("argmax", "vq", "vq_ema")
 
 
 def get_config(arg: str = ""):
-  options = parse(arg)
+  options = parse_variant(arg, dict(level="1", quantizer="argmax", stage="ada"), "configs/paper.py")
+  if options["quantizer"] not in QUANTIZERS:
+    raise KeyError(f"configs/paper.py: quantizer={options['quantizer']!r}; expected one of {QUANTIZERS}")
   c = base.get_config()
   c.stage = options["stage"]
   level = int(options["level"])
@@ -35,16 +32,15 @@ def get_config(arg: str = ""):
   c.model.encoder.blocks_per_stage = 4
   c.model.upsampler.channels = 128
   c.model.decoder.update(layers=30, cycle=10, residual_channels=128, gate_channels=256, skip_channels=256)
-  c.model.quantizer.kind = options["quantizer"]
-  if options["quantizer"] == "vq":
-    c.model.quantizer.dim = 64
-    c.model.quantizer.ema_decay = 0.99
-    c.model.quantizer.restart_threshold = 0.01
+  c.model.quantizer.kind = "argmax" if options["quantizer"] == "argmax" else "vq"
+  if options["quantizer"] == "vq_ema":
+    c.model.quantizer.update(ema_decay=0.99, restart_threshold=0.01)
+  c.prior.wavenet.update(
+    layers=40, cycle=10, kernel_size=3, residual_channels=256, gate_channels=512, skip_channels=512
+  )
   if c.stage == "prior":
     c.data.dir = "runs/paper_level2/codes"
-    c.data.crop = 2048
-    c.prior.wavenet.update(layers=40, cycle=10, kernel_size=3, residual_channels=256, gate_channels=512,
-                           skip_channels=512)
+    c.data.crop = 8192  # The prior's receptive field is 8,185 codes.
   c.train.steps = 300_000
   c.train.batch_size = 64
   c.train.learning_rate = 2e-4

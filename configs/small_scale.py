@@ -1,47 +1,73 @@
-"""The paper's comparisons at small scale (RESULTS.md): one decoder size, K=64, several encoders.
+"""The paper's comparisons at small scale (RESULTS.md): the variants the experiment runner trains.
 
   --config=configs/small_scale.py:amae_hop20   (the variant names are in VARIANTS)
 
-Every variant shares the decoder (10 layers, dilations 1..512, receptive field 1,024
-samples), the data, the crop and the schedule, so their validation NLLs compare directly;
-`wavenet` is that decoder with no codes at all (stage 'wavenet').
+Every variant shares the data, the crop (4,160 samples: a multiple of every hop and at
+least the largest receptive field), the batch and the schedule, so validation NLLs compare
+directly. The reference is `amae_hop20`: AMAE, hop 20 = 4 x 5, K = 64, the diversity loss
+in its 'mean' form at weight 1, and a decoder of 10 layers, dilations 1..512 (receptive
+field 1,024 samples). Each other variant changes only what its entry says:
+
+  strides        encoder strides (hop = their product)
+  num_codes      K
+  layers         decoder layers, one dilation cycle (receptive field 2^layers samples)
+  stage          'wavenet': the decoder alone, with no codes (the unconditional baseline)
+  kind, diversity_weight, diversity_reduce, code_diversity_weight, ema_decay,
+  restart_threshold    model.quantizer keys
 """
 
 from configs import base
 
-# name: (quantizer kind, encoder strides (hop = product), diversity weight, VQ EMA decay)
+QUANTIZER_KEYS = (
+  "kind",
+  "diversity_weight",
+  "diversity_reduce",
+  "code_diversity_weight",
+  "ema_decay",
+  "restart_threshold",
+)
 VARIANTS = {
-    "amae_hop8": ("argmax", (2, 4), 1.0, 0.0),
-    "amae_hop20": ("argmax", (4, 5), 1.0, 0.0),
-    "amae_hop64": ("argmax", (4, 4, 4), 1.0, 0.0),
-    "amae_hop20_nodiv": ("argmax", (4, 5), 0.0, 0.0),
-    "vqvae_hop20": ("vq", (4, 5), 0.0, 0.0),
-    "vqvae_ema_hop20": ("vq", (4, 5), 0.0, 0.99),
-    "wavenet": None,
+  # The reference; serves the diversity, receptive-field, hop and quantizer tables.
+  "amae_hop20": {},
+  # Diversity loss form and weight x K ('sum' is 'mean' at K times the weight).
+  "amae_hop20_nodiv": {"diversity_weight": 0.0},
+  "amae_hop20_sum": {"diversity_reduce": "sum"},
+  "amae_hop20_codes": {"code_diversity_weight": 1.0},
+  "amae_k512": {"num_codes": 512},
+  "amae_k512_nodiv": {"num_codes": 512, "diversity_weight": 0.0},
+  "amae_k512_sum": {"num_codes": 512, "diversity_reduce": "sum"},
+  # Decoder receptive field, each against the unconditional WaveNet of the same receptive field.
+  "amae_rf256": {"layers": 8},
+  "amae_rf4096": {"layers": 12},
+  "wavenet_rf256": {"stage": "wavenet", "layers": 8},
+  "wavenet": {"stage": "wavenet"},
+  "wavenet_rf4096": {"stage": "wavenet", "layers": 12},
+  # Hop.
+  "amae_hop8": {"strides": (2, 4)},
+  "amae_hop64": {"strides": (4, 4, 4)},
+  # Baselines: plain VQ-VAE (as in the paper) and VQ-VAE with EMA codebooks and dead-code restarts.
+  "vqvae_hop20": {"kind": "vq", "diversity_weight": 0.0},
+  "vqvae_ema_hop20": {"kind": "vq", "diversity_weight": 0.0, "ema_decay": 0.99, "restart_threshold": 1.0},
 }
 
 
 def get_config(variant: str = "amae_hop20"):
   if variant not in VARIANTS:
     raise ValueError(f"small_scale variant {variant!r}: expected one of {sorted(VARIANTS)}")
+  change = VARIANTS[variant]
   c = base.get_config()
+  c.stage = change.get("stage", "ada")
   c.data.dir = "data/piano_prepared"
-  c.data.crop = 1920  # A multiple of every hop: 8, 20 and 64.
-  c.model.num_codes = 64
-  c.model.quantizer.dim = 32
-  c.model.encoder.channels = 32
-  c.model.encoder.blocks_per_stage = 2
+  c.data.crop = 4160
+  c.model.num_codes = change.get("num_codes", 64)
+  c.model.quantizer.update(kind="argmax", diversity_weight=1.0, diversity_reduce="mean", dim=32)
+  c.model.quantizer.update({k: v for k, v in change.items() if k in QUANTIZER_KEYS})
+  c.model.encoder.update(strides=change.get("strides", (4, 5)), channels=32, blocks_per_stage=2)
   c.model.upsampler.channels = 32
-  c.model.decoder.update(layers=10, cycle=10, residual_channels=32, gate_channels=32, skip_channels=64)
-  if VARIANTS[variant] is None:
-    c.stage = "wavenet"
-  else:
-    kind, strides, diversity, ema = VARIANTS[variant]
-    c.model.quantizer.update(kind=kind, diversity_weight=diversity, ema_decay=ema,
-                             restart_threshold=1.0 if ema else 0.0)
-    c.model.encoder.strides = strides
+  layers = change.get("layers", 10)
+  c.model.decoder.update(layers=layers, cycle=layers, residual_channels=32, gate_channels=32, skip_channels=64)
   c.train.steps = 2000
-  c.train.batch_size = 8
+  c.train.batch_size = 4
   c.train.learning_rate = 2e-3
   c.train.warmup_steps = 50
   c.train.log_every = 25
@@ -49,6 +75,6 @@ def get_config(variant: str = "amae_hop20"):
   c.train.checkpoint_every = 250
   c.train.keep = 1
   c.eval.batch_size = 8
-  c.eval.max_crops = 128
+  c.eval.max_crops = 64
   c.eval.audio_seconds = 0.0
   return c

@@ -1,12 +1,14 @@
 """A tiny config for tests: seconds per run on a CPU. `stage` is 'ada' (default) or 'prior'.
 
-  --config=configs/tiny.py  or  --config=configs/tiny.py:prior
+--config=configs/tiny.py  or  --config=configs/tiny.py:prior
 """
 
+from argmax_music.config import parse_variant
 from configs import base
 
 
-def get_config(stage: str = "ada"):
+def get_config(arg: str = ""):
+  stage = parse_variant(arg, dict(stage="ada"), "configs/tiny.py")["stage"]
   c = base.get_config()
   c.stage = stage
   c.data.crop = 160 if stage == "ada" else 32

@@ -1,6 +1,7 @@
 """Test set-up: 4 forced CPU devices (before JAX starts) and small real datasets made on disk."""
 
 import os
+import sys
 
 os.environ["XLA_FLAGS"] = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4"
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
@@ -24,6 +25,30 @@ def write_tone(path: Path, seconds: float, freq: float, rate: int = 16000, chann
     x = np.stack([x * (1 - 0.2 * c) for c in range(channels)], axis=1)
   path.parent.mkdir(parents=True, exist_ok=True)
   sf.write(path, x, rate)
+
+
+def tiny_config(data_dir, stage: str = "ada", **train_overrides):
+  """configs/tiny.py for `stage` on the prepared data in `data_dir`, with config.train overrides."""
+  from configs import tiny
+
+  c = tiny.get_config(stage)
+  c.data.dir = str(data_dir)
+  c.train.update(train_overrides)
+  return c
+
+
+def tiny_train_command(workdir, data_dir, **train_overrides) -> list[str]:
+  """The command line that trains configs/tiny.py in `workdir` on `data_dir`, with config.train overrides."""
+  overrides = [f"--config.train.{k}={v}" for k, v in train_overrides.items()]
+  return [
+    sys.executable,
+    "-m",
+    "argmax_music.train",
+    "--config=configs/tiny.py",
+    f"--workdir={workdir}",
+    f"--config.data.dir={data_dir}",
+    *overrides,
+  ]
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,6 @@ import shutil
 import subprocess
 
 import pytest
-
 from conftest import REPO
 
 LAUNCH = REPO / "launch"
@@ -19,8 +18,10 @@ def stubs(tmp_path):
   bin_dir.mkdir()
   for name in ("gcloud", "srun"):
     stub = bin_dir / name
-    stub.write_text(f'#!/usr/bin/env bash\nprintf "{name}" >> "{tmp_path}/calls.txt"\n'
-                    f'printf " %q" "$@" >> "{tmp_path}/calls.txt"\necho >> "{tmp_path}/calls.txt"\n')
+    stub.write_text(
+      f'#!/usr/bin/env bash\nprintf "{name}" >> "{tmp_path}/calls.txt"\n'
+      f'printf " %q" "$@" >> "{tmp_path}/calls.txt"\necho >> "{tmp_path}/calls.txt"\n'
+    )
     stub.chmod(0o755)
   env = {k: v for k, v in os.environ.items() if k not in TPU_ENV and k not in ("WORKDIR", "NODES")}
   env["PATH"] = f"{bin_dir}:{env['PATH']}"
@@ -60,8 +61,15 @@ def test_tpu_script_dry_run_and_missing_variables(stubs):
 
 def test_gpu_script_node_and_slurm(stubs):
   env, calls = stubs
-  result = run("gpu.sh", ["slurm", "--", "--config.train.steps=5"], env, WORKDIR="/shared/run", NODES="2",
-               GPUS_PER_NODE="4", PARTITION="gpu")
+  result = run(
+    "gpu.sh",
+    ["slurm", "--", "--config.train.steps=5"],
+    env,
+    WORKDIR="/shared/run",
+    NODES="2",
+    GPUS_PER_NODE="4",
+    PARTITION="gpu",
+  )
   assert result.returncode == 0, result.stderr
   (line,) = calls.read_text().splitlines()
   assert line.startswith("srun --nodes=2 --ntasks-per-node=4 --gpus-per-task=1")

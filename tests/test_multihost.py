@@ -2,16 +2,18 @@
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 
 import jax
 import numpy as np
 import pytest
-
-from argmax_music import train
 from conftest import REPO
+
+from argmax_music import checkpoints, train
 from configs import tiny
 
 
@@ -22,9 +24,23 @@ def free_port() -> int:
 
 
 def multihost(workdir, data, steps, log_dir):
-  cmd = [str(REPO / "launch" / "local_multihost.sh"), "-n", "2", "-d", "2", "-p", str(free_port()),
-         "-l", str(log_dir), "--", "--config=configs/tiny.py", f"--workdir={workdir}", f"--config.data.dir={data}",
-         "--config.train.schedule=constant", f"--config.train.steps={steps}"]
+  cmd = [
+    str(REPO / "launch" / "local_multihost.sh"),
+    "-n",
+    "2",
+    "-d",
+    "2",
+    "-p",
+    str(free_port()),
+    "-l",
+    str(log_dir),
+    "--",
+    "--config=configs/tiny.py",
+    f"--workdir={workdir}",
+    f"--config.data.dir={data}",
+    "--config.train.schedule=constant",
+    f"--config.train.steps={steps}",
+  ]
   env = dict(os.environ, PYTHON=sys.executable)
   env.pop("XLA_FLAGS", None)
   subprocess.run(cmd, cwd=REPO, env=env, check=True, timeout=240, capture_output=True)
@@ -35,6 +51,7 @@ def multihost(workdir, data, steps, log_dir):
   return results
 
 
+@pytest.mark.slow
 def test_two_processes_match_one_process_and_resume(tiny_data, tmp_path):
   first = multihost(tmp_path / "mh", tiny_data, 2, tmp_path / "logs1")
   assert [r["step"] for r in first] == [2, 2]
@@ -48,16 +65,97 @@ def test_two_processes_match_one_process_and_resume(tiny_data, tmp_path):
   single = train.train(config, tmp_path / "single")  # One process, the same 4 devices' worth of batch.
   assert single["train"]["loss"] == pytest.approx(second[0]["train"]["loss"], rel=1e-4)
   assert single["eval"]["nll_bits"] == pytest.approx(second[0]["eval"]["nll_bits"], rel=1e-4)
-  a = train.load_trained(tmp_path / "single", use_ema=False)[2]
-  b = train.load_trained(tmp_path / "mh", use_ema=False)[2]
+  a = checkpoints.load_params(tmp_path / "single", use_ema=False).params
+  b = checkpoints.load_params(tmp_path / "mh", use_ema=False).params
   for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
     np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-5)
 
 
 def test_local_multihost_dry_run_prints_one_command_per_process():
-  result = subprocess.run([str(REPO / "launch" / "local_multihost.sh"), "-n", "3", "--dry-run", "--",
-                           "--config=configs/tiny.py", "--workdir=/tmp/x"], capture_output=True, text=True, check=True)
+  result = subprocess.run(
+    [
+      str(REPO / "launch" / "local_multihost.sh"),
+      "-n",
+      "3",
+      "--dry-run",
+      "--",
+      "--config=configs/tiny.py",
+      "--workdir=/tmp/x",
+    ],
+    capture_output=True,
+    text=True,
+    check=True,
+  )
   lines = result.stdout.strip().splitlines()
   assert len(lines) == 3
   for i, line in enumerate(lines):
     assert f"--process_id={i}" in line and "--num_processes=3" in line and "--workdir=/tmp/x" in line
+
+
+def start_process(i, port, workdir, data, steps, log_dir):
+  cmd = [
+    sys.executable,
+    "-m",
+    "argmax_music.train",
+    f"--coordinator_address=127.0.0.1:{port}",
+    "--num_processes=2",
+    f"--process_id={i}",
+    "--config=configs/tiny.py",
+    f"--workdir={workdir}",
+    f"--config.data.dir={data}",
+    "--config.train.schedule=constant",
+    f"--config.train.steps={steps}",
+    "--config.train.log_every=1",
+    "--config.train.eval_every=100000",
+    "--config.train.checkpoint_every=100000",
+  ]
+  env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS="--xla_force_host_platform_device_count=2")
+  log = open(log_dir / f"process_{i}.log", "w")
+  return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def run_both(workdir, data, steps, log_dir, until=None, timeout=600):
+  """Two processes; with `until`, once both logs contain it, SIGTERM to process 1 only. Their last JSON lines."""
+  log_dir.mkdir(parents=True, exist_ok=True)
+  port = free_port()
+  procs = [start_process(i, port, workdir, data, steps, log_dir) for i in range(2)]
+  logs = [log_dir / f"process_{i}.log" for i in range(2)]
+  try:
+    if until:
+      deadline = time.monotonic() + timeout
+      while not all(until in p.read_text() for p in logs):
+        assert time.monotonic() < deadline and all(p.poll() is None for p in procs), logs[0].read_text()[-2000:]
+        time.sleep(0.2)
+      procs[1].send_signal(signal.SIGTERM)
+      stopped = time.monotonic()
+      for p in procs:
+        p.wait(timeout=60)
+      assert time.monotonic() - stopped < 60
+    else:
+      for p in procs:
+        p.wait(timeout=timeout)
+  finally:
+    for p in procs:
+      if p.poll() is None:
+        p.kill()
+  for p, log in zip(procs, logs):
+    assert p.returncode == 0, log.read_text()[-3000:]
+  return [json.loads(log.read_text().strip().splitlines()[-1]) for log in logs]
+
+
+@pytest.mark.slow
+def test_sigterm_one_process(tiny_data, tmp_path):
+  stopped = run_both(tmp_path / "mh", tiny_data, 100000, tmp_path / "logs1", until="step 3/")
+  step = stopped[0]["step"]
+  assert stopped[1]["step"] == step and 3 <= step < 100000  # Both saved the same step and left the loop.
+  assert "stopped by signal" in (tmp_path / "logs1" / "process_0.log").read_text()
+  assert checkpoints.load_params(tmp_path / "mh").step == step
+  resumed = run_both(tmp_path / "mh", tiny_data, step + 2, tmp_path / "logs2")
+  for i in range(2):
+    assert f"at step {step} " in (tmp_path / "logs2" / f"process_{i}.log").read_text()
+  straight = run_both(tmp_path / "straight", tiny_data, step + 2, tmp_path / "logs3")
+  assert [r["step"] for r in resumed] == [r["step"] for r in straight] == [step + 2] * 2
+  a = checkpoints.load_params(tmp_path / "mh", use_ema=False).params
+  b = checkpoints.load_params(tmp_path / "straight", use_ema=False).params
+  for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+    np.testing.assert_array_equal(x, y)

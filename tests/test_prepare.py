@@ -2,9 +2,10 @@ import json
 
 import numpy as np
 import pytest
-
-from argmax_music.data import dataset, prepare
 from conftest import write_tone
+
+from argmax_music import files
+from argmax_music.data import dataset, prepare
 
 
 def make_messy_folder(root):
@@ -15,8 +16,9 @@ def make_messy_folder(root):
   (root / "corrupt.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
   (root / "notes.txt").write_text("not audio, not an audio extension: ignored")
   (root / "maestro-v3.0.0.csv").write_text(
-      "canonical_composer,split,audio_filename,duration\n"
-      "x,validation,good/a.wav,2.0\nx,test,good/b.flac,2.0\nx,train,stereo44k.wav,2.0\n")
+    "canonical_composer,split,audio_filename,duration\n"
+    "x,validation,good/a.wav,2.0\nx,test,good/b.flac,2.0\nx,train,stereo44k.wav,2.0\n"
+  )
 
 
 def test_prepare_messy_folder_with_maestro_csv(tmp_path):
@@ -52,7 +54,7 @@ def test_empty_folder_is_an_error(tmp_path):
 
 def test_interrupted_prepare_keeps_finished_files_and_resumes(tone_folder, tmp_path, monkeypatch):
   calls = []
-  real_save = dataset.atomic_save_npy
+  real_save = files.atomic_save_npy
 
   def failing_save(path, array):
     calls.append(path)
@@ -60,7 +62,7 @@ def test_interrupted_prepare_keeps_finished_files_and_resumes(tone_folder, tmp_p
       raise KeyboardInterrupt  # The run dies while writing the fourth file.
     real_save(path, array)
 
-  monkeypatch.setattr(dataset, "atomic_save_npy", failing_save)
+  monkeypatch.setattr(files, "atomic_save_npy", failing_save)
   with pytest.raises(KeyboardInterrupt):
     prepare.prepare(tone_folder, tmp_path / "out")
   partial = dataset.PreparedDataset(tmp_path / "out").manifest
@@ -69,7 +71,7 @@ def test_interrupted_prepare_keeps_finished_files_and_resumes(tone_folder, tmp_p
   mtimes = {e["array"]: (tmp_path / "out" / e["array"]).stat().st_mtime_ns for e in kept}
   assert not list((tmp_path / "out").rglob(".*.tmp"))  # no half-written array under a real name
 
-  monkeypatch.setattr(dataset, "atomic_save_npy", real_save)
+  monkeypatch.setattr(files, "atomic_save_npy", real_save)
   full = prepare.prepare(tone_folder, tmp_path / "out")
   assert sum(len(v) for v in full["splits"].values()) == 12
   for name, mtime in mtimes.items():

@@ -7,7 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from jax.sharding import NamedSharding, PartitionSpec as P
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
 
 from argmax_music.models.ada import ADA, Upsampler, nll_bits
 from argmax_music.models.encoder import Encoder
@@ -37,15 +38,64 @@ def test_argmax_forward_is_one_hot_and_gradient_is_straight_through():
   through_normalised = jax.grad(lambda z: jnp.sum(w * q.normalise(z)))(z)
   np.testing.assert_allclose(through_quantizer, through_normalised, rtol=1e-6)
   assert np.any(through_quantizer != 0)
-  # All-negative inputs: q is all zeros, nothing is NaN.
-  dead = q.apply({}, -jnp.ones((1, 1, 8)))
-  assert np.all(np.isfinite(dead.embedding)) and np.isfinite(dead.aux_loss)
+
+
+def test_all_negative_vector_gets_its_largest_entry_as_code_and_a_gradient():
+  q = ArgmaxQuantizer(num_codes=8)
+  z = jnp.stack([-1.0 - jnp.arange(8.0)[::-1], jnp.arange(8.0) - 3.0])[None]  # (1, 2, 8): all negative, then mixed
+  out = q.apply({}, z)
+  np.testing.assert_array_equal(out.codes, [[7, 7]])  # Not code 0: the largest entry, as for the mixed vector.
+  np.testing.assert_allclose(q.normalise(z)[0, 0], jax.nn.softmax(z[0, 0]), rtol=1e-6)
+  np.testing.assert_allclose(q.normalise(z)[0, 1], jax.nn.relu(z[0, 1]) / 10.0, rtol=1e-5)
+  w = jax.random.normal(jax.random.key(1), (1, 2, 8))
+  grad = jax.grad(lambda z: jnp.sum(w * q.apply({}, z).embedding) + q.apply({}, z).aux_loss)(z)
+  assert np.all(np.isfinite(grad)) and np.all(grad[0, 0] != 0)  # Every entry of the dead vector moves.
+
+
+@pytest.mark.parametrize("k, collapsed_sum, half_sum", [(64, 4032.0, 1008.0), (2048, 4192256.0, 1048064.0)])
+@pytest.mark.parametrize("reduce", ["sum", "mean"])
+def test_diversity_loss_published_form(k, collapsed_sum, half_sum, reduce):
+  # L = sum_k (K qbar_k - 1)^2 ('sum') or / K ('mean'), qbar the mean of q over 8 vectors (batch 2 x time 4).
+  # Collapsed: every q one-hot on code 0: (K-1)^2 + (K-1) = K(K-1). Half: 4 one-hot on code 0, 4 uniform:
+  # qbar_0 = 1/2 + 1/(2K), others 1/(2K): (K-1)^2/4 + (K-1)/4 = K(K-1)/4.
+  # Gradient on an unused code k (never the argmax) of one vector's q: 2K (K qbar_k - 1) / 8, i.e.
+  # -2K/8 collapsed and -K/8 half ('sum'); the 'mean' form divides all of these by K.
+  div = ArgmaxQuantizer(num_codes=k, diversity_reduce=reduce)
+  scale = 1.0 if reduce == "sum" else 1.0 / k
+  collapsed = jax.nn.one_hot(jnp.zeros((2, 4), int), k)
+  half = jnp.concatenate([collapsed[:1], jnp.full((1, 4, k), 1.0 / k)])
+  for q, value, unused_grad in ((collapsed, collapsed_sum, -2 * k / 8), (half, half_sum, -k / 8)):
+    loss, grad = jax.value_and_grad(div.diversity_loss)(q)
+    assert float(loss) == pytest.approx(value * scale, rel=1e-5)
+    np.testing.assert_allclose(grad[:, :, 5], unused_grad * scale, rtol=1e-5)
+    np.testing.assert_allclose(grad[:, :, 0], 2 * k * (k * float(jnp.mean(q[..., 0])) - 1) / 8 * scale, rtol=1e-5)
+  # The hand numbers for the reader: K=64 collapsed, 'sum': 4032, d/dq_k = -16; 'mean': 63, -0.25.
+  z = jax.random.normal(jax.random.key(0), (2, 4, k))
+  weighted = ArgmaxQuantizer(num_codes=k, diversity_weight=0.3, diversity_reduce=reduce).apply({}, z)
+  assert float(weighted.aux_loss) == pytest.approx(0.3 * float(div.diversity_loss(div.normalise(z))), rel=1e-6)
+  with pytest.raises(ValueError, match="diversity_reduce='max'"):
+    ArgmaxQuantizer(num_codes=k, diversity_reduce="max").diversity_loss(q)
+
+
+def test_code_diversity_term_sees_a_collapse_the_q_term_misses():
+  # Near-uniform q with a small bump on code 0: qbar is almost uniform, yet every code is 0.
+  k = 16
+  z = jnp.ones((4, 10, k)).at[..., 0].add(0.01)
+  quantizer = ArgmaxQuantizer(num_codes=k, diversity_weight=1.0, code_diversity_weight=1.0)
+  out = quantizer.apply({}, z)
+  assert float(out.stats["usage"]) == 1 / k
+  assert float(out.stats["diversity_loss"]) < 1e-4
+  assert float(out.stats["code_diversity_loss"]) == pytest.approx(k - 1)  # One code: K(K-1) / K.
+  # Its gradient is the q-term's, evaluated at the codes' frequencies: it pushes code 0 down hard.
+  q_only = jax.grad(lambda z: ArgmaxQuantizer(k).apply({}, z).aux_loss)(z)
+  both = jax.grad(lambda z: quantizer.apply({}, z).aux_loss)(z)
+  assert float(jnp.abs(both[..., 0]).mean()) > 1000 * float(jnp.abs(q_only[..., 0]).mean())
 
 
 def test_diversity_loss_zero_at_uniform_and_its_minimisation_raises_usage():
   q = ArgmaxQuantizer(num_codes=16)
   assert float(q.diversity_loss(jnp.full((4, 10, 16), 1 / 16))) == pytest.approx(0.0, abs=1e-12)
-  assert float(q.diversity_loss(jax.nn.one_hot(jnp.zeros((4, 10), int), 16))) == pytest.approx(1.0)
+  assert float(q.diversity_loss(jax.nn.one_hot(jnp.zeros((4, 10), int), 16))) == pytest.approx(15.0)
   # Random inputs through a learned linear map whose biases start collapsed on two codes.
   x = jax.random.normal(jax.random.key(0), (512, 8))
   w = 0.3 * jax.random.normal(jax.random.key(1), (8, 16))
@@ -73,6 +123,9 @@ def test_vq_picks_nearest_code_and_has_straight_through_gradient():
   np.testing.assert_allclose(out.embedding, codebook[brute], atol=1e-6)
   g = jax.grad(lambda z: jnp.sum(vq.apply(params, z).embedding * 2.0))(z)
   np.testing.assert_allclose(g, 2.0 * jnp.ones_like(z))  # straight-through: the identity to z
+  # Restored parameters are numpy arrays: the codebook lookup must still trace under jit.
+  jitted = jax.jit(lambda z: vq.apply(jax.device_get(params), z).codes)(z)
+  np.testing.assert_array_equal(jitted, brute)
   assert 0 < float(out.stats["usage"]) <= 1 and float(out.stats["perplexity"]) >= 1
 
 
@@ -106,14 +159,19 @@ def test_diversity_loss_is_global_across_devices():
 
 
 def tiny_ada(quantizer):
-  return ADA(Encoder(256, quantizer.input_dim, strides=(2, 4), channels=16, blocks_per_stage=1), quantizer,
-             Upsampler(8, 16, 3), WaveNet(256, layers=6, cycle=6, residual_channels=16, gate_channels=16,
-                                          skip_channels=32, cond_channels=16))
+  return ADA(
+    Encoder(256, quantizer.input_dim, strides=(2, 4), channels=16, blocks_per_stage=1),
+    quantizer,
+    Upsampler(8, 16, 3),
+    WaveNet(256, layers=6, cycle=6, residual_channels=16, gate_channels=16, skip_channels=32, cond_channels=16),
+  )
 
 
 @pytest.mark.parametrize("quantizer", [ArgmaxQuantizer(16), VectorQuantizer(16, dim=8)])
+@pytest.mark.slow
 def test_ada_overfits_one_clip(quantizer):
   from argmax_music import audio
+
   t = np.arange(800) / 16000
   clip = jnp.asarray(audio.mu_law_encode(0.6 * np.sin(2 * np.pi * 330 * t))[None].astype(np.int32))
   model = tiny_ada(quantizer)

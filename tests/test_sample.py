@@ -6,9 +6,9 @@ import shutil
 import numpy as np
 import pytest
 import soundfile as sf
+from conftest import write_tone
 
 from argmax_music import audio, sample, train
-from conftest import write_tone
 from configs import tiny
 
 
@@ -16,6 +16,15 @@ from configs import tiny
 def stack(tiny_stack):
   levels, prior = sample.load_stack(*sample.find_stack(tiny_stack))
   return levels, prior
+
+
+def test_find_stack_orders_the_levels_and_no_level_is_an_error(tmp_path):
+  for name in ("level2", "prior", "level1", "level4"):
+    (tmp_path / name).mkdir()
+  levels, prior = sample.find_stack(tmp_path)
+  assert [p.name for p in levels] == ["level1", "level2"] and prior == tmp_path / "prior"  # level4 has no level3
+  with pytest.raises(sample.StackError, match="no levels"):
+    sample.load_stack([], None)
 
 
 def read(path):
@@ -42,13 +51,26 @@ def check_page(out):
     assert (out / src).exists(), f"index.html links a missing {src}"
   if shutil.which("chromium"):
     import subprocess
+
     shot = out / "page.png"
-    subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                    f"--screenshot={shot}", (out / "index.html").as_uri()], check=True, capture_output=True,
-                   timeout=60)
+    subprocess.run(
+      [
+        "chromium",
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        f"--screenshot={shot}",
+        (out / "index.html").as_uri(),
+      ],
+      check=True,
+      capture_output=True,
+      timeout=60,
+    )
     assert shot.stat().st_size > 0
 
 
+@pytest.mark.slow
 def test_generate_writes_promised_files_and_is_reproducible(stack, tmp_path):
   levels, prior = stack
   settings = sample.sample("generate", levels, prior, tmp_path / "a", seconds=0.05, num=2, seed=3)
@@ -66,6 +88,7 @@ def test_generate_writes_promised_files_and_is_reproducible(stack, tmp_path):
   assert not np.array_equal(read(tmp_path / "a" / "sample_0.wav"), read(tmp_path / "c" / "sample_0.wav"))
 
 
+@pytest.mark.slow
 def test_continue_keeps_the_prompt_exactly(stack, tmp_path):
   levels, prior = stack
   write_tone(tmp_path / "prompt.wav", 0.02, 330)
@@ -80,6 +103,7 @@ def test_continue_keeps_the_prompt_exactly(stack, tmp_path):
     np.testing.assert_array_equal(codes["level1"][:, :40], np.repeat(codes["prompt_level1"][None], 2, 0))
 
 
+@pytest.mark.slow
 def test_reconstruct_and_upsample_lengths(stack, tmp_path):
   levels, _ = stack
   write_tone(tmp_path / "in.wav", 1.0, 220)
@@ -91,13 +115,17 @@ def test_reconstruct_and_upsample_lengths(stack, tmp_path):
   assert len(read(tmp_path / "up" / "sample_0.wav")) == 640
 
 
+@pytest.mark.slow
 def test_mismatched_or_missing_checkpoints_are_named(tiny_data, tiny_stack, tmp_path):
   other = tiny.get_config("ada")
   other.data.dir = str(tiny_data)
   other.train.steps = 1
   train.train(other, tmp_path / "other_level1")
-  with pytest.raises(sample.StackError, match=r"trained on the codes of .*level1 \(run \w+\), but in this stack "
-                                              r"it sits on the codes of .*other_level1 \(run \w+\)"):
+  with pytest.raises(
+    sample.StackError,
+    match=r"trained on the codes of .*level1 \(run \w+\), but in this stack "
+    r"it sits on the codes of .*other_level1 \(run \w+\)",
+  ):
     sample.load_stack([tmp_path / "other_level1"], tiny_stack / "prior")
   # A stack moved elsewhere (copied from a bucket, say) still loads: stages are matched by run id.
   shutil.copytree(tiny_stack, tmp_path / "moved")

@@ -6,28 +6,24 @@ import signal
 import subprocess
 import sys
 import time
+import types
 
 import jax
 import numpy as np
 import pytest
+from conftest import REPO, tiny_config, tiny_train_command
 
-from argmax_music import encode, train
+from argmax_music import checkpoints, encode, tasks, train
+from argmax_music.config import ConfigError
 from argmax_music.data import dataset
-from conftest import REPO
 from configs import tiny
 
 
-def tiny_config(data_dir, stage="ada", **train_overrides):
-  c = tiny.get_config(stage)
-  c.data.dir = str(data_dir)
-  c.train.update(train_overrides)
-  return c
-
-
 def params_of(workdir):
-  return train.load_trained(workdir, use_ema=False)[2]
+  return checkpoints.load_params(workdir, use_ema=False).params
 
 
+@pytest.mark.slow
 def test_one_and_four_devices_give_the_same_first_step(tiny_data, tmp_path):
   one = train.train(tiny_config(tiny_data, steps=1, log_every=1), tmp_path / "one", devices=jax.devices()[:1])
   four = train.train(tiny_config(tiny_data, steps=1, log_every=1), tmp_path / "four")
@@ -36,6 +32,7 @@ def test_one_and_four_devices_give_the_same_first_step(tiny_data, tmp_path):
   assert one["eval"]["nll_bits"] == pytest.approx(four["eval"]["nll_bits"], rel=1e-5)
 
 
+@pytest.mark.slow
 def test_resumed_run_matches_uninterrupted_run_bitwise(tiny_data, tmp_path):
   config = lambda steps: tiny_config(tiny_data, steps=steps, schedule="constant", ema_decay=0.9)
   train.train(config(4), tmp_path / "straight")
@@ -46,20 +43,19 @@ def test_resumed_run_matches_uninterrupted_run_bitwise(tiny_data, tmp_path):
   a, b = params_of(tmp_path / "straight"), params_of(tmp_path / "resumed")
   for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
     np.testing.assert_array_equal(x, y)
-  ema_a = train.load_trained(tmp_path / "straight")[2]
-  ema_b = train.load_trained(tmp_path / "resumed")[2]
+  ema_a = checkpoints.load_params(tmp_path / "straight").params
+  ema_b = checkpoints.load_params(tmp_path / "resumed").params
   for x, y in zip(jax.tree.leaves(ema_a), jax.tree.leaves(ema_b)):
     np.testing.assert_array_equal(x, y)
   assert (tmp_path / "straight" / "run.json").exists()
   assert list((tmp_path / "straight" / "tb").glob("events.*"))
-  assert (tmp_path / "straight" / "best").is_dir()
+  assert checkpoints.load_params(tmp_path / "straight", "best").step == 4
 
 
+@pytest.mark.slow
 def test_sigterm_twice_leaves_a_restorable_checkpoint(tiny_data, tmp_path):
   workdir = tmp_path / "run"
-  cmd = [sys.executable, "-m", "argmax_music.train", "--config=configs/tiny.py", f"--workdir={workdir}",
-         f"--config.data.dir={tiny_data}", "--config.train.steps=100000", "--config.train.log_every=1",
-         "--config.train.eval_every=100000", "--config.train.checkpoint_every=100000"]
+  cmd = tiny_train_command(workdir, tiny_data, steps=100000, log_every=1, eval_every=100000, checkpoint_every=100000)
   env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=1")
   proc = subprocess.Popen(cmd, cwd=REPO, env=env, stderr=subprocess.PIPE, text=True)
   seen = []
@@ -75,11 +71,12 @@ def test_sigterm_twice_leaves_a_restorable_checkpoint(tiny_data, tmp_path):
   log = "".join(seen) + rest
   assert proc.returncode == 0, log[-3000:]
   assert "stopped by signal" in log
-  _, _, params, _, step = train.load_trained(workdir)
+  _, _, params, _, step, _ = checkpoints.load_params(workdir)
   assert 3 <= step < 100000
   assert all(np.all(np.isfinite(x)) for x in jax.tree.leaves(params))
 
 
+@pytest.mark.slow
 def test_stages_chain_through_codes_on_disk(tiny_data, tiny_stack, tmp_path):
   codes_dir = tiny_stack / "codes"
   source = dataset.PreparedDataset(tiny_data)
@@ -91,7 +88,7 @@ def test_stages_chain_through_codes_on_disk(tiny_data, tiny_stack, tmp_path):
     for a, c in zip(source.arrays(split), codes.arrays(split)):
       assert len(c) == len(a) // 8 and c.dtype == np.uint16 and c.max() < 16
   # The codes match what the encoder gives on a training-sized window.
-  config, task, params, state, _ = train.load_trained(tiny_stack / "level1")
+  config, task, params, state, _, _ = checkpoints.load_params(tiny_stack / "level1")
   window = np.asarray(source.arrays("train")[0][:160], np.int32)[None]
   direct = task.model.apply({"params": params, **state}, window, method=task.model.encode)
   np.testing.assert_array_equal(direct[0], codes.arrays("train")[0][:20])
@@ -105,63 +102,142 @@ def test_stages_chain_through_codes_on_disk(tiny_data, tiny_stack, tmp_path):
   level2.model.encoder.strides = (2, 2)
   result = train.train(level2, tmp_path / "level2")
   assert result["step"] == 4
-  assert train.load_trained(tmp_path / "level2")[1].signal_classes == 16
+  assert checkpoints.load_params(tmp_path / "level2").task.signal_classes == 16
   transformer = tiny_config(codes_dir, "prior")
   transformer.prior.kind = "transformer"
   assert train.train(transformer, tmp_path / "prior_tf")["step"] == 4
 
 
-@pytest.mark.parametrize("key,value,message", [
+@pytest.mark.parametrize(
+  "key,value,message",
+  [
     ("data.crop", 150, "data.crop=150 is not a multiple of the hop 8"),
     ("train.batch_size", 6, "train.batch_size=6 is not divisible by the 4 devices"),
     ("data.dir", "/nonexistent/codes", "data.dir: /nonexistent/codes/manifest.json: no manifest"),
     ("train.schedule", "linear", "train.schedule='linear'"),
-])
+  ],
+)
 def test_bad_config_values_fail_naming_the_key(tiny_data, tmp_path, key, value, message):
   config = tiny_config(tiny_data)
   section, name = key.split(".")
   config[section][name] = value
-  with pytest.raises(train.ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+  with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
     train.train(config, tmp_path / "bad")
 
 
+@pytest.mark.slow
 def test_prior_on_audio_is_refused(tiny_data, tmp_path):
-  with pytest.raises(train.ConfigError, match="the prior trains on codes"):
+  with pytest.raises(ConfigError, match="the prior trains on codes"):
     train.train(tiny_config(tiny_data, "prior"), tmp_path / "bad")
 
 
 def test_unknown_config_key_on_the_command_line_is_named(tmp_path):
-  result = subprocess.run([sys.executable, "-m", "argmax_music.train", "--config=configs/tiny.py",
-                           f"--workdir={tmp_path}", "--config.train.stepz=3"], cwd=REPO,
-                          capture_output=True, text=True)
+  result = subprocess.run(
+    [
+      sys.executable,
+      "-m",
+      "argmax_music.train",
+      "--config=configs/tiny.py",
+      f"--workdir={tmp_path}",
+      "--config.train.stepz=3",
+    ],
+    cwd=REPO,
+    capture_output=True,
+    text=True,
+  )
   assert result.returncode != 0
   assert "stepz" in result.stderr
 
 
-@pytest.mark.parametrize("module,arg", [("cpu_demo", "ada"), ("cpu_demo", "prior"), ("tpu_hop20", "ada"),
-                                        ("tpu_hop20", "prior"), ("paper", ""), ("paper", "level=2,quantizer=vq"),
-                                        ("paper", "stage=prior")])
+@pytest.mark.parametrize(
+  "module,arg",
+  [
+    ("cpu_demo", "ada"),
+    ("cpu_demo", "prior"),
+    ("tpu_hop20", "ada"),
+    ("tpu_hop20", "prior"),
+    ("paper", ""),
+    ("paper", "level=2,quantizer=vq"),
+    ("paper", "stage=prior"),
+    ("paper", "quantizer=vq_ema"),
+  ],
+)
 def test_every_config_builds_its_model(module, arg):
   import importlib
+
   config = importlib.import_module(f"configs.{module}").get_config(arg)
-  task = train.Task(config, 256 if config.data.dir.endswith("prepared") else config.model.num_codes)
-  length = train.example_length(config, task)
+  task = tasks.make_task(config, 256 if config.data.dir.endswith("prepared") else config.model.num_codes)
+  length = task.example_length()
   shapes = jax.eval_shape(task.model.init, jax.random.key(0), jax.numpy.zeros((1, length), jax.numpy.int32))
   assert jax.tree.leaves(shapes)
-  if task.is_ada:
-    assert config.data.crop % task.model.hop == 0
+  task.check(types.SimpleNamespace(kind="codes" if config.stage == "prior" else "mu_law"))  # crop vs hop and RF
+
+
+def test_paper_vq_is_plain_and_vq_ema_is_labelled():
+  from configs import paper
+
+  plain, ema = paper.get_config("quantizer=vq").model.quantizer, paper.get_config("quantizer=vq_ema").model.quantizer
+  assert plain.kind == ema.kind == "vq"
+  assert plain.ema_decay == 0 and plain.restart_threshold == 0
+  assert ema.ema_decay > 0 and ema.restart_threshold > 0
 
 
 def test_paper_config_rejects_unknown_options():
   from configs import paper
+
   with pytest.raises(KeyError, match="levle"):
     paper.get_config("levle=2")
 
 
+@pytest.mark.slow
 def test_bfloat16_compute_trains(tiny_data, tmp_path):
   config = tiny_config(tiny_data, steps=2)
   config.model.dtype = "bfloat16"
   result = train.train(config, tmp_path / "bf16")
   assert result["step"] == 2 and np.isfinite(result["train"]["loss"]) and result["nan_steps"] == 0
-  params = train.load_trained(tmp_path / "bf16", use_ema=False)[2]
+  params = checkpoints.load_params(tmp_path / "bf16", use_ema=False).params
   assert all(x.dtype == np.float32 for x in jax.tree.leaves(params))  # parameters stay float32
+
+
+@pytest.mark.slow
+def test_collapse_reported(tiny_data, tmp_path, caplog):
+  """No diversity loss and a large learning rate: every vector picks one code; eval.json says so, the log warns."""
+  config = tiny_config(tiny_data, steps=6, eval_every=6, learning_rate=0.3)
+  config.model.quantizer.diversity_weight = 0.0
+  with caplog.at_level("WARNING"):
+    result = train.train(config, tmp_path / "run")
+  written = json.loads((tmp_path / "run" / "eval.json").read_text())
+  assert written["collapsed"] is True and result["eval"]["collapsed"] is True
+  assert written["entropy_bits"] < 1.0 and written["usage"] < 0.1 and written["step"] == 6
+  assert written["code_bits_per_s"] == pytest.approx(written["entropy_bits"] * 16000 / 8)
+  assert any("the codes have collapsed" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("stage,key", [("prior", "prior.wavenet"), ("ada", "model.decoder")])
+@pytest.mark.slow
+def test_crop_shorter_than_receptive_field(tiny_data, tiny_stack, tmp_path, stage, key):
+  config = tiny_config(tiny_stack / "codes" if stage == "prior" else tiny_data, stage)
+  config.data.crop = 8  # The receptive field of both tiny WaveNets is 16.
+  with pytest.raises(ConfigError, match=rf"data.crop=8 is shorter than the receptive field of {key} \(16 timesteps"):
+    train.train(config, tmp_path / "short")
+  config.data.allow_short_crop = True
+  tasks.make_task(config, 16).check(types.SimpleNamespace(kind="codes"))  # The explicit override lets it pass.
+
+
+def test_eval_pairs_ema_params_with_the_codebook_averaged_alike():
+  """VQ with an EMA codebook and Polyak parameters: eval uses the averaged parameters and the averaged codebook."""
+  from argmax_music import trainer
+
+  config = tiny.get_config()
+  config.model.quantizer.update(kind="vq", ema_decay=0.9)
+  config.train.ema_decay = 0.5
+  task = tasks.make_task(config, 256)
+  optimizer = trainer.make_optimizer(config.train)
+  batch = jax.random.randint(jax.random.key(1), (4, 160), 0, 256)
+  state = trainer.create_state(task, optimizer, jax.random.key(0), batch)
+  new, _ = trainer.train_step(task, optimizer, state, batch, jax.random.key(2))
+  params, model_state = new.eval_variables()
+  assert params is new.ema_params and model_state is new.ema_model_state
+  for before, live, averaged in zip(*map(jax.tree.leaves, (state.model_state, new.model_state, model_state))):
+    np.testing.assert_allclose(averaged, 0.5 * before + 0.5 * live, rtol=1e-6)
+  assert not np.allclose(jax.tree.leaves(model_state)[0], jax.tree.leaves(new.model_state)[0])

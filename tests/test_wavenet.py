@@ -7,12 +7,20 @@ import pytest
 
 from argmax_music.models import generate
 from argmax_music.models.prior import TransformerPrior
-from argmax_music.models.wavenet import WaveNet, receptive_field
+from argmax_music.models.wavenet import WaveNet, embed_tokens, receptive_field
 
 
 def small_wavenet(num_classes=256, layers=6, cycle=3, kernel_size=2, cond_channels=0):
-  return WaveNet(num_classes, layers=layers, cycle=cycle, kernel_size=kernel_size, residual_channels=8,
-                 gate_channels=8, skip_channels=16, cond_channels=cond_channels)
+  return WaveNet(
+    num_classes,
+    layers=layers,
+    cycle=cycle,
+    kernel_size=kernel_size,
+    residual_channels=8,
+    gate_channels=8,
+    skip_channels=16,
+    cond_channels=cond_channels,
+  )
 
 
 def setup(model, length=48, batch=2, cond_channels=0, seed=0):
@@ -25,10 +33,12 @@ def setup(model, length=48, batch=2, cond_channels=0, seed=0):
 
 def input_gradient(model, variables, tokens, cond, t):
   """|d logits[:, t] / d input embedding[:, s]| summed over batch and channels, for every position s."""
-  def out(perturbation):
-    v = {"params": variables["params"], "perturbations": {"inputs": perturbation}}
-    return model.apply(v, tokens, cond)[:, t].sum()
-  g = jax.grad(out)(jnp.zeros_like(variables["perturbations"]["inputs"]))
+  embedded = model.apply(variables, tokens, method=lambda m, x: embed_tokens(m.embedding, x))
+
+  def out(inputs):
+    return model.apply(variables, inputs, cond, method=model.logits_from_embeddings)[:, t].sum()
+
+  g = jax.grad(out)(embedded)
   return np.asarray(jnp.abs(g).sum(axis=(0, 2)))
 
 
@@ -52,21 +62,24 @@ def test_receptive_field_formula_matches_measurement(layers, cycle, kernel_size)
   assert np.count_nonzero(g) == model.receptive_field == receptive_field(layers, cycle, kernel_size)
 
 
-@pytest.mark.parametrize("num_classes,layers,cycle,kernel_size,cond_channels", [
-    (256, 6, 3, 2, 0),   # level 1, unconditional
-    (256, 6, 3, 2, 4),   # level 1, conditioned on codes
-    (16, 5, 5, 3, 4),    # level 2 (K = 16 classes), kernel 3
-    (16, 4, 1, 2, 0),    # dilation 1 only
-])
-def test_cached_generation_equals_naive_recompute(num_classes, layers, cycle, kernel_size, cond_channels):
+@pytest.mark.parametrize(
+  "num_classes,layers,cycle,kernel_size,cond_channels,batch",
+  [
+    (256, 6, 3, 2, 0, 2),  # level 1, unconditional
+    (256, 6, 3, 2, 4, 1),  # level 1, conditioned on codes; batch 1 (the sampler's vector path)
+    (16, 5, 5, 3, 4, 1),  # level 2 (K = 16 classes), kernel 3
+    (16, 4, 1, 2, 0, 2),  # dilation 1 only
+  ],
+)
+def test_cached_generation_equals_naive_recompute(num_classes, layers, cycle, kernel_size, cond_channels, batch):
   model = small_wavenet(num_classes, layers, cycle, kernel_size, cond_channels)
   length = 2 * model.receptive_field + 7
-  variables, _, cond = setup(model, length=length, cond_channels=cond_channels)
+  variables, _, cond = setup(model, length=length, batch=batch, cond_channels=cond_channels)
   params = variables["params"]
   rng = jax.random.key(7)
   for top_p in (None, 0.8):
-    cached = generate.generate(model, params, rng, 2, length, cond, 1.0, top_p)
-    naive = generate.generate_naive(model, params, rng, 2, length, model.receptive_field, cond, 1.0, top_p)
+    cached = generate.generate(model, params, rng, batch, length, cond, 1.0, top_p)
+    naive = generate.generate_naive(model, params, rng, batch, length, model.receptive_field, cond, 1.0, top_p)
     np.testing.assert_array_equal(cached, naive)
   # And the cached step's logits equal the parallel forward pass on the same tokens.
   tokens = cached
@@ -102,8 +115,9 @@ def test_transformer_prior_cached_sampling_equals_full_forward():
   variables, _, _ = setup(model, length=32)
   params = variables["params"]
   tokens = generate.generate(model, params, jax.random.key(3), 2, 24)
-  np.testing.assert_allclose(teacher_forced_steps(model, params, tokens), model.apply({"params": params}, tokens),
-                             atol=2e-5, rtol=1e-5)
+  np.testing.assert_allclose(
+    teacher_forced_steps(model, params, tokens), model.apply({"params": params}, tokens), atol=2e-5, rtol=1e-5
+  )
   naive = generate.generate_naive(model, params, jax.random.key(3), 2, 24, window=24)
   np.testing.assert_array_equal(tokens, naive)
   # Causality of the Transformer: changing a later token leaves earlier logits unchanged.

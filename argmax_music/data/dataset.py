@@ -11,16 +11,17 @@ manifest.json:
   dtype        "uint8" or "uint16"
   rate         timesteps per second (16000 for audio, 16000 / hop for codes)
   sample_rate  the audio sample rate the data came from
-  splits       {split: [{"source", "array", "length", "sha256"}]}
+  splits       {split: [{"source", "array", "length", "sha256"}]}; a validation entry held out
+               from the tail of a training file also has "start" (its first timestep in the file)
   skipped      [{"source", "reason"}]  files that could not be used, each once
   too_short    [{"source", "length"}]  files shorter than the minimum length
-  made_by      free-form provenance (prepare's flags, or the checkpoint that made the codes)
+  made_by      free-form provenance (prepare's flags, or the checkpoint that made the codes);
+               from prepare, "validation" says how the validation split was chosen
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import multiprocessing
 import os
@@ -28,8 +29,6 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
-
-from argmax_music.files import atomic_write_bytes
 
 MANIFEST = "manifest.json"
 SPLITS = ("train", "validation", "test")
@@ -39,9 +38,14 @@ class DatasetError(ValueError):
   """A prepared dataset that is missing or malformed; the message names the path."""
 
 
+def hash_unit(key: str) -> float:
+  """A number in [0, 1) from a hash of `key` (stable across machines and runs)."""
+  return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") / 2.0**64
+
+
 def hash_split(key: str, validation_fraction: float, test_fraction: float) -> str:
   """Deterministic split of an item by a hash of its name (stable across machines and runs)."""
-  u = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") / 2.0**64
+  u = hash_unit(key)
   if u < validation_fraction:
     return "validation"
   if u < validation_fraction + test_fraction:
@@ -58,18 +62,6 @@ def file_sha256(path: str | os.PathLike) -> str:
   return h.hexdigest()
 
 
-def atomic_write_json(path: str | os.PathLike, obj) -> None:
-  """Write JSON atomically (see files.atomic_write_bytes)."""
-  atomic_write_bytes(path, json.dumps(obj, indent=1).encode())
-
-
-def atomic_save_npy(path: str | os.PathLike, array: np.ndarray) -> None:
-  """np.save atomically (see files.atomic_write_bytes)."""
-  buffer = io.BytesIO()
-  np.save(buffer, array)
-  atomic_write_bytes(path, buffer.getvalue())
-
-
 def ordered_map(fn, items: list, workers: int):
   """map(fn, items) in `workers` spawned processes (safe beside JAX's threads), or inline for workers <= 1."""
   if workers <= 1 or len(items) <= 1:
@@ -81,8 +73,17 @@ def ordered_map(fn, items: list, workers: int):
 
 def new_manifest(kind: str, num_classes: int, dtype: str, rate: float, sample_rate: int, made_by: dict) -> dict:
   """An empty manifest."""
-  return {"kind": kind, "num_classes": num_classes, "dtype": dtype, "rate": rate, "sample_rate": sample_rate,
-          "splits": {s: [] for s in SPLITS}, "skipped": [], "too_short": [], "made_by": made_by}
+  return {
+    "kind": kind,
+    "num_classes": num_classes,
+    "dtype": dtype,
+    "rate": rate,
+    "sample_rate": sample_rate,
+    "splits": {s: [] for s in SPLITS},
+    "skipped": [],
+    "too_short": [],
+    "made_by": made_by,
+  }
 
 
 def array_name(split: str, source: str) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import grain
 import numpy as np
 
-from argmax_music.data.dataset import PreparedDataset
+from argmax_music.data.dataset import DatasetError, PreparedDataset
 
 ENDLESS = 2**62
 
@@ -24,7 +24,7 @@ class RandomCrops:
     lengths = np.array([len(a) for a in arrays])
     usable = np.maximum(lengths - crop + 1, 0)
     if usable.sum() == 0:
-      raise ValueError(f"no file is at least one crop ({crop} timesteps) long")
+      raise DatasetError(f"no file is at least one crop ({crop} timesteps) long")
     self.arrays, self.crop, self.seed = arrays, crop, seed
     self.cumulative = np.cumsum(usable)
 
@@ -37,19 +37,28 @@ class RandomCrops:
 
   def __call__(self, index: int) -> np.ndarray:
     file, start = self.locate(index)
-    return np.asarray(self.arrays[file][start:start + self.crop])
+    return np.asarray(self.arrays[file][start : start + self.crop])
 
 
-def train_iterator(data: PreparedDataset, crop: int, global_batch: int, seed: int,
-                   process_index: int = 0, process_count: int = 1, threads: int = 2,
-                   prefetch: int = 8) -> grain.DatasetIterator:
+def train_iterator(
+  data: PreparedDataset,
+  crop: int,
+  global_batch: int,
+  seed: int,
+  process_index: int = 0,
+  process_count: int = 1,
+  threads: int = 2,
+  prefetch: int = 8,
+) -> grain.DatasetIterator:
   """An endless, checkpointable iterator of this process's (global_batch / process_count, crop) batches."""
   if global_batch % process_count:
     raise ValueError(f"batch size {global_batch} is not divisible by the process count {process_count}")
   crops = RandomCrops(data.arrays("train"), crop, seed)
-  ds = (grain.MapDataset.range(ENDLESS)[process_index::process_count]
-        .map(crops)
-        .batch(global_batch // process_count, drop_remainder=True))
+  ds = (
+    grain.MapDataset.range(ENDLESS)[process_index::process_count]
+    .map(crops)
+    .batch(global_batch // process_count, drop_remainder=True)
+  )
   return iter(ds.to_iter_dataset(grain.ReadOptions(num_threads=threads, prefetch_buffer_size=prefetch)))
 
 
@@ -63,20 +72,34 @@ def batch_sources(data: PreparedDataset, crop: int, global_batch: int, seed: int
 
 def eval_crops(data: PreparedDataset, crop: int, split: str = "validation", max_crops: int | None = None):
   """Fixed, deterministic crops of a split: consecutive windows of each file, in manifest order."""
-  crops = [a[start:start + crop] for a in data.arrays(split) for start in range(0, len(a) - crop + 1, crop)]
+  crops = [a[start : start + crop] for a in data.arrays(split) for start in range(0, len(a) - crop + 1, crop)]
   return crops[:max_crops] if max_crops else crops
 
 
-def eval_batches(data: PreparedDataset, crop: int, global_batch: int, max_crops: int | None = None,
-                 process_index: int = 0, process_count: int = 1, split: str = "validation"):
+def eval_batches(
+  data: PreparedDataset,
+  crop: int,
+  global_batch: int,
+  max_crops: int | None = None,
+  process_index: int = 0,
+  process_count: int = 1,
+  split: str = "validation",
+):
   """This process's share of each full global batch of `eval_crops` (a list of numpy arrays)."""
+  if not data.entries(split):
+    raise DatasetError(
+      f"{data.root}: the {split} split is empty; prepare the folder again into a new "
+      f"--output (a plain folder gets a {split} split on its own) or list files for it in a CSV"
+    )
   crops = eval_crops(data, crop, split, max_crops)
   if len(crops) < global_batch:
-    raise ValueError(f"{data.root}: the {split} split has {len(crops)} crops of {crop} timesteps, fewer "
-                     f"than one batch ({global_batch}); add data or lower eval.batch_size / the crop")
+    raise DatasetError(
+      f"{data.root}: the {split} split has {len(crops)} crops of {crop} timesteps, fewer "
+      f"than one batch ({global_batch}); add data or lower eval.batch_size / the crop"
+    )
   local = global_batch // process_count
   batches = []
   for b in range(len(crops) // global_batch):
     start = b * global_batch + process_index * local
-    batches.append(np.stack([np.asarray(c) for c in crops[start:start + local]]))
+    batches.append(np.stack([np.asarray(c) for c in crops[start : start + local]]))
   return batches

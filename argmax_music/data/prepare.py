@@ -3,7 +3,12 @@
   python -m argmax_music.data.prepare --input=DIR --output=DIR [--min_seconds=1]
 
 Splits come from a MAESTRO-style CSV in the input folder (columns `split` and
-`audio_filename`) when there is one, otherwise from a hash of each file's path.
+`audio_filename`) when there is one. A plain folder of at least 10 files is split
+by a hash of each file's path (whole files; the file with the lowest hash goes to
+validation if the hash picked none). A smaller folder trains on every file and
+holds out the tail of each one for validation (--validation_fraction of it, at
+least --min_seconds): the training array stops where the tail starts, so no
+training crop overlaps it. The summary printed at the end says which was done.
 Unreadable files are skipped and listed under `skipped` in the manifest; files
 shorter than --min_seconds are listed under `too_short`. Every finished file is
 on disk before the next starts, so a re-run resumes where the last one stopped.
@@ -16,14 +21,16 @@ import os
 from pathlib import Path
 
 import numpy as np
-from absl import app, flags, logging
+from absl import flags, logging
+from tqdm import tqdm
 
-from argmax_music import audio
+from argmax_music import audio, files
 from argmax_music.data import dataset
-from argmax_music.progress import Progress
 
 AUDIO_EXTENSIONS = {".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff", ".opus"}
 SILENCE_PEAK = 1e-4
+# A plain folder with fewer files validates on held-out tails rather than on whole files.
+MIN_FILES_FOR_WHOLE_VALIDATION = 10
 
 
 def find_audio_files(root: Path) -> list[str]:
@@ -51,6 +58,45 @@ def read_split_csv(root: Path) -> dict[str, str]:
   return splits
 
 
+def plain_splits(sources: list[str], validation_fraction: float, test_fraction: float) -> dict[str, str]:
+  """{source: split} for a folder without a CSV (see the module docstring); small folders all train."""
+  if len(sources) < MIN_FILES_FOR_WHOLE_VALIDATION:
+    return dict.fromkeys(sources, "train")
+  splits = {s: dataset.hash_split(s, validation_fraction, test_fraction) for s in sources}
+  if validation_fraction > 0 and "validation" not in splits.values():
+    splits[min((s for s in sources if splits[s] == "train"), key=dataset.hash_unit)] = "validation"
+  return splits
+
+
+def hold_out_tails(out: Path, manifest: dict, validation_fraction: float, min_length: int) -> int:
+  """Move the tail of each training file into the validation split; returns how many files gave one.
+
+  The head and the tail are written under new names before the manifest switches to them (a
+  killed run leaves the old manifest valid); files too short to keep `min_length` on both sides
+  stay whole in training.
+  """
+  train, validation, replaced = [], [], []
+  for entry in manifest["splits"]["train"]:
+    tail = max(int(entry["length"] * validation_fraction), min_length)
+    cut = entry["length"] - tail
+    if cut < min_length:
+      train.append(entry)
+      continue
+    q = np.load(out / entry["array"])
+    head_name = dataset.array_name("train", f"{entry['source']}#before-validation-tail")
+    tail_name = dataset.array_name("validation", entry["source"])
+    files.atomic_save_npy(out / head_name, q[:cut])
+    files.atomic_save_npy(out / tail_name, q[cut:])
+    train.append({**entry, "array": head_name, "length": cut})
+    validation.append({**entry, "array": tail_name, "length": tail, "start": cut})
+    replaced.append(out / entry["array"])
+  manifest["splits"]["train"], manifest["splits"]["validation"] = train, validation
+  files.atomic_write_json(out / dataset.MANIFEST, manifest)
+  for path in replaced:
+    path.unlink(missing_ok=True)
+  return len(validation)
+
+
 def _load(args) -> tuple[str, str, np.ndarray | None, str | None]:
   """Worker: (source, sha256, mu-law array or None, reason it was skipped or None)."""
   root, source, sample_rate = args
@@ -65,26 +111,39 @@ def _load(args) -> tuple[str, str, np.ndarray | None, str | None]:
   return source, digest, audio.mu_law_encode(x), None
 
 
-def prepare(input_dir: str | os.PathLike, output_dir: str | os.PathLike, sample_rate: int = 16000,
-            min_seconds: float = 1.0, validation_fraction: float = 0.05, test_fraction: float = 0.05,
-            workers: int = 1) -> dict:
+def prepare(
+  input_dir: str | os.PathLike,
+  output_dir: str | os.PathLike,
+  sample_rate: int = 16000,
+  min_seconds: float = 1.0,
+  validation_fraction: float = 0.05,
+  test_fraction: float = 0.05,
+  workers: int = 1,
+) -> dict:
   """Prepare `input_dir` into `output_dir` (resuming a previous run there) and return the manifest."""
   root, out = Path(input_dir), Path(output_dir)
   if not root.is_dir():
     raise FileNotFoundError(f"--input={root}: not a folder")
   sources = find_audio_files(root)
   if not sources:
-    raise ValueError(f"--input={root}: no audio files found (looked for {sorted(AUDIO_EXTENSIONS)})")
+    raise dataset.DatasetError(f"--input={root}: no audio files found (looked for {sorted(AUDIO_EXTENSIONS)})")
   csv_splits = read_split_csv(root)
+  plain = {} if csv_splits else plain_splits(sources, validation_fraction, test_fraction)
   out.mkdir(parents=True, exist_ok=True)
   manifest_path = out / dataset.MANIFEST
-  made_by = {"tool": "prepare", "input": str(root.resolve()), "min_seconds": min_seconds,
-             "validation_fraction": validation_fraction, "test_fraction": test_fraction}
+  made_by = {
+    "tool": "prepare",
+    "input": str(root.resolve()),
+    "min_seconds": min_seconds,
+    "validation_fraction": validation_fraction,
+    "test_fraction": test_fraction,
+  }
   if manifest_path.exists():
     manifest = dataset.PreparedDataset(out).manifest
     if manifest["sample_rate"] != sample_rate:
-      raise ValueError(f"{manifest_path}: prepared at {manifest['sample_rate']} Hz, asked for {sample_rate} Hz; "
-                       "use another --output")
+      raise dataset.DatasetError(
+        f"{manifest_path}: prepared at {manifest['sample_rate']} Hz, asked for {sample_rate} Hz; use another --output"
+      )
   else:
     manifest = dataset.new_manifest("mu_law", audio.MU_LAW_CLASSES, "uint8", sample_rate, sample_rate, made_by)
   done = {e["source"] for s in dataset.SPLITS for e in manifest["splits"][s]}
@@ -93,7 +152,7 @@ def prepare(input_dir: str | os.PathLike, output_dir: str | os.PathLike, sample_
   logging.info("%d audio files in %s: %d already prepared, %d to do", len(sources), root, len(done), len(todo))
 
   min_length = int(min_seconds * sample_rate)
-  progress = Progress(len(todo), "prepare", "files")
+  progress = tqdm(total=len(todo), desc="prepare", unit="files")
   for source, digest, q, reason in dataset.ordered_map(_load, [(root, s, sample_rate) for s in todo], workers):
     if reason is not None:
       logging.warning("skipping %s", reason)
@@ -101,22 +160,54 @@ def prepare(input_dir: str | os.PathLike, output_dir: str | os.PathLike, sample_
     elif len(q) < min_length:
       manifest["too_short"].append({"source": source, "length": len(q)})
     else:
-      split = csv_splits.get(os.path.normpath(source)) or dataset.hash_split(
-          source, validation_fraction, test_fraction)
+      split = (
+        csv_splits.get(os.path.normpath(source))
+        or plain.get(source)
+        or dataset.hash_split(source, validation_fraction, test_fraction)
+      )
       name = dataset.array_name(split, source)
-      dataset.atomic_save_npy(out / name, q)
+      files.atomic_save_npy(out / name, q)
       manifest["splits"][split].append({"source": source, "array": name, "length": len(q), "sha256": digest})
-    dataset.atomic_write_json(manifest_path, manifest)
+    files.atomic_write_json(manifest_path, manifest)
     progress.update()
-  dataset.atomic_write_json(manifest_path, manifest)
+  progress.close()
+  how = manifest["made_by"]
+  if csv_splits:
+    how["validation"] = "the files the CSV puts in 'validation'"
+  elif manifest["splits"]["validation"]:
+    how.setdefault("validation", "whole files, picked by a hash of each path")
+  elif validation_fraction > 0 and hold_out_tails(out, manifest, validation_fraction, min_length):
+    how["validation"] = (
+      f"the last {validation_fraction:.0%} (at least {min_seconds:g} s) of each training file, "
+      f"held out: no training crop reaches it ({len(sources)} files are too few for whole-file "
+      f"validation; {MIN_FILES_FOR_WHOLE_VALIDATION} are enough)"
+    )
+  else:
+    how["validation"] = (
+      f"none: no file is long enough to hold out {min_seconds:g} s and keep {min_seconds:g} s"
+      if validation_fraction > 0
+      else "none (--validation_fraction=0)"
+    )
+  files.atomic_write_json(manifest_path, manifest)
   return manifest
 
 
+def format_duration(seconds: float) -> str:
+  """'12.3 s', '4.5 min' or '2.25 h'."""
+  if seconds < 60:
+    return f"{seconds:.1f} s"
+  return f"{seconds / 60:.1f} min" if seconds < 3600 else f"{seconds / 3600:.2f} h"
+
+
 def summary(manifest: dict) -> str:
-  """One line per split with files and hours, plus the skipped and too-short counts."""
+  """One line per split with files and duration, how validation was chosen, and the skipped files."""
   rate = manifest["rate"]
-  lines = [f"  {s:<10} {len(v):5d} files {sum(e['length'] for e in v) / rate / 3600:8.2f} h"
-           for s, v in manifest["splits"].items()]
+  lines = [
+    f"  {s:<10} {len(v):5d} files {format_duration(sum(e['length'] for e in v) / rate):>10}"
+    for s, v in manifest["splits"].items()
+  ]
+  if "validation" in manifest["made_by"]:
+    lines.append(f"  validation: {manifest['made_by']['validation']}")
   lines.append(f"  skipped {len(manifest['skipped'])} unusable, {len(manifest['too_short'])} too short")
   return "\n".join(lines)
 
@@ -126,8 +217,15 @@ FLAGS = flags.FLAGS
 
 def main(argv):
   del argv
-  manifest = prepare(FLAGS.input, FLAGS.output, FLAGS.sample_rate, FLAGS.min_seconds,
-                     FLAGS.validation_fraction, FLAGS.test_fraction, FLAGS.workers)
+  manifest = prepare(
+    FLAGS.input,
+    FLAGS.output,
+    FLAGS.sample_rate,
+    FLAGS.min_seconds,
+    FLAGS.validation_fraction,
+    FLAGS.test_fraction,
+    FLAGS.workers,
+  )
   print(f"prepared {FLAGS.output}:\n{summary(manifest)}")
 
 
@@ -139,4 +237,6 @@ if __name__ == "__main__":
   flags.DEFINE_float("validation_fraction", 0.05, "Fraction of files for validation (no CSV).")
   flags.DEFINE_float("test_fraction", 0.05, "Fraction of files for test (no CSV).")
   flags.DEFINE_integer("workers", os.cpu_count(), "Decoding processes.")
-  app.run(main)
+  from argmax_music import cli
+
+  cli.run(main)

@@ -14,18 +14,16 @@ import os
 from pathlib import Path
 
 import numpy as np
-from absl import app, flags
+from absl import flags
+from tqdm import tqdm
 
 from argmax_music import audio
 from argmax_music.files import atomic_write_csv
-from argmax_music.progress import Progress
 
-SPLIT_NAMES = {"train": "train", "validation": "validation", "valid": "validation", "dev": "validation",
-               "test": "test"}
+SPLIT_NAMES = {"train": "train", "validation": "validation", "valid": "validation", "dev": "validation", "test": "test"}
 
 
-def export_tfds(name: str, out: str | os.PathLike, data_dir: str | None = None,
-                audio_key: str = "audio") -> int:
+def export_tfds(name: str, out: str | os.PathLike, data_dir: str | None = None, audio_key: str = "audio") -> int:
   """Write every example of the TFDS dataset `name` to `out`; returns the number of files written."""
   try:
     import tensorflow_datasets as tfds
@@ -44,7 +42,7 @@ def export_tfds(name: str, out: str | os.PathLike, data_dir: str | None = None,
     split = SPLIT_NAMES.get(tfds_split.split("[")[0])
     if split is None:
       continue
-    progress = Progress(info.num_examples, f"export {tfds_split}", "files")
+    progress = tqdm(total=info.num_examples, desc=f"export {tfds_split}", unit="files")
     for i, example in enumerate(tfds.as_numpy(builder.as_dataset(split=tfds_split))):
       x = np.asarray(example[audio_key])
       if np.issubdtype(x.dtype, np.integer):
@@ -55,6 +53,7 @@ def export_tfds(name: str, out: str | os.PathLike, data_dir: str | None = None,
         audio.save_audio(path, x, rate)
       rows.append([split, filename, f"{x.shape[0] / rate:.3f}"])
       progress.update()
+    progress.close()
   atomic_write_csv(out / "metadata.csv", ["split", "audio_filename", "duration"], rows)
   return len(rows)
 
@@ -73,4 +72,6 @@ if __name__ == "__main__":
   flags.DEFINE_string("out", None, "Folder to write audio + metadata.csv into.", required=True)
   flags.DEFINE_string("data_dir", None, "TFDS data_dir (where the dataset is, or is built).")
   flags.DEFINE_string("audio_key", "audio", "The audio feature's key.")
-  app.run(main)
+  from argmax_music import cli
+
+  cli.run(main)

@@ -35,8 +35,9 @@ class Upsampler(nn.Module):
       h = jnp.repeat(nn.Dense(self.channels, dtype=self.dtype)(vectors), self.hop, axis=1)
       return nn.Conv(self.channels, (self.kernel_size,), padding="SAME", dtype=self.dtype)(h)
     if self.mode == "transposed":
-      return nn.ConvTranspose(self.channels, (2 * self.hop,), strides=(self.hop,), padding="SAME",
-                              dtype=self.dtype)(vectors)
+      return nn.ConvTranspose(self.channels, (2 * self.hop,), strides=(self.hop,), padding="SAME", dtype=self.dtype)(
+        vectors
+      )
     raise ValueError(f"upsampler mode {self.mode!r}: expected 'repeat' or 'transposed'")
 
 

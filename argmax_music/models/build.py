@@ -1,6 +1,11 @@
-"""Build models from config sections (ml_collections ConfigDicts or plain dicts)."""
+"""Build models from config sections: a section's keys are the module's fields (`WaveNet(**model.decoder)`).
+
+A new module field needs only a key in `configs/base.py`; nothing here changes.
+"""
 
 from __future__ import annotations
+
+import dataclasses
 
 import jax.numpy as jnp
 
@@ -11,47 +16,46 @@ from argmax_music.models.quantizers import ArgmaxQuantizer, VectorQuantizer
 from argmax_music.models.wavenet import WaveNet
 
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
+QUANTIZERS = {"argmax": ArgmaxQuantizer, "vq": VectorQuantizer}
+PRIORS = {"wavenet": WaveNet, "transformer": TransformerPrior}
 
 
 def compute_dtype(name: str):
   if name not in DTYPES:
-    raise ValueError(f"model.dtype={name!r}: expected one of {sorted(DTYPES)}")
+    raise ValueError(f"dtype={name!r}: expected one of {sorted(DTYPES)}")
   return DTYPES[name]
 
 
+def kwargs(section, cls=None) -> dict:
+  """A config section as keyword arguments (lists as tuples); with `cls`, only the keys that are its fields."""
+  names = None if cls is None else {f.name for f in dataclasses.fields(cls)}
+  return {k: tuple(v) if isinstance(v, list) else v for k, v in section.items() if names is None or k in names}
+
+
 def build_quantizer(q, num_codes: int):
-  if q.kind == "argmax":
-    return ArgmaxQuantizer(num_codes, diversity_weight=q.diversity_weight)
-  if q.kind == "vq":
-    return VectorQuantizer(num_codes, dim=q.dim, commitment=q.commitment, ema_decay=q.ema_decay,
-                           restart_threshold=q.restart_threshold)
-  raise ValueError(f"model.quantizer.kind={q.kind!r}: expected 'argmax' or 'vq'")
+  """The quantizer of kind `q.kind`; the section's keys that are its fields configure it."""
+  if q.kind not in QUANTIZERS:
+    raise ValueError(f"model.quantizer.kind={q.kind!r}: expected one of {sorted(QUANTIZERS)}")
+  cls = QUANTIZERS[q.kind]
+  return cls(num_codes, **kwargs(q, cls))
 
 
-def build_wavenet(d, num_classes: int, cond_channels: int = 0, dtype=jnp.float32) -> WaveNet:
-  return WaveNet(num_classes, layers=d.layers, cycle=d.cycle, kernel_size=d.kernel_size,
-                 residual_channels=d.residual_channels, gate_channels=d.gate_channels,
-                 skip_channels=d.skip_channels, cond_channels=cond_channels, dtype=dtype)
+def build_wavenet(section, num_classes: int, cond_channels: int = 0, dtype=jnp.float32) -> WaveNet:
+  return WaveNet(num_classes, **kwargs(section), cond_channels=cond_channels, dtype=dtype)
 
 
 def build_ada(model, signal_classes: int) -> ADA:
   """The ADA of config section `model` for a signal of `signal_classes` classes (256 or the K below)."""
   dtype = compute_dtype(model.dtype)
   quantizer = build_quantizer(model.quantizer, model.num_codes)
-  e, u = model.encoder, model.upsampler
-  encoder = Encoder(signal_classes, quantizer.input_dim, strides=tuple(e.strides), channels=e.channels,
-                    blocks_per_stage=e.blocks_per_stage, kernel_size=e.kernel_size, dtype=dtype)
-  upsampler = Upsampler(encoder.hop, u.channels, u.kernel_size, u.mode, dtype)
-  decoder = build_wavenet(model.decoder, signal_classes, u.channels, dtype)
+  encoder = Encoder(signal_classes, quantizer.input_dim, **kwargs(model.encoder), dtype=dtype)
+  upsampler = Upsampler(encoder.hop, **kwargs(model.upsampler), dtype=dtype)
+  decoder = build_wavenet(model.decoder, signal_classes, model.upsampler.channels, dtype)
   return ADA(encoder, quantizer, upsampler, decoder)
 
 
 def build_prior(prior, num_codes: int):
-  """The prior of config section `prior` over `num_codes` codes."""
-  dtype = compute_dtype(prior.dtype)
-  if prior.kind == "wavenet":
-    return build_wavenet(prior.wavenet, num_codes, dtype=dtype)
-  if prior.kind == "transformer":
-    t = prior.transformer
-    return TransformerPrior(num_codes, t.layers, t.heads, t.dim, t.mlp_dim, t.max_len, dtype)
-  raise ValueError(f"prior.kind={prior.kind!r}: expected 'wavenet' or 'transformer'")
+  """The prior of config section `prior` (its `kind` names the sub-section) over `num_codes` codes."""
+  if prior.kind not in PRIORS:
+    raise ValueError(f"prior.kind={prior.kind!r}: expected one of {sorted(PRIORS)}")
+  return PRIORS[prior.kind](num_codes, **kwargs(prior[prior.kind]), dtype=compute_dtype(prior.dtype))

@@ -25,8 +25,9 @@ class ResidualBlock(nn.Module):
 
   @nn.compact
   def __call__(self, x):
-    h = nn.Conv(self.channels, (self.kernel_size,), kernel_dilation=(self.dilation,), padding="SAME",
-                dtype=self.dtype)(jax.nn.relu(x))
+    h = nn.Conv(self.channels, (self.kernel_size,), kernel_dilation=(self.dilation,), padding="SAME", dtype=self.dtype)(
+      jax.nn.relu(x)
+    )
     return x + nn.Dense(self.channels, dtype=self.dtype)(jax.nn.relu(h))
 
 
@@ -49,8 +50,10 @@ class Encoder(nn.Module):
   def __call__(self, tokens: jax.Array) -> jax.Array:
     """(batch, time) classes -> (batch, time / hop, out_dim)."""
     if tokens.shape[1] % self.hop:
-      raise ValueError(f"encoder input length {tokens.shape[1]} is not a multiple of the hop {self.hop} "
-                       f"(strides {' x '.join(map(str, self.strides))})")
+      raise ValueError(
+        f"encoder input length {tokens.shape[1]} is not a multiple of the hop {self.hop} "
+        f"(strides {' x '.join(map(str, self.strides))})"
+      )
     h = nn.Embed(self.num_classes, self.channels, dtype=self.dtype)(tokens)
     for stride in self.strides:
       for b in range(self.blocks_per_stage):

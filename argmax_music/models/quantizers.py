@@ -17,10 +17,10 @@ import jax.numpy as jnp
 
 
 class Quantized(NamedTuple):
-  codes: jax.Array      # (batch, time) int32
+  codes: jax.Array  # (batch, time) int32
   embedding: jax.Array  # (batch, time, embed_dim): what the decoder is conditioned on
-  aux_loss: jax.Array   # scalar, added to the decoder's NLL
-  stats: dict           # scalars, plus "histogram": (num_codes,) code counts
+  aux_loss: jax.Array  # scalar, added to the decoder's NLL
+  stats: dict  # scalars, plus "histogram": (num_codes,) code counts
 
 
 def code_histogram(codes: jax.Array, num_codes: int) -> jax.Array:
@@ -28,28 +28,54 @@ def code_histogram(codes: jax.Array, num_codes: int) -> jax.Array:
   return jnp.zeros(num_codes, jnp.float32).at[codes.reshape(-1)].add(1.0)
 
 
-def usage_and_perplexity(histogram: jax.Array) -> tuple[jax.Array, jax.Array]:
-  """Fraction of codes used at least once, and exp(entropy) of the code distribution."""
+def code_statistics(histogram, codes_per_second: float | None = None) -> dict:
+  """Usage, perplexity, entropy (bits per code) and dead codes of a code histogram; the effective bit rate
+  (entropy x codes per second) when the rate is known. Works on jnp (in a jitted step) and numpy arrays."""
   p = histogram / jnp.maximum(histogram.sum(), 1.0)
-  entropy = -jnp.sum(jnp.where(p > 0, p * jnp.log(jnp.where(p > 0, p, 1.0)), 0.0))
-  return jnp.mean(histogram > 0), jnp.exp(entropy)
+  entropy = 0.0 - jnp.sum(jnp.where(p > 0, p * jnp.log2(jnp.where(p > 0, p, 1.0)), 0.0))  # 0.0 - : no -0.0
+  stats = {
+    "usage": jnp.mean(histogram > 0),
+    "perplexity": 2.0**entropy,
+    "entropy_bits": entropy,
+    "dead_codes": jnp.sum(histogram == 0),
+  }
+  if codes_per_second:
+    stats["code_bits_per_s"] = entropy * codes_per_second
+  return stats
 
 
 def _stats(codes, num_codes, **extra) -> dict:
   histogram = code_histogram(codes, num_codes)
-  usage, perplexity = usage_and_perplexity(histogram)
-  return {"usage": usage, "perplexity": perplexity, "histogram": histogram, **extra}
+  return {**code_statistics(histogram), "histogram": histogram, **extra}
 
 
 class ArgmaxQuantizer(nn.Module):
   """AMAE: q = relu(z) / sum(relu(z)); code = argmax q, one-hot forward, straight-through gradient to q.
 
-  Diversity loss: K/(K-1) * sum_k (mean(q)_k - 1/K)^2 over batch and time; 0 when the
-  average q is uniform, 1 when every vector picks the same code.
+  Diversity loss, as published descriptions of the paper write it (`diversity_reduce='sum'`):
+
+      L_div = sum_k (K * qbar_k - 1)^2,   qbar = the mean of q over batch and time,
+
+  or that divided by K (`'mean'`). It is 0 when qbar is uniform and K(K-1) ('sum') or K-1
+  ('mean') when every vector is one-hot on the same code; its gradient on an unused code
+  (qbar_k = 0) is -2K ('sum') or -2 ('mean') with respect to qbar_k. Under jit the mean is
+  over the global batch. `aux_loss = diversity_weight * L_div + code_diversity_weight * L_codes`.
+
+  L_codes is the same sum (same reduction) over the argmax codes' own batch frequencies
+  (the mean of the one-hot codes), with the straight-through gradient of qbar: its value
+  measures how evenly the codes themselves are used, which L_div does not (near-uniform
+  q vectors with a small bump on one code give L_div near 0 and a single code).
+
+  A vector with no positive entry would give q = 0, code 0 and no gradient; such a
+  vector is normalised by a softmax instead (its code is then argmax z, and gradients
+  reach every entry, so training can move it back). A code whose z is negative in every
+  vector still gets no gradient from either loss (the ReLU's).
   """
 
   num_codes: int
   diversity_weight: float = 1.0
+  diversity_reduce: str = "mean"
+  code_diversity_weight: float = 0.0
   epsilon: float = 1e-6
 
   @property
@@ -61,13 +87,19 @@ class ArgmaxQuantizer(nn.Module):
     return self.num_codes
 
   def normalise(self, z: jax.Array) -> jax.Array:
+    """q: relu(z) normalised to sum to one; softmax(z) where no entry of z is positive."""
     r = jax.nn.relu(z)
-    return r / (jnp.sum(r, axis=-1, keepdims=True) + self.epsilon)
+    total = jnp.sum(r, axis=-1, keepdims=True)
+    return jnp.where(total > 0, r / (total + self.epsilon), jax.nn.softmax(z, axis=-1))
 
   def diversity_loss(self, q: jax.Array) -> jax.Array:
+    """sum_k (K * mean(q)_k - 1)^2 over all leading axes ('sum'), or that / K ('mean')."""
+    if self.diversity_reduce not in ("sum", "mean"):
+      raise ValueError(f"model.quantizer.diversity_reduce={self.diversity_reduce!r}: expected 'sum' or 'mean'")
     k = self.num_codes
     mean_q = jnp.mean(q.reshape(-1, k), axis=0)
-    return k / (k - 1) * jnp.sum((mean_q - 1.0 / k) ** 2)
+    total = jnp.sum((k * mean_q - 1.0) ** 2)
+    return total / k if self.diversity_reduce == "mean" else total
 
   def __call__(self, z: jax.Array, train: bool = True) -> Quantized:
     del train
@@ -76,8 +108,11 @@ class ArgmaxQuantizer(nn.Module):
     one_hot = jax.nn.one_hot(codes, self.num_codes)
     embedding = one_hot + (q - jax.lax.stop_gradient(q))  # Exactly one-hot forward; d/dq backward.
     diversity = self.diversity_loss(q)
-    return Quantized(codes, embedding, self.diversity_weight * diversity,
-                     _stats(codes, self.num_codes, diversity_loss=diversity))
+    code_diversity = self.diversity_loss(embedding)  # Value: the codes' frequencies; gradient: qbar's.
+    aux = self.diversity_weight * diversity + self.code_diversity_weight * code_diversity
+    return Quantized(
+      codes, embedding, aux, _stats(codes, self.num_codes, diversity_loss=diversity, code_diversity_loss=code_diversity)
+    )
 
   def embed_codes(self, codes: jax.Array) -> jax.Array:
     """The decoder's conditioning vectors for given codes (one-hot)."""
@@ -121,13 +156,14 @@ class VectorQuantizer(nn.Module):
     self.ema_sums = self.variable("vq_ema", "sums", lambda: self.ema_codebook.value)
 
   def _codebook(self) -> jax.Array:
-    return self.ema_codebook.value if self.ema_decay else self.codebook
+    # jnp: restored parameters may be numpy arrays, which cannot be indexed by traced codes.
+    return jnp.asarray(self.ema_codebook.value if self.ema_decay else self.codebook)
 
   def __call__(self, z: jax.Array, train: bool = True) -> Quantized:
     z = z.astype(jnp.float32)
     codebook = self._codebook()
     flat = z.reshape(-1, self.dim)
-    distances = (jnp.sum(flat**2, 1, keepdims=True) - 2 * flat @ codebook.T + jnp.sum(codebook**2, 1)[None])
+    distances = jnp.sum(flat**2, 1, keepdims=True) - 2 * flat @ codebook.T + jnp.sum(codebook**2, 1)[None]
     codes = jnp.argmin(distances, axis=-1).reshape(z.shape[:-1]).astype(jnp.int32)
     e = codebook[codes]
     commitment = jnp.mean((z - jax.lax.stop_gradient(e)) ** 2)

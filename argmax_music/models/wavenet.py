@@ -9,7 +9,8 @@ logits[t] predicts tokens[t] from tokens[:t].
 
 `__call__` runs the whole sequence in parallel (training); `step` advances one
 timestep with a per-layer ring buffer holding only the (kernel_size - 1) * dilation
-past inputs that layer's kernel reads, so a new sample costs O(layers).
+past inputs that layer's kernel reads, so a new sample costs O(layers);
+`step_with_terms` is the same step given the conditioning projected in advance.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 
 def dilations(layers: int, cycle: int) -> tuple[int, ...]:
@@ -53,7 +55,7 @@ class WaveNet(nn.Module):
 
   def setup(self):
     L, k, R, G, S = self.layers, self.kernel_size, self.residual_channels, self.gate_channels, self.skip_channels
-    normal = lambda fan_in: nn.initializers.normal(fan_in ** -0.5)
+    normal = lambda fan_in: nn.initializers.normal(fan_in**-0.5)
     zeros = nn.initializers.zeros
     self.embedding = self.param("embedding", nn.initializers.normal(1.0), (self.num_classes + 1, R))
     self.conv_w = self.param("conv_w", normal(k * R), (L, k, R, 2 * G))
@@ -66,8 +68,10 @@ class WaveNet(nn.Module):
       self.cond_w = self.param("cond_w", normal(self.cond_channels), (self.cond_channels, L, 2 * G))
     if self.global_channels:
       self.global_w = self.param("global_w", normal(self.global_channels), (self.global_channels, L, 2 * G))
-    self.head = [nn.Dense(S, dtype=self.dtype, name="head_hidden"),
-                 nn.Dense(self.num_classes, dtype=self.dtype, name="head_logits")]
+    self.head = [
+      nn.Dense(S, dtype=self.dtype, name="head_hidden"),
+      nn.Dense(self.num_classes, dtype=self.dtype, name="head_logits"),
+    ]
 
   @property
   def receptive_field(self) -> int:
@@ -76,24 +80,20 @@ class WaveNet(nn.Module):
   def _cast(self, x):
     return jnp.asarray(x, self.dtype)
 
-  def _conditioning(self, cond, glob, time_axes: int) -> list[jax.Array | float]:
-    """Per-layer conditioning terms (broadcastable to the gate pre-activations)."""
+  def _conditioning(self, cond, glob) -> list[jax.Array | float]:
+    """Per-layer conditioning terms (broadcastable to the gate pre-activations), for a sequence."""
     terms = [0.0] * self.layers
     if self.cond_channels:
       if cond is None:
         raise ValueError("this WaveNet is conditioned (cond_channels > 0): pass `cond`")
       w = self._cast(self.cond_w)
-      if time_axes:  # A sequence: one projection per layer (all layers at once would not fit in memory).
-        terms = [t + self._cast(cond) @ w[:, i] for i, t in enumerate(terms)]
-      else:  # One timestep: one matmul for every layer.
-        proj = (self._cast(cond) @ w.reshape(w.shape[0], -1)).reshape(cond.shape[0], self.layers, -1)
-        terms = [t + proj[:, i] for i, t in enumerate(terms)]
+      # One projection per layer: all layers at once would not fit in memory for long sequences.
+      terms = [t + self._cast(cond) @ w[:, i] for i, t in enumerate(terms)]
     if self.global_channels:
       if glob is None:
         raise ValueError("this WaveNet has global conditioning (global_channels > 0): pass `glob`")
       proj = jnp.einsum("bc,clg->blg", self._cast(glob), self._cast(self.global_w))
-      proj = proj.reshape(proj.shape[:1] + (1,) * time_axes + proj.shape[1:])
-      terms = [t + proj[..., i, :] for i, t in enumerate(terms)]
+      terms = [t + proj[:, None, i] for i, t in enumerate(terms)]
     return terms
 
   def _gate(self, z):
@@ -109,53 +109,119 @@ class WaveNet(nn.Module):
 
     cond: (batch, time, cond_channels) local conditioning at this rate; glob: (batch, global_channels).
     """
-    x = self.perturb("inputs", self._cast(embed_tokens(self.embedding, tokens)))  # Tests take d/d(inputs).
+    return self.logits_from_embeddings(embed_tokens(self.embedding, tokens), cond, glob)
+
+  def logits_from_embeddings(
+    self, inputs: jax.Array, cond: jax.Array | None = None, glob: jax.Array | None = None
+  ) -> jax.Array:
+    """`__call__` from the embedded tokens (batch, time, residual_channels): differentiable in them.
+
+    Each dilated convolution is a sum of matmuls, one per kernel tap, over the input shifted
+    in time (on CPU, XLA's matmuls and their gradients are several times faster than its
+    dilated convolutions).
+    """
+    x = self._cast(inputs)
     start = jnp.broadcast_to(self._cast(self.embedding[-1]), (x.shape[0], 1, x.shape[2]))
     h = jnp.concatenate([start, x[:, :-1]], axis=1)  # Shift right: position t sees tokens[:, :t].
-    terms = self._conditioning(cond, glob, time_axes=1)
+    terms = self._conditioning(cond, glob)
     skip = self._cast(self.skip_b)
+    length = h.shape[1]
     for i, d in enumerate(dilations(self.layers, self.cycle)):
-      z = jax.lax.conv_general_dilated(
-          h, self._cast(self.conv_w[i]), window_strides=(1,), padding=[((self.kernel_size - 1) * d, 0)],
-          rhs_dilation=(d,), dimension_numbers=("NWC", "WIO", "NWC"))
-      g = self._gate(z + self._cast(self.conv_b[i]) + terms[i])
+      w = self._cast(self.conv_w[i])
+      z = h @ w[-1] + self._cast(self.conv_b[i]) + terms[i]
+      for m in range(1, self.kernel_size):  # Tap m reads the input m * d steps back.
+        shift = min(m * d, length)
+        z = z + jnp.pad(h[:, : length - shift], ((0, 0), (shift, 0), (0, 0))) @ w[-1 - m]
+      g = self._gate(z)
       skip = skip + g @ self._cast(self.skip_w[i])
       h = h + g @ self._cast(self.res_w[i]) + self._cast(self.res_b[i])
     return self._logits(skip)
 
-  def init_cache(self, batch: int, length: int | None = None) -> dict:
-    """Empty generation state: the time index and one ring buffer of past inputs per layer."""
-    del length  # A WaveNet's state does not grow with the sequence.
-    buffers = tuple(jnp.zeros((batch, (self.kernel_size - 1) * d, self.residual_channels), self.dtype)
-                    for d in dilations(self.layers, self.cycle))
-    return {"t": jnp.zeros((), jnp.int32), "buffers": buffers}
+  def _history_slots(self) -> tuple[np.ndarray, np.ndarray]:
+    """Static layout of the cache's history: each layer's first row in it and its row count."""
+    sizes = np.array([(self.kernel_size - 1) * d for d in dilations(self.layers, self.cycle)])
+    return np.cumsum(sizes) - sizes, sizes
 
-  def step(self, cache: dict, prev_token: jax.Array, cond_t: jax.Array | None = None,
-           glob: jax.Array | None = None):
+  def init_cache(self, batch: int, length: int | None = None) -> dict:
+    """Empty generation state: the time index and, per layer, a ring buffer of the past inputs its kernel reads.
+
+    The buffers are rows of one (batch, sum of sizes, residual_channels) history, so a step
+    reads every layer's past taps with one gather and stores the new inputs with one scatter.
+    """
+    del length  # A WaveNet's state does not grow with the sequence.
+    _, sizes = self._history_slots()
+    return {
+      "t": jnp.zeros((), jnp.int32),
+      "history": jnp.zeros((batch, int(sizes.sum()), self.residual_channels), self.dtype),
+    }
+
+  def conditioning_terms(self, cond: jax.Array | None = None, glob: jax.Array | None = None) -> jax.Array:
+    """What `step_with_terms` adds to each layer's gate: bias + conditioning, (batch, [time,] layers, 2 * gate).
+
+    cond: (batch, [time,] cond_channels), glob: (batch, global_channels). Computing it for many
+    timesteps at once turns the per-step conditioning projections into one large matmul.
+    """
+    terms = self._cast(self.conv_b)
+    if self.cond_channels:
+      if cond is None:
+        raise ValueError("this WaveNet is conditioned (cond_channels > 0): pass `cond`")
+      w = self._cast(self.cond_w)
+      proj = self._cast(cond) @ w.reshape(w.shape[0], -1)
+      terms = terms + proj.reshape(proj.shape[:-1] + (self.layers, -1))
+    if self.global_channels:
+      if glob is None:
+        raise ValueError("this WaveNet has global conditioning (global_channels > 0): pass `glob`")
+      proj = jnp.einsum("bc,clg->blg", self._cast(glob), self._cast(self.global_w))
+      time_axes = 0 if cond is None else cond.ndim - 2
+      terms = terms + proj.reshape(proj.shape[:1] + (1,) * time_axes + proj.shape[1:])
+    return terms
+
+  def step(self, cache: dict, prev_token: jax.Array, cond_t: jax.Array | None = None, glob: jax.Array | None = None):
     """One timestep: (logits for the token at cache['t'], next cache), given the token before it.
 
     prev_token: (batch,) int, -1 at the first step; cond_t: (batch, cond_channels) at this timestep.
     """
-    t = cache["t"]
+    terms = jnp.broadcast_to(
+      self.conditioning_terms(cond_t, glob), (prev_token.shape[0], self.layers, 2 * self.gate_channels)
+    )
+    return self.step_with_terms(cache, prev_token, terms, self.step_weights())
+
+  def step_weights(self) -> dict:
+    """The weights `step_with_terms` reads, one array per layer and matmul.
+
+    A sampling loop makes them once, outside its body: slices or transposes of the stacked
+    parameters taken inside it would be copied at every step.
+    """
+    L, k, R, G = self.layers, self.kernel_size, self.residual_channels, self.gate_channels
+    w = self._cast(self.conv_w)
+    past = jnp.swapaxes(w[:, :-1].reshape(L, (k - 1) * R, 2 * G), 1, 2)  # (layer, gate, tap x residual)
+    return {
+      "past": past,
+      "now": tuple(w[:, -1]),
+      "res_skip": tuple(jnp.concatenate([self._cast(self.res_w), self._cast(self.skip_w)], axis=-1)),
+      "res_b": tuple(self._cast(self.res_b)),
+    }
+
+  def step_with_terms(self, cache: dict, prev_token: jax.Array, terms: jax.Array, weights: dict):
+    """`step` given this timestep's `conditioning_terms` (batch, layers, 2 * gate) and `step_weights()`."""
+    t, history = cache["t"], cache["history"]
+    offsets, sizes = self._history_slots()
+    k, batch = self.kernel_size, prev_token.shape[0]
     h = self._cast(embed_tokens(self.embedding, prev_token))
-    terms = self._conditioning(cond_t, glob, time_axes=0)
-    buffers, gated = [], []
-    for i, d in enumerate(dilations(self.layers, self.cycle)):
-      buffer = cache["buffers"][i]
-      size = buffer.shape[1]
-      if size:
-        taps = [jax.lax.dynamic_slice_in_dim(buffer, (t - m * d) % size, 1, axis=1)
-                for m in range(self.kernel_size - 1, 0, -1)]
-        window = jnp.concatenate(taps + [h[:, None]], axis=1)
-        buffer = jax.lax.dynamic_update_slice(buffer, h[:, None], (0, t % size, 0))
-      else:
-        window = h[:, None]
-      buffers.append(buffer)
-      z = jnp.einsum("bkr,krg->bg", window, self._cast(self.conv_w[i]))
-      g = self._gate(z + self._cast(self.conv_b[i]) + terms[i])
-      gated.append(g)
-      h = h + g @ self._cast(self.res_w[i]) + self._cast(self.res_b[i])
-    # Every layer's skip projection in one matmul.
-    skip_w = self._cast(self.skip_w).reshape(-1, self.skip_channels)
-    skip = jnp.concatenate(gated, axis=-1) @ skip_w + self._cast(self.skip_b)
-    return self._logits(skip), {"t": t + 1, "buffers": tuple(buffers)}
+    if k > 1:  # Every layer's past taps, read before any is overwritten, in one gather and one matmul.
+      back = np.arange(k - 1, 0, -1)[None, :] * (sizes[:, None] // (k - 1))  # Layer x tap: steps back.
+      taps = history[:, (offsets[:, None] + (t - back) % sizes[:, None]).reshape(-1)]
+      terms = terms + jnp.einsum("blr,lgr->blg", taps.reshape(batch, self.layers, -1), weights["past"])
+    if batch == 1:  # Vectors: XLA's CPU backend copies a (1, n) operand around every matmul.
+      h, terms = h[0], terms[0]
+    inputs, skip = [], self._cast(self.skip_b)
+    for i in range(self.layers):
+      inputs.append(h)
+      g = self._gate(terms[..., i, :] + h @ weights["now"][i])
+      res_skip = g @ weights["res_skip"][i]  # One matmul for both projections.
+      h = h + res_skip[..., : h.shape[-1]] + weights["res_b"][i]
+      skip = skip + res_skip[..., h.shape[-1] :]
+    if k > 1:
+      history = history.at[:, offsets + t % sizes].set(jnp.stack(inputs, axis=-2))
+    logits = self._logits(skip)
+    return logits.reshape(batch, -1), {"t": t + 1, "history": history}

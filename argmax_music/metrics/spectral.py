@@ -1,0 +1,43 @@
+"""Spectral distances between an original and a reconstruction: multi-resolution STFT and log-mel."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from argmax_music import audio
+
+FFT_SIZES = (256, 512, 1024, 2048)
+DYNAMIC_RANGE_DB = 80.0
+
+
+def magnitude(x: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
+  """|STFT| (frames, n_fft // 2 + 1) with a Hann window; short signals are zero-padded to one frame."""
+  x = np.asarray(x, np.float32)
+  if len(x) < n_fft:
+    x = np.pad(x, (0, n_fft - len(x)))
+  frames = np.lib.stride_tricks.sliding_window_view(x, n_fft)[::hop]
+  return np.abs(np.fft.rfft(frames * np.hanning(n_fft).astype(np.float32), axis=-1))
+
+
+def stft_distance(reference: np.ndarray, estimate: np.ndarray) -> float:
+  """Mean over FFT sizes 256..2048 (hop n/4) of spectral convergence plus mean |log-magnitude difference|.
+
+  0 for identical signals; the two terms are those of the multi-resolution STFT loss of Parallel WaveGAN.
+  """
+  n = min(len(reference), len(estimate))
+  total = 0.0
+  for n_fft in FFT_SIZES:
+    ref, est = magnitude(reference[:n], n_fft, n_fft // 4), magnitude(estimate[:n], n_fft, n_fft // 4)
+    convergence = np.linalg.norm(ref - est) / max(np.linalg.norm(ref), 1e-8)
+    log_distance = np.mean(np.abs(np.log(np.maximum(ref, 1e-5)) - np.log(np.maximum(est, 1e-5))))
+    total += convergence + log_distance
+  return float(total / len(FFT_SIZES))
+
+
+def log_mel_distance(reference: np.ndarray, estimate: np.ndarray, sample_rate: int) -> float:
+  """Mean |difference| in dB between the log-mel spectrograms, both floored 80 dB below the reference's peak."""
+  n = min(len(reference), len(estimate))
+  ref = audio.log_mel_spectrogram(reference[:n], sample_rate)
+  est = audio.log_mel_spectrogram(estimate[:n], sample_rate)
+  floor = ref.max() - DYNAMIC_RANGE_DB
+  return float(np.mean(np.abs(np.maximum(ref, floor) - np.maximum(est, floor))))

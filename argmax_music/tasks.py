@@ -1,0 +1,249 @@
+"""What each stage trains: its model, loss, eval sums, what it logs, and the checks of the config sections it uses.
+
+  AdaTask      stage 'ada': a level of the hierarchy (encoder, quantizer, conditional WaveNet decoder)
+  PriorTask    stage 'prior': the autoregressive model over the top level's codes
+  WaveNetTask  stage 'wavenet': an unconditional WaveNet shaped like `model.decoder` (what the codes add)
+
+The train loop (`argmax_music.train`), the sampler and the encoder are the same for every
+stage; anything that differs between stages is a method or attribute here.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import flax
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import logging
+
+from argmax_music.config import ConfigError
+from argmax_music.models import build, generate
+from argmax_music.models.ada import LOG2, nll_bits
+from argmax_music.models.quantizers import code_statistics
+from argmax_music.models.wavenet import receptive_field
+
+
+def check_crop(config, crop_key_value: int, model_key: str, section) -> None:
+  """Refuse a crop shorter than the receptive field of the WaveNet in config section `model_key`."""
+  field = receptive_field(section.layers, section.cycle, section.kernel_size)
+  if crop_key_value < field and not config.data.allow_short_crop:
+    raise ConfigError(
+      f"data.crop={crop_key_value} is shorter than the receptive field of {model_key} ({field} timesteps from "
+      f"{model_key}.layers={section.layers}, .cycle={section.cycle}, .kernel_size={section.kernel_size}): the "
+      f"model would never see its whole context. Use data.crop >= {field}, a smaller {model_key}, or "
+      "data.allow_short_crop=True."
+    )
+
+
+class Task:
+  """An unconditional autoregressive model over the data's classes (the base of the prior and the WaveNet)."""
+
+  is_level = False  # A level has an encoder and codes; the prior and the baseline do not.
+  hop = 1
+  sections: tuple[str, ...] = ()  # Config keys whose change makes checkpoints incompatible.
+
+  def __init__(self, config, signal_classes: int, data_rate: float | None = None):
+    self.config, self.signal_classes, self.data_rate = config, signal_classes, data_rate
+    self.model = self.build()
+    self.num_codes = signal_classes  # The classes the model emits.
+
+  def build(self):
+    raise NotImplementedError
+
+  def check(self, data) -> None:
+    """Fail at start, naming the key, on values of this stage's sections that cannot work with `data`."""
+
+  def example_length(self) -> int:
+    """The length of the example batch the model is initialised with (a whole number of codes)."""
+    return max(self.hop, self.config.data.crop // self.hop * self.hop)
+
+  def init(self, rng, batch):
+    variables = dict(flax.core.unfreeze(self.model.init({"params": rng, "restart": rng}, batch)))
+    return variables.pop("params"), variables
+
+  def apply(self, params, model_state, batch, rng=None, train=True):
+    """(logits, quantized or None, new model_state)."""
+    del rng, train
+    return self.model.apply({"params": params, **model_state}, batch), None, model_state
+
+  def loss(self, params, model_state, batch, rng):
+    logits, _, model_state = self.apply(params, model_state, batch, rng)
+    nll = nll_bits(logits, batch)
+    return nll * LOG2, ({"nll_bits": nll, "loss": nll * LOG2}, model_state)
+
+  def eval_sums(self, params, model_state, batch):
+    """Sums over one eval batch: NLL bits and timesteps (and, for a level, the code histogram)."""
+    logits, _, _ = self.apply(params, model_state, batch, train=False)
+    return {"nll_bits": nll_bits(logits, batch) * batch.size, "timesteps": jnp.asarray(batch.size, jnp.float32)}
+
+  def summarize(self, totals: dict) -> dict:
+    """The eval result from the summed eval batches."""
+    return {"nll_bits": float(totals["nll_bits"] / totals["timesteps"])}
+
+  def log_text(self, metrics: dict) -> str:
+    """What this stage adds to the training log line."""
+    del metrics
+    return ""
+
+  def generator(self, params):
+    """(module, params) of the autoregressive model that samples this stage's signal."""
+    return self.model, params
+
+  def eval_audio(self, params, model_state, clip: np.ndarray, rng) -> np.ndarray | None:
+    """A reconstruction of `clip` to listen to at eval time, or None when the stage has none."""
+    del params, model_state, clip, rng
+    return None
+
+
+class PriorTask(Task):
+  """The prior over the top level's codes: a WaveNet or a Transformer (`prior.kind`)."""
+
+  sections = ("stage", "prior")
+
+  def build(self):
+    return build.build_prior(self.config.prior, self.signal_classes)
+
+  def check(self, data) -> None:
+    config = self.config
+    if data.kind != "codes":
+      raise ConfigError(
+        f"data.dir={config.data.dir} holds {data.kind} data; the prior trains on codes (python -m argmax_music.encode)"
+      )
+    if config.prior.kind == "transformer" and config.data.crop > config.prior.transformer.max_len:
+      raise ConfigError(
+        f"data.crop={config.data.crop} exceeds prior.transformer.max_len={config.prior.transformer.max_len}"
+      )
+    if config.prior.kind == "wavenet":
+      check_crop(config, config.data.crop, "prior.wavenet", config.prior.wavenet)
+
+
+class WaveNetTask(Task):
+  """An unconditional WaveNet shaped like `model.decoder`: the baseline that shows what the codes add."""
+
+  sections = ("stage", "model.decoder")
+
+  def build(self):
+    return build.build_wavenet(
+      self.config.model.decoder, self.signal_classes, dtype=build.compute_dtype(self.config.model.dtype)
+    )
+
+  def check(self, data) -> None:
+    del data
+    check_crop(self.config, self.config.data.crop, "model.decoder", self.config.model.decoder)
+
+
+class AdaTask(Task):
+  """A level: encoder -> quantizer -> upsampler -> conditional WaveNet decoder; NLL plus the quantizer's loss."""
+
+  is_level = True
+  sections = ("stage", "model")
+
+  def __init__(self, config, signal_classes: int, data_rate: float | None = None):
+    super().__init__(config, signal_classes, data_rate)
+    self.hop = self.model.hop
+    self.num_codes = config.model.num_codes
+
+  def build(self):
+    return build.build_ada(self.config.model, self.signal_classes)
+
+  @property
+  def codes_per_second(self) -> float | None:
+    return self.data_rate / self.hop if self.data_rate else None
+
+  def check(self, data) -> None:
+    del data
+    config = self.config
+    if config.data.crop % self.hop:
+      raise ConfigError(
+        f"data.crop={config.data.crop} is not a multiple of the hop {self.hop} "
+        f"(model.encoder.strides={tuple(config.model.encoder.strides)})"
+      )
+    check_crop(config, config.data.crop, "model.decoder", config.model.decoder)
+
+  def apply(self, params, model_state, batch, rng=None, train=True):
+    variables = {"params": params, **model_state}
+    rngs = {"restart": rng} if rng is not None else None
+    if train and model_state:
+      (logits, quantized), new_state = self.model.apply(
+        variables, batch, train=True, rngs=rngs, mutable=list(model_state)
+      )
+      return logits, quantized, dict(new_state)
+    logits, quantized = self.model.apply(variables, batch, train=train, rngs=rngs)
+    return logits, quantized, model_state
+
+  def loss(self, params, model_state, batch, rng):
+    logits, quantized, model_state = self.apply(params, model_state, batch, rng)
+    nll = nll_bits(logits, batch)
+    loss = nll * LOG2 + quantized.aux_loss
+    metrics = {
+      "nll_bits": nll,
+      "aux_loss": quantized.aux_loss,
+      "loss": loss,
+      **code_statistics(quantized.stats["histogram"], self.codes_per_second),
+    }
+    metrics.update({k: v for k, v in quantized.stats.items() if k != "histogram"})  # VQ: dead codes by EMA count.
+    return loss, (metrics, model_state)
+
+  def eval_sums(self, params, model_state, batch):
+    logits, quantized, _ = self.apply(params, model_state, batch, train=False)
+    return {
+      "nll_bits": nll_bits(logits, batch) * batch.size,
+      "timesteps": jnp.asarray(batch.size, jnp.float32),
+      "histogram": quantized.stats["histogram"],
+    }
+
+  def summarize(self, totals: dict) -> dict:
+    """NLL, and for the argmax codes: usage, perplexity, entropy, dead codes, effective bit rate, collapse."""
+    result = super().summarize(totals)
+    stats = code_statistics(np.asarray(totals["histogram"]), self.codes_per_second)
+    result.update({k: float(v) for k, v in stats.items()}, dead_codes=int(stats["dead_codes"]))
+    e = self.config.eval
+    result["collapsed"] = bool(result["entropy_bits"] < e.collapse_entropy_bits or result["usage"] < e.collapse_usage)
+    if result["collapsed"]:
+      logging.warning(
+        "the codes have collapsed: entropy %.3f bits per code (eval.collapse_entropy_bits=%g), "
+        "usage %.3f of the %d codes (eval.collapse_usage=%g), perplexity %.2f",
+        result["entropy_bits"],
+        e.collapse_entropy_bits,
+        result["usage"],
+        self.num_codes,
+        e.collapse_usage,
+        result["perplexity"],
+      )
+    return result
+
+  def log_text(self, metrics: dict) -> str:
+    return f"  usage {metrics['usage']:.2f}  entropy {metrics['entropy_bits']:.2f} bits/code"
+
+  def generator(self, params):
+    return self.model.decoder, params["decoder"]
+
+  def encoder(self, params, model_state):
+    """A jitted function: signal (batch, time) -> codes (batch, time / hop)."""
+    variables = {"params": params, **model_state}
+    return jax.jit(functools.partial(self.model.apply, variables, method=self.model.encode))
+
+  def condition(self, params, model_state, codes):
+    """The decoder's conditioning (batch, time * hop, channels) for given codes."""
+    return self.model.apply({"params": params, **model_state}, jnp.asarray(codes), method=self.model.condition)
+
+  def eval_audio(self, params, model_state, clip: np.ndarray, rng) -> np.ndarray:
+    """Encode a clip and decode its codes with the cached sampler (temperature 1)."""
+    params, model_state = jax.device_get((params, model_state))  # Replicated: run on this process's device.
+    clip = clip[: len(clip) // self.hop * self.hop]
+    codes = self.encoder(params, model_state)(clip[None])
+    cond = self.condition(params, model_state, codes)
+    return np.asarray(generate.generate(self.model.decoder, params["decoder"], rng, 1, clip.shape[0], cond))[0]
+
+
+TASKS = {"ada": AdaTask, "prior": PriorTask, "wavenet": WaveNetTask}
+STAGES = tuple(TASKS)
+
+
+def make_task(config, signal_classes: int, data_rate: float | None = None) -> Task:
+  """The task of `config.stage` for a signal of `signal_classes` classes at `data_rate` timesteps per second."""
+  if config.stage not in TASKS:
+    raise ConfigError(f"stage={config.stage!r}: expected one of {STAGES}")
+  return TASKS[config.stage](config, signal_classes, data_rate)

@@ -1,0 +1,112 @@
+"""The train state, the optimizer and the jitted step, the same for every stage (the task supplies the loss)."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import flax
+import jax
+import jax.numpy as jnp
+import optax
+
+from argmax_music import sharding
+from argmax_music.tasks import Task
+
+
+@flax.struct.dataclass
+class TrainState:
+  step: jax.Array
+  params: Any
+  opt_state: Any
+  model_state: Any  # Mutable collections (the VQ EMA codebook); {} when there are none.
+  ema_params: Any  # Polyak/EMA parameters; {} when train.ema_decay == 0.
+  ema_model_state: Any  # The model state averaged the same way (a codebook that matches ema_params), or {}.
+  nan_steps: jax.Array  # Steps skipped for a non-finite loss or gradient.
+
+  def eval_variables(self):
+    """(params, model_state) for eval and sampling: the EMA ones when kept.
+
+    The VQ EMA codebook is model state that follows the live encoder; with Polyak parameters it is
+    averaged with the same decay, so the averaged encoder is evaluated with a codebook averaged over
+    the same steps rather than with the live one.
+    """
+    if self.ema_params:
+      return self.ema_params, self.ema_model_state
+    return self.params, self.model_state
+
+
+def make_optimizer(train_config) -> optax.GradientTransformation:
+  t = train_config
+  warmup = optax.linear_schedule(0.0, t.learning_rate, max(t.warmup_steps, 1))
+  if t.schedule == "cosine":
+    after = optax.cosine_decay_schedule(t.learning_rate, max(t.steps - t.warmup_steps, 1))
+  elif t.schedule == "rsqrt":
+    after = lambda s: t.learning_rate * jax.lax.rsqrt(1.0 + s / max(t.warmup_steps, 1))
+  else:
+    after = optax.constant_schedule(t.learning_rate)
+  schedule = optax.join_schedules([warmup, after], [t.warmup_steps])
+  return optax.chain(optax.clip_by_global_norm(t.grad_clip), optax.adamw(schedule, weight_decay=t.weight_decay))
+
+
+def create_state(task: Task, optimizer, rng, batch) -> TrainState:
+  params, model_state = task.init(rng, batch)
+  ema = bool(task.config.train.ema_decay)
+  return TrainState(
+    jnp.zeros((), jnp.int32),
+    params,
+    optimizer.init(params),
+    model_state,
+    params if ema else {},
+    model_state if ema else {},
+    jnp.zeros((), jnp.int32),
+  )
+
+
+def abstract_state(task: Task, optimizer, mesh) -> TrainState:
+  """The state's shapes and (replicated) shardings, without allocating it."""
+  example = jnp.zeros((1, task.example_length()), jnp.int32)
+  shapes = jax.eval_shape(functools.partial(create_state, task, optimizer), jax.random.key(0), example)
+  return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding.replicated(mesh)), shapes)
+
+
+def init_state(task: Task, optimizer, abstract: TrainState, rng) -> TrainState:
+  """The initial state, initialised directly into its shardings (never whole on one device first)."""
+  example = jnp.zeros((1, task.example_length()), jnp.int32)
+  init = jax.jit(
+    functools.partial(create_state, task, optimizer), out_shardings=jax.tree.map(lambda a: a.sharding, abstract)
+  )
+  return init(rng, example)
+
+
+def train_step(task: Task, optimizer, state: TrainState, batch, rng):
+  """One optimizer step. A non-finite loss or gradient leaves the state unchanged (counted in nan_steps)."""
+  rng = jax.random.fold_in(rng, state.step)
+  grad_fn = jax.value_and_grad(task.loss, has_aux=True)
+  (loss, (metrics, model_state)), grads = grad_fn(state.params, state.model_state, batch, rng)
+  updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+  params = optax.apply_updates(state.params, updates)
+  decay = task.config.train.ema_decay
+  average = lambda old, new: jax.tree.map(lambda e, p: decay * e + (1 - decay) * p, old, new) if decay else {}
+  grad_norm = optax.tree.norm(grads)
+  finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
+  new = TrainState(
+    state.step + 1,
+    params,
+    opt_state,
+    model_state,
+    average(state.ema_params, params),
+    average(state.ema_model_state, model_state),
+    state.nan_steps,
+  )
+  keep = lambda a, b: jax.tree.map(lambda x, y: jnp.where(finite, x, y), a, b)
+  new = new.replace(
+    params=keep(new.params, state.params),
+    opt_state=keep(new.opt_state, state.opt_state),
+    model_state=keep(new.model_state, state.model_state),
+    ema_params=keep(new.ema_params, state.ema_params),
+    ema_model_state=keep(new.ema_model_state, state.ema_model_state),
+    nan_steps=state.nan_steps + (~finite).astype(jnp.int32),
+  )
+  metrics.update(grad_norm=grad_norm, param_norm=optax.tree.norm(params), finite=finite)
+  return new, metrics

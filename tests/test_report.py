@@ -1,0 +1,165 @@
+"""The RESULTS.md writer: Welch intervals, collapse and the sentences it writes from made-up results."""
+
+import math
+
+import pytest
+
+from argmax_music.experiments import report, stats
+
+
+def run(name, seed, nll, usage=1.0, perplexity=50.0, hop=20, rf=1024, kind="argmax"):
+  quantizer = {
+    "kind": kind,
+    "diversity_weight": 1.0 if kind == "argmax" else 0.0,
+    "diversity_reduce": "mean",
+    "code_diversity_weight": 0.0,
+  }
+  coded = hop is not None
+  return {
+    "variant": name,
+    "seed": seed,
+    "eval": {"nll_bits": nll, **({"usage": usage, "perplexity": perplexity} if coded else {})},
+    "hop": hop,
+    "num_codes": 64 if coded else None,
+    "codes_per_second": 16000 / hop if coded else 0.0,
+    "receptive_field": rf,
+    "config": {"model": {"quantizer": quantizer}},
+    "train_seconds": 60.0,
+    "command": f"train {name}",
+  }
+
+
+def variant(name, nlls, **kw):
+  return [run(name, seed, nll, **kw) for seed, nll in enumerate(nlls)]
+
+
+def test_welch_interval_matches_hand_computation():
+  # a = 1,2,3 and b = 4,5,6: difference -3, variances 1, se = sqrt(2/3), df = 4, t(0.975, 4) = 2.7764451.
+  d = stats.difference([1.0, 2.0, 3.0], [4.0, 5.0, 6.0])
+  half = 2.7764451 * math.sqrt(2 / 3)
+  assert (d.estimate, d.low, d.high) == pytest.approx((-3.0, -3.0 - half, -3.0 + half), rel=1e-6)
+  assert d.excludes_zero
+  assert not stats.difference([1.0], [2.0, 3.0]).known  # One seed: no interval.
+  assert not stats.difference([1.0, 1.1], [1.05, 1.0]).excludes_zero
+
+
+def test_report_claims(tmp_path):
+  results = {
+    "wavenet": variant("wavenet", [5.11, 5.12, 5.13], hop=None),
+    "amae_hop8": variant("amae_hop8", [4.74, 4.75, 4.76], hop=8, perplexity=32.0),
+    "amae_hop20": variant("amae_hop20", [4.99, 5.03, 5.01]),
+    # Collapsed (usage 5 of 64 codes, perplexity 1.014), with an NLL a little below the WaveNet's.
+    "amae_hop64": variant("amae_hop64", [5.08, 5.085, 5.09], hop=64, usage=5 / 64, perplexity=1.014),
+    "vqvae_hop20": variant("vqvae_hop20", [5.00, 5.04, 4.98], kind="vq"),
+  }
+  v = {n: report.Variant(n, r) for n, r in results.items()}
+  lines = report.findings(v, 16000)
+  text = "\n".join(lines)
+
+  # The collapsed run is named as such, and its NLL is not credited to its codes.
+  collapsed = next(line for line in lines if line.startswith("**amae_hop64 collapsed**"))
+  assert "in 3 of 3 seeds (seeds 0, 1, 2): its codes carry 0.02 bits/code at 8% usage" in collapsed
+  hop64 = next(line for line in lines if line.startswith("**Hop 64.**"))
+  assert "+0.035 bits/timestep (95% CI" in hop64 and ": a real difference" in hop64
+  assert hop64.endswith("amae_hop64 collapsed, so this gain is not credited to its codes.")
+
+  # A difference inside the noise: Welch's interval includes zero, and the sentence says so.
+  d = stats.difference([4.99, 5.03, 5.01], [5.00, 5.04, 4.98])
+  assert d.low < 0 < d.high
+  assert (
+    f"NLL difference (amae_hop20 - vqvae_hop20) +0.003 bits/timestep (95% CI {d.low:+.3f} to "
+    f"{d.high:+.3f}) includes zero: within the noise."
+  ) in text
+
+  # A clear one: the codes at hop 8 save 0.37 bits/timestep, and the share of their bits uses their entropy.
+  g = stats.difference([5.11, 5.12, 5.13], [4.74, 4.75, 4.76])
+  assert g.low > 0
+  assert (
+    f"Gain of the codes (wavenet - amae_hop8) +0.370 bits/timestep (95% CI {g.low:+.3f} to {g.high:+.3f}): "
+    "a real difference; "
+  ) in text
+  share = 0.37 * 16000 / (math.log2(32.0) * 2000)  # entropy 5 bits x 2000 codes/s, not log2(K).
+  assert f"; {share:.1%} of the bits the codes carry (gain per effective code bit)." in text
+  assert (
+    "**Where the codes help.** The gain over the unconditional WaveNet is real, with codes that did not "
+    "collapse, at 2 of 3 hops (8, 20)." in text
+  )
+
+  # Every NLL of a model with codes stands beside its usage, entropy and bit rate.
+  assert (
+    "amae_hop8: NLL 4.750 ± 0.010 bits/timestep (usage 100 ± 0%, entropy 5.00 ± 0.00 bits/code, "
+    "10000 ± 0 bit/s; 3 seeds)" in text
+  )
+  assert "wavenet: NLL 5.120 ± 0.010 bits/timestep (no codes; 3 seeds)" in text
+
+  # The tables: the collapsed row says so; the gain column uses entropy.
+  table = "\n".join(report.tables(v, 16000))
+  assert (
+    "| amae_hop64 | 64 | 3 | 5.085 ± 0.005 | 8 ± 0% | 0.02 ± 0.00 | 5 ± 0 | 3 of 3 | +0.035 (+0.014 to "
+    "+0.056) | - (collapsed) |" in table
+  )
+  assert "| vqvae_hop20 | plain VQ-VAE (codebook loss) | 3 |" in table
+  assert f"| {share:.1%} |" in table
+  meta = {
+    "command": "python -m argmax_music.experiments.small_scale",
+    "date": "2026-01-01",
+    "minutes": 1.0,
+    "train_minutes": 1.0,
+    "machine": "test",
+    "steps": 10,
+    "batch": 4,
+    "crop": 320,
+    "seeds": 3,
+    "train_hours": 0.1,
+    "validation_hours": 0.01,
+    "data": "d",
+    "runs": "r",
+    "clip_seconds": 0.5,
+    "sample_rate": 16000,
+  }
+  report.write_report(tmp_path / "RESULTS.md", tmp_path / "results", results, {}, meta)
+  written = (tmp_path / "RESULTS.md").read_text()
+  assert "## (c) Hop 8 / 20 / 64 (decoder receptive field 1024 samples)" in written
+  assert "## (d) AMAE vs plain VQ-VAE vs VQ-VAE + EMA + restarts (hop 20, K=64)" in written and collapsed in written
+
+
+def test_collapse_flag_from_the_eval_wins_and_one_seed_makes_no_claim():
+  healthy_numbers_flagged = [run("amae_hop20", 0, 5.0)]
+  healthy_numbers_flagged[0]["eval"]["collapsed"] = True
+  assert report.Variant("amae_hop20", healthy_numbers_flagged).collapsed_seeds == [0]
+  v = {
+    "amae_hop20": report.Variant("amae_hop20", [run("amae_hop20", 0, 5.0)]),
+    "vqvae_hop20": report.Variant("vqvae_hop20", [run("vqvae_hop20", 0, 5.2, kind="vq")]),
+  }
+  text = "\n".join(report.findings(v, 16000))
+  assert (
+    "NLL difference (amae_hop20 - vqvae_hop20) -0.200 bits/timestep (fewer than 2 seeds: no interval, "
+    "so no claim)." in text
+  )
+  assert "real difference" not in text
+
+
+def test_musical_table_names_what_the_notes_are_scored_against():
+  figures = {
+    "amae_hop8": {
+      "vs": "score",
+      "onset_f1": 0.584,
+      "offset_f1": 0.21,
+      "log_mel_distance_db": 4.567,
+      "chroma_cosine": 0.9123,
+    },
+    "vqvae_hop20": {
+      "vs": "score",
+      "onset_f1": 0.33,
+      "offset_f1": 0.1,
+      "log_mel_distance_db": 6.0,
+      "chroma_cosine": 0.8,
+    },
+    "wavenet": {"notes_per_s": 0.667, "flatness_db": -12.34, "training_flatness_db": -25.0, "noise_flatness_db": -2.5},
+  }
+  text = "\n".join(report.musical_table(figures))
+  assert "scored (onset within 50 ms; offset too) against the score;" in text
+  assert "| amae_hop8 | score | 0.58 | 0.21 | 4.57 | 0.912 |" in text
+  assert "| vqvae_hop20 | score | 0.33 | 0.10 | 6.00 | 0.800 |" in text
+  assert "| wavenet | 0.67 | -12.3 | -25.0 | -2.5 |" in text
+  assert report.musical_table({}) == []

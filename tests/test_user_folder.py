@@ -1,0 +1,91 @@
+"""A user's own folder and a user's mistakes: a validation split made on its own, errors in one line."""
+
+import math
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import REPO, write_tone
+
+from argmax_music import audio, train
+from argmax_music.data import dataset, prepare
+from configs import tiny
+
+
+def run_tool(*args: str) -> subprocess.CompletedProcess:
+  """A tool as a user runs it: its own process, JAX left to find its platform."""
+  env = {k: v for k, v in os.environ.items() if k != "JAX_PLATFORMS"}
+  return subprocess.run([sys.executable, "-m", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.slow
+def test_plain_folder_gets_validation_split(tmp_path):
+  folder = tmp_path / "mine"
+  write_tone(folder / "first.flac", 3.0, 220, rate=44100, channels=2)
+  write_tone(folder / "second.flac", 2.5, 330, rate=44100, channels=2)
+  write_tone(folder / "clip.wav", 2.0, 440, rate=16000)
+  out = tmp_path / "prepared"
+  done = run_tool("argmax_music.data.prepare", f"--input={folder}", f"--output={out}", "--workers=1")
+  assert done.returncode == 0, done.stderr
+  assert "validation     3 files" in done.stdout and "held out" in done.stdout, done.stdout
+
+  data = dataset.PreparedDataset(out)
+  train_entries = {e["source"]: e for e in data.entries("train")}
+  assert sorted(train_entries) == ["clip.wav", "first.flac", "second.flac"]
+  for entry, tail in zip(data.entries("validation"), data.arrays("validation"), strict=True):
+    whole = audio.mu_law_encode(audio.load_audio(folder / entry["source"], 16000))
+    head = np.load(out / train_entries[entry["source"]]["array"])
+    # Training stops where the held-out tail starts: together they are the file, with no overlap.
+    assert len(head) == entry["start"] and len(head) + len(tail) == len(whole)
+    np.testing.assert_array_equal(head, whole[: entry["start"]])
+    np.testing.assert_array_equal(tail, whole[entry["start"] :])
+    assert len(tail) >= 16000  # at least --min_seconds
+
+  config = tiny.get_config("ada")
+  config.data.dir = str(out)
+  config.train.steps = config.train.eval_every
+  result = train.train(config, tmp_path / "run")
+  assert math.isfinite(result["eval"]["nll_bits"])
+
+
+def test_enough_files_validate_on_whole_files(tone_folder, tmp_path):
+  manifest = prepare.prepare(tone_folder, tmp_path / "out", validation_fraction=0.01, test_fraction=0.0)
+  sources = {s: [e["source"] for e in v] for s, v in manifest["splits"].items()}
+  assert len(sources["validation"]) == 1 and len(sources["train"]) == 11  # the hash alone picks none at 1%
+  assert all("start" not in e for e in manifest["splits"]["validation"])
+  assert manifest["made_by"]["validation"].startswith("whole files")
+
+
+def check_one_line_error(done: subprocess.CompletedProcess, *names: str) -> str:
+  output = done.stdout + done.stderr
+  assert done.returncode != 0
+  assert "Traceback" not in output, output
+  errors = [line for line in output.splitlines() if line.startswith("error:")]
+  assert len(errors) == 1, output
+  for name in names:
+    assert name in errors[0], errors[0]
+  return output
+
+
+@pytest.mark.slow
+def test_user_errors_without_traceback(tmp_path):
+  base = ["argmax_music.train", "--config=configs/tiny.py", f"--workdir={tmp_path / 'run'}"]
+  check_one_line_error(
+    run_tool(*base, f"--config.data.dir={tmp_path / 'missing'}"), "data.dir", str(tmp_path / "missing")
+  )
+  check_one_line_error(run_tool(*base, "--config.data.dri=data"), "--config.data.dri", "'dri'")
+
+  folder = tmp_path / "all_train"
+  for i, name in enumerate(("a.wav", "b.wav")):
+    write_tone(folder / name, 2.0, 220 * (i + 1))
+  (folder / "metadata.csv").write_text("split,audio_filename\ntrain,a.wav\ntrain,b.wav\n")
+  prepare.prepare(folder, tmp_path / "prepared")
+  empty = run_tool(*base, f"--config.data.dir={tmp_path / 'prepared'}")
+  output = check_one_line_error(empty, str(tmp_path / "prepared"), "validation split is empty")
+  # The logs stay quiet: no backend probe, no Orbax chatter.
+  assert "Unable to initialize backend" not in output and "orbax" not in output.lower(), output
+  # The traceback is one flag away.
+  verbose = run_tool(*base, f"--config.data.dir={tmp_path / 'prepared'}", "--verbosity=1")
+  assert verbose.returncode != 0 and "Traceback" in verbose.stderr
