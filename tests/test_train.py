@@ -224,6 +224,7 @@ def test_crop_shorter_than_receptive_field(tiny_data, tiny_stack, tmp_path, stag
   tasks.make_task(config, 16).check(types.SimpleNamespace(kind="codes"))  # The explicit override lets it pass.
 
 
+@pytest.mark.slow
 def test_eval_pairs_ema_params_with_the_codebook_averaged_alike():
   """VQ with an EMA codebook and Polyak parameters: eval uses the averaged parameters and the averaged codebook."""
   from argmax_music import trainer
