@@ -1,6 +1,6 @@
 """The same WaveNet here and in PyTorch's `wavenet_vocoder` (r9y9, 0.1.1): training and batch-1 sampling speed.
 
-  python benchmarks/peer_pytorch.py [--peer_python=/tmp/peer_venv/bin/python] [--baseline=/work/baseline]
+  python benchmarks/peer_pytorch.py [--peer_python=/tmp/peer_venv/bin/python] [--baseline=../old_checkout]
       [--batch=8 --crop=8000 --repeats=3 --sample_length=4000 --peer_sample_length=1000 --threads=2]
 
 The model: 20 layers (2 x dilations 1..512), kernel 2, 64 residual channels, a 128-wide

@@ -1,7 +1,7 @@
 """Sampling speed of the WaveNet decoder by batch size and depth: cached (O(layers) per sample) vs naive recompute.
 
   python benchmarks/sampling.py [--layers=10,20,30 --cycle=10 --channels=64 --batches=1,8,32]
-      [--length=4000 --naive_length=200 --repeats=3] [--baseline=/work/baseline] [--plot=sampling.png]
+      [--length=4000 --naive_length=200 --repeats=3] [--baseline=../old_checkout] [--plot=sampling.png]
 
 Prints JSON: for each depth and batch, samples/s per sequence and in total for both
 samplers (median of --repeats timed runs), their ratio, the real-time factor at 16 kHz, and
