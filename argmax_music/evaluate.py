@@ -80,9 +80,12 @@ class TrainingReference:
   flatness_db: float
   noise_flatness_db: float
   notes_from: str  # "MIDI of N training files" or "transcriptions of N training clips"
+  notes_per_s: float  # transcribed, over the first NOTES_PER_S_CLIPS training clips
+  noise_notes_per_s: float
 
 
 MUSIC_MIN_SECONDS = 0.5
+NOTES_PER_S_CLIPS = 3  # Training clips transcribed for the notes/s that generated audio is set beside.
 
 
 def training_clip_figures(original: np.ndarray, recon: np.ndarray, sample_rate: float) -> dict:
@@ -118,12 +121,16 @@ def training_reference(
     notes_from = f"transcriptions of {len(entries)} training clips ({seconds:g} s each)"
   pooled = np.concatenate(notes) if notes else np.zeros((0, 3))
   noise = np.random.default_rng(0).uniform(-0.5, 0.5, int(seconds * rate)).astype(np.float32)
+  notes_per_s = lambda x: _note_figures(transcription.transcribe(x, rate))["notes_per_s"]
+  counted = [notes_per_s(c) for c in clips[:NOTES_PER_S_CLIPS]]
   return TrainingReference(
     pitch_stats.pitch_class_histogram(pooled),
     pitch_stats.duration_histogram(pooled),
     float(np.nanmean([flatness.spectral_flatness_db(c) for c in clips])),
     flatness.spectral_flatness_db(noise),
     notes_from,
+    float(np.mean(counted)) if counted else math.nan,
+    notes_per_s(noise),
   )
 
 
@@ -142,6 +149,8 @@ def generated_figures(signals: list[np.ndarray], sample_rate: int, training: Tra
     "duration_distance": pitch_stats.histogram_distance(pitch_stats.duration_histogram(pooled), training.durations),
     "training_flatness_db": training.flatness_db,
     "noise_flatness_db": training.noise_flatness_db,
+    "training_notes_per_s": training.notes_per_s,
+    "noise_notes_per_s": training.noise_notes_per_s,
     "training_notes_from": training.notes_from,
   }
   return {"clips": clips, "summary": summary}

@@ -26,7 +26,7 @@ from absl import app, flags, logging
 from tqdm import tqdm
 
 from argmax_music import audio, checkpoints, encode, evaluate, listening_page, metrics, sharding
-from argmax_music.data import corpus, dataset
+from argmax_music.data import corpus
 from argmax_music.metrics import note_f1
 from argmax_music.models import generate
 
@@ -211,22 +211,6 @@ def input_score(path: str | os.PathLike, seconds: float) -> np.ndarray | None:
   return None
 
 
-def reference_notes_per_s(training_dir: str | os.PathLike, seconds: float, sample_rate: int, clips: int = 3) -> dict:
-  """Transcribed notes/s of the middle `seconds` of the first `clips` training files and of white noise: where
-  generated audio should and should not lie."""
-  length = int(seconds * sample_rate)
-  signals = [
-    np.asarray(a[max(0, len(a) - length) // 2 :][:length])
-    for a in dataset.PreparedDataset(training_dir).arrays("train")[:clips]
-  ]
-  noise = np.random.default_rng(0).uniform(-0.5, 0.5, length).astype(np.float32)
-  training = [evaluate.clip_figures(audio.mu_law_decode(x), sample_rate)["notes_per_s"] for x in signals]
-  return {
-    "training_notes_per_s": float(np.mean(training)) if training else math.nan,
-    "noise_notes_per_s": evaluate.clip_figures(noise, sample_rate)["notes_per_s"],
-  }
-
-
 def add_page_figures(
   out: Path,
   waveforms: np.ndarray,
@@ -253,8 +237,7 @@ def add_page_figures(
     result = evaluate.generated_figures(
       signals, sample_rate, evaluate.training_reference(training_dir, seconds=seconds)
     )
-    summary = result["summary"] | reference_notes_per_s(training_dir, seconds, sample_rate)
-    listening_page.add_figures(out, result["clips"], summary)
+    listening_page.add_figures(out, result["clips"], result["summary"])
   else:
     listening_page.add_figures(out, [evaluate.clip_figures(s, sample_rate) for s in signals])
 
