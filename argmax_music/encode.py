@@ -18,7 +18,7 @@ import numpy as np
 from absl import flags, logging
 from tqdm import tqdm
 
-from argmax_music import checkpoints, files
+from argmax_music import checkpoints
 from argmax_music.data import dataset
 
 
@@ -54,52 +54,33 @@ def encode_dataset(
   source = dataset.PreparedDataset(input_dir or config.data.dir)
   hop = task.hop
   crop = min(config.data.crop, max(e["length"] for s in dataset.SPLITS for e in source.entries(s)) // hop * hop)
-  out = Path(output)
-  out.mkdir(parents=True, exist_ok=True)
-  run_id = run["run_id"]
   made_by = {
     "tool": "encode",
     "workdir": str(Path(workdir).resolve()),
-    "run_id": run_id,
+    "run_id": run["run_id"],
     "step": int(step),
     "input": str(source.root.resolve()),
     "hop": hop,
     "input_rate": source.rate,
   }
-  manifest_path = out / dataset.MANIFEST
-  manifest = (
-    dataset.PreparedDataset(out).manifest
-    if manifest_path.exists()
-    else dataset.new_manifest(
-      "codes", task.num_codes, "uint16", source.rate / hop, source.manifest["sample_rate"], made_by
-    )
+  writer = dataset.DatasetWriter(
+    output,
+    dataset.new_manifest("codes", task.num_codes, "uint16", source.rate / hop, source.manifest["sample_rate"], made_by),
   )
-  if manifest["made_by"] != made_by:
-    raise ValueError(f"{manifest_path} was made by {manifest['made_by']}, not {made_by}; use another --output")
+  if writer.manifest["made_by"] != made_by:
+    raise ValueError(f"{writer.path} was made by {writer.manifest['made_by']}, not {made_by}; use another --output")
   encode_fn = task.encoder(params, model_state)
-  todo = [
-    (s, e)
-    for s in dataset.SPLITS
-    for e in source.entries(s)
-    if e["source"] not in {d["source"] for d in manifest["splits"][s]}
-  ]
-  progress = tqdm(total=len(todo), desc="encode", unit="files")
-  for split, entry in todo:
+  done = writer.done()
+  todo = [(s, e) for s in dataset.SPLITS for e in source.entries(s) if e["source"] not in done]
+  for split, entry in tqdm(todo, desc="encode", unit="files"):
     x = np.load(source.root / entry["array"], mmap_mode="r")
     if len(x) < crop:
-      manifest["too_short"].append({"source": entry["source"], "length": len(x)})
+      writer.set_aside("too_short", {"source": entry["source"], "length": len(x)})
     else:
       codes = encode_array(encode_fn, x, crop, hop, batch)
-      files.atomic_save_npy(out / entry["array"], codes)
-      manifest["splits"][split].append(
-        {"source": entry["source"], "array": entry["array"], "length": len(codes), "sha256": entry["sha256"]}
-      )
-    files.atomic_write_json(manifest_path, manifest)
-    progress.update()
-  progress.close()
-  files.atomic_write_json(manifest_path, manifest)
-  logging.info("codes of %s at step %d written to %s", workdir, step, out)
-  return manifest
+      writer.add(split, {k: entry[k] for k in ("source", "array", "sha256")}, codes)
+  logging.info("codes of %s at step %d written to %s", workdir, step, output)
+  return writer.manifest
 
 
 FLAGS = flags.FLAGS

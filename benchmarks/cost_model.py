@@ -16,8 +16,9 @@ WaveNet alone, and with the encoder and upsampler), and the step time is project
 peaks: max(FLOPs / (40% of peak), bytes accessed / bandwidth), and the days of `train.steps`, on a
 v5e-64 slice (the 64-device figures) and on 8 x H100 (the 8-device figures). Prints JSON; writes `--out`.
 
-A config whose `data.dir` names codes (`.../codes`, `..._codes`) trains on the level below's codes: its
-signal has `model.num_codes` classes; any other has 256 (mu-law audio).
+A step's cost depends on the classes of the signal the stage models: 256 for mu-law audio, the level
+below's K for codes. CONFIGS gives them for the default configs; any other config's are read from the
+manifest of its prepared `data.dir`.
 """
 
 from __future__ import annotations
@@ -36,13 +37,14 @@ from absl import flags
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # `flops`, when run as a script or imported.
 import flops  # noqa: E402
 
-CONFIGS = (
-  "configs/paper.py",
-  "configs/paper.py:level=2",
-  "configs/paper.py:stage=prior",
-  "configs/tpu_hop20.py",
-  "configs/tpu_hop20.py:prior",
-)
+# The default configs and the classes of the signal each one models (mu-law audio, or level 1's K = 2048 codes).
+CONFIGS = {
+  "configs/paper.py": 256,
+  "configs/paper.py:level=2": 2048,
+  "configs/paper.py:stage=prior": 2048,
+  "configs/tpu_hop20.py": 256,
+  "configs/tpu_hop20.py:prior": 2048,
+}
 # Published per-chip peaks: bf16 dense FLOP/s, memory bandwidth (bytes/s), memory (GiB); the slice and its mesh.
 HARDWARE = {
   "v5e-64": {"chip": "TPU v5e", "peak_flops": 197e12, "bandwidth": 819e9, "memory_gib": 16, "devices": 64},
@@ -58,18 +60,23 @@ flags.DEFINE_integer("devices", 0, "Internal: compile on this many devices in th
 FLAGS = flags.FLAGS
 
 
-def signal_classes(config) -> int:
-  """256 for mu-law audio; the level below's K for a config trained on codes."""
-  return config.model.num_codes if "codes" in Path(config.data.dir).name.split("_") else 256
+def signal_classes(spec: str, config) -> int:
+  """The classes of the signal `spec` models: from CONFIGS, else from its prepared data's manifest."""
+  if spec in CONFIGS:
+    return CONFIGS[spec]
+  manifest = Path(config.data.dir) / "manifest.json"
+  if not manifest.exists():
+    raise ValueError(f"{spec}: no {manifest} to read its signal's classes from; prepare its data.dir first")
+  return int(json.loads(manifest.read_text())["num_classes"])
 
 
 def without_cycle(section) -> dict:
   return {k: v for k, v in section.items() if k != "cycle"}  # The dilations do not change the count.
 
 
-def analytic_macs(config) -> dict:
-  """Forward multiply-adds per signal timestep: the autoregressive WaveNet alone, and the whole model."""
-  classes = signal_classes(config)
+def analytic_macs(config, classes: int) -> dict:
+  """Forward multiply-adds per signal timestep of a model of `classes`-way signals: the autoregressive
+  WaveNet alone, and the whole model."""
   if config.stage == "prior":
     if config.prior.kind != "wavenet":
       raise ValueError("the analytic count covers WaveNet priors only")
@@ -98,7 +105,7 @@ def compile_step(spec: str, mesh, per_device_batch: int) -> dict:
   from argmax_music import sharding, tasks, trainer
 
   config = config_lib.load(spec)
-  task = tasks.make_task(config, signal_classes(config))
+  task = tasks.make_task(config, signal_classes(spec, config))
   optimizer = trainer.make_optimizer(config.train)
   state = trainer.abstract_state(task, optimizer, mesh)
   batch = jax.ShapeDtypeStruct(
@@ -190,7 +197,7 @@ def summarize(spec: str, by_mesh: dict) -> dict:
   from argmax_music import config as config_lib
 
   config = config_lib.load(spec)
-  macs = analytic_macs(config)
+  macs = analytic_macs(config, signal_classes(spec, config))
   result = {
     "config": spec,
     "stage": config.stage,

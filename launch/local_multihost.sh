@@ -30,7 +30,7 @@ mkdir -p "$log_dir"
 
 pids=()
 for ((i = 0; i < processes; i++)); do
-  cmd=(env JAX_PLATFORMS=cpu "XLA_FLAGS=--xla_force_host_platform_device_count=$devices"
+  cmd=(env JAX_PLATFORMS=cpu "XLA_FLAGS=${XLA_FLAGS:-} --xla_force_host_platform_device_count=$devices"
        "$python" -m argmax_music.train --coordinator_address="127.0.0.1:$port" --num_processes="$processes"
        --process_id="$i" "$@")
   if [[ $dry_run == 1 ]]; then

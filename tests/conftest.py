@@ -1,10 +1,32 @@
-"""Test set-up: 4 forced CPU devices (before JAX starts) and small real datasets made on disk."""
+"""Test set-up: 4 forced CPU devices (before JAX starts) and small real datasets made on disk.
 
+The tests' models are tiny, so XLA's compiler takes more of the suite's time than the programs it makes:
+every test and every subprocess it starts compiles without LLVM's optimisations (about 3x faster) and
+shares one JAX compilation cache for the session, so the many tests that train the same tiny model
+compile it once (set JAX_COMPILATION_CACHE_DIR to keep the cache across runs).
+"""
+
+import atexit
 import os
+import shutil
 import sys
+import tempfile
 
-os.environ["XLA_FLAGS"] = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4"
+FAST_COMPILE = "--xla_backend_optimization_level=0"
+
+
+def xla_flags(devices: int) -> str:
+  """XLA_FLAGS for a test process with `devices` forced CPU devices."""
+  return f"{FAST_COMPILE} --xla_force_host_platform_device_count={devices}"
+
+
+os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {xla_flags(4)}"
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+  os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="argmax-music-jax-cache-")
+  atexit.register(shutil.rmtree, os.environ["JAX_COMPILATION_CACHE_DIR"], ignore_errors=True)
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 
 from pathlib import Path  # noqa: E402
 

@@ -14,7 +14,7 @@ import jax
 import numpy as np
 import optax
 import pytest
-from conftest import REPO, tiny_config, tiny_train_command
+from conftest import REPO, tiny_config, tiny_train_command, xla_flags
 
 from argmax_music import checkpoints, encode, sample, sharding, tasks, train, trainer
 from argmax_music.config import ConfigError
@@ -76,7 +76,7 @@ def test_corrupt_latest_checkpoint(tiny_data, tmp_path, caplog):
 def test_workdir_lock(tiny_data, tmp_path):
   workdir = tmp_path / "run"
   cmd = tiny_train_command(workdir, tiny_data, steps=100000, log_every=1, eval_every=100000)
-  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=1")
+  env = dict(os.environ, XLA_FLAGS=xla_flags(1))
   with tempfile.TemporaryFile("w+") as log:
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stderr=log, stdout=subprocess.DEVNULL)
     deadline = time.monotonic() + 120

@@ -11,7 +11,7 @@ import time
 import jax
 import numpy as np
 import pytest
-from conftest import REPO
+from conftest import FAST_COMPILE, REPO, xla_flags
 
 from argmax_music import checkpoints, train
 from configs import tiny
@@ -24,6 +24,7 @@ def free_port() -> int:
 
 
 def multihost(workdir, data, steps, log_dir):
+  """Two processes of 2 CPU devices each started by launch/local_multihost.sh; their last JSON lines."""
   cmd = [
     str(REPO / "launch" / "local_multihost.sh"),
     "-n",
@@ -35,40 +36,12 @@ def multihost(workdir, data, steps, log_dir):
     "-l",
     str(log_dir),
     "--",
-    "--config=configs/tiny.py",
-    f"--workdir={workdir}",
-    f"--config.data.dir={data}",
-    "--config.train.schedule=constant",
-    f"--config.train.steps={steps}",
+    *train_flags(workdir, data, steps),
   ]
   env = dict(os.environ, PYTHON=sys.executable)
-  env.pop("XLA_FLAGS", None)
+  env["XLA_FLAGS"] = FAST_COMPILE  # The script adds its device count.
   subprocess.run(cmd, cwd=REPO, env=env, check=True, timeout=240, capture_output=True)
-  results = []
-  for i in range(2):
-    log = (log_dir / f"process_{i}.log").read_text()
-    results.append(json.loads(log.strip().splitlines()[-1]))
-  return results
-
-
-@pytest.mark.slow
-def test_two_processes_match_one_process_and_resume(tiny_data, tmp_path):
-  first = multihost(tmp_path / "mh", tiny_data, 2, tmp_path / "logs1")
-  assert [r["step"] for r in first] == [2, 2]
-  second = multihost(tmp_path / "mh", tiny_data, 4, tmp_path / "logs2")
-  assert "resumed from" in (tmp_path / "logs2" / "process_0.log").read_text()
-  assert second[0]["train"]["loss"] == second[1]["train"]["loss"]
-
-  config = tiny.get_config()
-  config.data.dir = str(tiny_data)
-  config.train.schedule = "constant"
-  single = train.train(config, tmp_path / "single")  # One process, the same 4 devices' worth of batch.
-  assert single["train"]["loss"] == pytest.approx(second[0]["train"]["loss"], rel=1e-4)
-  assert single["eval"]["nll_bits"] == pytest.approx(second[0]["eval"]["nll_bits"], rel=1e-4)
-  a = checkpoints.load_params(tmp_path / "single", use_ema=False).params
-  b = checkpoints.load_params(tmp_path / "mh", use_ema=False).params
-  for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
-    np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-5)
+  return [json.loads((log_dir / f"process_{i}.log").read_text().strip().splitlines()[-1]) for i in range(2)]
 
 
 def test_local_multihost_dry_run_prints_one_command_per_process():
@@ -92,14 +65,8 @@ def test_local_multihost_dry_run_prints_one_command_per_process():
     assert f"--process_id={i}" in line and "--num_processes=3" in line and "--workdir=/tmp/x" in line
 
 
-def start_process(i, port, workdir, data, steps, log_dir):
-  cmd = [
-    sys.executable,
-    "-m",
-    "argmax_music.train",
-    f"--coordinator_address=127.0.0.1:{port}",
-    "--num_processes=2",
-    f"--process_id={i}",
+def train_flags(workdir, data, steps) -> list[str]:
+  return [
     "--config=configs/tiny.py",
     f"--workdir={workdir}",
     f"--config.data.dir={data}",
@@ -109,7 +76,19 @@ def start_process(i, port, workdir, data, steps, log_dir):
     "--config.train.eval_every=100000",
     "--config.train.checkpoint_every=100000",
   ]
-  env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS="--xla_force_host_platform_device_count=2")
+
+
+def start_process(i, port, workdir, data, steps, log_dir):
+  cmd = [
+    sys.executable,
+    "-m",
+    "argmax_music.train",
+    f"--coordinator_address=127.0.0.1:{port}",
+    "--num_processes=2",
+    f"--process_id={i}",
+    *train_flags(workdir, data, steps),
+  ]
+  env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS=xla_flags(2))
   log = open(log_dir / f"process_{i}.log", "w")
   return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
 
@@ -145,6 +124,9 @@ def run_both(workdir, data, steps, log_dir, until=None, timeout=600):
 
 @pytest.mark.slow
 def test_sigterm_one_process(tiny_data, tmp_path):
+  """SIGTERM to one of two processes: both save the same step and stop; restarted, both resume from it
+  bitwise (against an uninterrupted two-process run started by launch/local_multihost.sh), and two
+  processes match one process with the same four devices' worth of batch."""
   stopped = run_both(tmp_path / "mh", tiny_data, 100000, tmp_path / "logs1", until="step 3/")
   step = stopped[0]["step"]
   assert stopped[1]["step"] == step and 3 <= step < 100000  # Both saved the same step and left the loop.
@@ -153,9 +135,19 @@ def test_sigterm_one_process(tiny_data, tmp_path):
   resumed = run_both(tmp_path / "mh", tiny_data, step + 2, tmp_path / "logs2")
   for i in range(2):
     assert f"at step {step} " in (tmp_path / "logs2" / f"process_{i}.log").read_text()
-  straight = run_both(tmp_path / "straight", tiny_data, step + 2, tmp_path / "logs3")
+  straight = multihost(tmp_path / "straight", tiny_data, step + 2, tmp_path / "logs3")
   assert [r["step"] for r in resumed] == [r["step"] for r in straight] == [step + 2] * 2
+  assert resumed[0]["train"]["loss"] == resumed[1]["train"]["loss"] == straight[0]["train"]["loss"]
   a = checkpoints.load_params(tmp_path / "mh", use_ema=False).params
   b = checkpoints.load_params(tmp_path / "straight", use_ema=False).params
   for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
     np.testing.assert_array_equal(x, y)
+
+  config = tiny.get_config()
+  config.data.dir = str(tiny_data)
+  config.train.update(schedule="constant", steps=step + 2, log_every=1, eval_every=100000, checkpoint_every=100000)
+  single = train.train(config, tmp_path / "single")
+  assert single["train"]["loss"] == pytest.approx(straight[0]["train"]["loss"], rel=1e-4)
+  c = checkpoints.load_params(tmp_path / "single", use_ema=False).params
+  for x, y in zip(jax.tree.leaves(b), jax.tree.leaves(c)):
+    np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-5)

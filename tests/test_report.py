@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from argmax_music.experiments import report, stats
+from argmax_music.experiments import findings, report, stats
 
 
 def run(name, seed, nll, usage=1.0, perplexity=50.0, hop=20, rf=1024, kind="argmax"):
@@ -52,8 +52,8 @@ def test_report_claims(tmp_path):
     "amae_hop64": variant("amae_hop64", [5.08, 5.085, 5.09], hop=64, usage=5 / 64, perplexity=1.014),
     "vqvae_hop20": variant("vqvae_hop20", [5.00, 5.04, 4.98], kind="vq"),
   }
-  v = {n: report.Variant(n, r) for n, r in results.items()}
-  lines = report.findings(v, 16000)
+  v = {n: findings.Variant(n, r) for n, r in results.items()}
+  lines = findings.findings(v, 16000)
   text = "\n".join(lines)
 
   # The collapsed run is named as such, and its NLL is not credited to its codes.
@@ -126,12 +126,12 @@ def test_report_claims(tmp_path):
 def test_collapse_flag_from_the_eval_wins_and_one_seed_makes_no_claim():
   healthy_numbers_flagged = [run("amae_hop20", 0, 5.0)]
   healthy_numbers_flagged[0]["eval"]["collapsed"] = True
-  assert report.Variant("amae_hop20", healthy_numbers_flagged).collapsed_seeds == [0]
+  assert findings.Variant("amae_hop20", healthy_numbers_flagged).collapsed_seeds == [0]
   v = {
-    "amae_hop20": report.Variant("amae_hop20", [run("amae_hop20", 0, 5.0)]),
-    "vqvae_hop20": report.Variant("vqvae_hop20", [run("vqvae_hop20", 0, 5.2, kind="vq")]),
+    "amae_hop20": findings.Variant("amae_hop20", [run("amae_hop20", 0, 5.0)]),
+    "vqvae_hop20": findings.Variant("vqvae_hop20", [run("vqvae_hop20", 0, 5.2, kind="vq")]),
   }
-  text = "\n".join(report.findings(v, 16000))
+  text = "\n".join(findings.findings(v, 16000))
   assert (
     "NLL difference (amae_hop20 - vqvae_hop20) -0.200 bits/timestep (fewer than 2 seeds: no interval, "
     "so no claim)." in text

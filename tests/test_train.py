@@ -1,5 +1,6 @@
 """The training entry point: devices, resume, preemption, stages chained through codes on disk, bad configs."""
 
+import functools
 import json
 import os
 import signal
@@ -11,7 +12,7 @@ import types
 import jax
 import numpy as np
 import pytest
-from conftest import REPO, tiny_config, tiny_train_command
+from conftest import REPO, tiny_config, tiny_train_command, xla_flags
 
 from argmax_music import checkpoints, encode, tasks, train
 from argmax_music.config import ConfigError
@@ -56,7 +57,7 @@ def test_resumed_run_matches_uninterrupted_run_bitwise(tiny_data, tmp_path):
 def test_sigterm_twice_leaves_a_restorable_checkpoint(tiny_data, tmp_path):
   workdir = tmp_path / "run"
   cmd = tiny_train_command(workdir, tiny_data, steps=100000, log_every=1, eval_every=100000, checkpoint_every=100000)
-  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=1")
+  env = dict(os.environ, XLA_FLAGS=xla_flags(1))
   proc = subprocess.Popen(cmd, cwd=REPO, env=env, stderr=subprocess.PIPE, text=True)
   seen = []
   deadline = time.monotonic() + 120
@@ -236,7 +237,8 @@ def test_eval_pairs_ema_params_with_the_codebook_averaged_alike():
   optimizer = trainer.make_optimizer(config.train)
   batch = jax.random.randint(jax.random.key(1), (4, 160), 0, 256)
   state = trainer.create_state(task, optimizer, jax.random.key(0), batch)
-  new, _ = trainer.train_step(task, optimizer, state, batch, jax.random.key(2))
+  step = jax.jit(functools.partial(trainer.train_step, task, optimizer))  # Compiled: op by op takes ~40 s.
+  new, _ = step(state, batch, jax.random.key(2))
   params, model_state = new.eval_variables()
   assert params is new.ema_params and model_state is new.ema_model_state
   for before, live, averaged in zip(*map(jax.tree.leaves, (state.model_state, new.model_state, model_state))):

@@ -30,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
+from argmax_music import files
+
 MANIFEST = "manifest.json"
 SPLITS = ("train", "validation", "test")
 
@@ -84,6 +86,36 @@ def new_manifest(kind: str, num_classes: int, dtype: str, rate: float, sample_ra
     "too_short": [],
     "made_by": made_by,
   }
+
+
+class DatasetWriter:
+  """Writes a prepared dataset in `root` file by file, resuming the one already there (else starting from the
+  manifest `fresh`): each array, then the manifest that lists it, is on disk before the next file starts."""
+
+  def __init__(self, root: str | os.PathLike, fresh: dict):
+    self.root = Path(root)
+    self.root.mkdir(parents=True, exist_ok=True)
+    self.path = self.root / MANIFEST
+    self.manifest = PreparedDataset(self.root).manifest if self.path.exists() else fresh
+
+  def done(self) -> set[str]:
+    """The sources already written, skipped or found too short."""
+    entries = [e for s in SPLITS for e in self.manifest["splits"][s]]
+    return {e["source"] for e in entries + self.manifest["skipped"] + self.manifest["too_short"]}
+
+  def add(self, split: str, entry: dict, array: np.ndarray) -> None:
+    """Save `array` as entry["array"] and list the entry (with its length) in `split`."""
+    files.atomic_save_npy(self.root / entry["array"], array)
+    self.manifest["splits"][split].append({**entry, "length": len(array)})
+    self.save()
+
+  def set_aside(self, kind: str, entry: dict) -> None:
+    """List a source that gives no array: `kind` is 'skipped' or 'too_short'."""
+    self.manifest[kind].append(entry)
+    self.save()
+
+  def save(self) -> None:
+    files.atomic_write_json(self.path, self.manifest)
 
 
 def array_name(split: str, source: str) -> str:

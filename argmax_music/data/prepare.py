@@ -129,8 +129,6 @@ def prepare(
     raise dataset.DatasetError(f"--input={root}: no audio files found (looked for {sorted(AUDIO_EXTENSIONS)})")
   csv_splits = read_split_csv(root)
   plain = {} if csv_splits else plain_splits(sources, validation_fraction, test_fraction)
-  out.mkdir(parents=True, exist_ok=True)
-  manifest_path = out / dataset.MANIFEST
   made_by = {
     "tool": "prepare",
     "input": str(root.resolve()),
@@ -138,16 +136,15 @@ def prepare(
     "validation_fraction": validation_fraction,
     "test_fraction": test_fraction,
   }
-  if manifest_path.exists():
-    manifest = dataset.PreparedDataset(out).manifest
-    if manifest["sample_rate"] != sample_rate:
-      raise dataset.DatasetError(
-        f"{manifest_path}: prepared at {manifest['sample_rate']} Hz, asked for {sample_rate} Hz; use another --output"
-      )
-  else:
-    manifest = dataset.new_manifest("mu_law", audio.MU_LAW_CLASSES, "uint8", sample_rate, sample_rate, made_by)
-  done = {e["source"] for s in dataset.SPLITS for e in manifest["splits"][s]}
-  done |= {e["source"] for e in manifest["skipped"] + manifest["too_short"]}
+  writer = dataset.DatasetWriter(
+    out, dataset.new_manifest("mu_law", audio.MU_LAW_CLASSES, "uint8", sample_rate, sample_rate, made_by)
+  )
+  manifest = writer.manifest
+  if manifest["sample_rate"] != sample_rate:
+    raise dataset.DatasetError(
+      f"{writer.path}: prepared at {manifest['sample_rate']} Hz, asked for {sample_rate} Hz; use another --output"
+    )
+  done = writer.done()
   todo = [s for s in sources if s not in done]
   logging.info("%d audio files in %s: %d already prepared, %d to do", len(sources), root, len(done), len(todo))
 
@@ -156,19 +153,16 @@ def prepare(
   for source, digest, q, reason in dataset.ordered_map(_load, [(root, s, sample_rate) for s in todo], workers):
     if reason is not None:
       logging.warning("skipping %s", reason)
-      manifest["skipped"].append({"source": source, "reason": reason})
+      writer.set_aside("skipped", {"source": source, "reason": reason})
     elif len(q) < min_length:
-      manifest["too_short"].append({"source": source, "length": len(q)})
+      writer.set_aside("too_short", {"source": source, "length": len(q)})
     else:
       split = (
         csv_splits.get(os.path.normpath(source))
         or plain.get(source)
         or dataset.hash_split(source, validation_fraction, test_fraction)
       )
-      name = dataset.array_name(split, source)
-      files.atomic_save_npy(out / name, q)
-      manifest["splits"][split].append({"source": source, "array": name, "length": len(q), "sha256": digest})
-    files.atomic_write_json(manifest_path, manifest)
+      writer.add(split, {"source": source, "array": dataset.array_name(split, source), "sha256": digest}, q)
     progress.update()
   progress.close()
   how = manifest["made_by"]
@@ -188,7 +182,7 @@ def prepare(
       if validation_fraction > 0
       else "none (--validation_fraction=0)"
     )
-  files.atomic_write_json(manifest_path, manifest)
+  writer.save()
   return manifest
 
 

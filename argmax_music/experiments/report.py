@@ -1,239 +1,30 @@
-"""RESULTS.md from the runs' numbers: four tables (mean ± std over seeds) and findings written from them.
-
-A run's codes are judged by its eval histogram: usage (fraction of the K codes used),
-entropy in bits per code, and the effective bit rate (entropy x codes per second). A run
-is *collapsed* when its entropy is below COLLAPSE_ENTROPY_BITS or its usage below
-COLLAPSE_USAGE (or when its eval says `collapsed`). A difference between two variants is
-called real only when the Welch 95% confidence interval of the difference over seeds
-excludes zero; every NLL is written beside its codes' usage, entropy and bit rate.
-"""
+"""RESULTS.md from the runs' numbers: four tables (mean ± std over seeds), plots, audio and the findings
+(experiments/findings.py) written from them."""
 
 from __future__ import annotations
 
-import itertools
-import math
 import os
 from pathlib import Path
 
-from argmax_music.experiments import stats
-
-COLLAPSE_ENTROPY_BITS = 1.0
-COLLAPSE_USAGE = 0.1
-# (a) diversity loss form x K: rows grouped by K; the variant without the loss is each group's reference.
-DIVERSITY_TABLE = {
-  64: ("amae_hop20_nodiv", "amae_hop20", "amae_hop20_sum", "amae_hop20_codes"),
-  512: ("amae_k512_nodiv", "amae_k512", "amae_k512_sum"),
-}
-# (b) decoder receptive field: (autoencoder, unconditional WaveNet of the same receptive field).
-RECEPTIVE_FIELD_TABLE = (("amae_rf256", "wavenet_rf256"), ("amae_hop20", "wavenet"), ("amae_rf4096", "wavenet_rf4096"))
-# (c) hop, against the WaveNet of the decoder's receptive field; (d) quantizers at hop 20.
-HOP_TABLE, HOP_BASELINE = ("amae_hop8", "amae_hop20", "amae_hop64"), "wavenet"
-QUANTIZER_TABLE = ("amae_hop20", "vqvae_hop20", "vqvae_ema_hop20")
-
-
-class Variant:
-  """The runs (one per seed) of one variant and their per-run numbers."""
-
-  def __init__(self, name: str, runs: list[dict]):
-    self.name, self.runs = name, runs
-    self.has_codes = bool(runs[0].get("hop"))
-    self.values: dict[str, list[float]] = {"nll": [r["eval"]["nll_bits"] for r in runs]}
-    self.collapsed_seeds = []
-    if self.has_codes:
-      self.values.update(usage=[], entropy=[], bit_rate=[])
-      for r in runs:
-        e = r["eval"]
-        entropy = e["entropy_bits"] if "entropy_bits" in e else math.log2(e["perplexity"])
-        self.values["usage"].append(e["usage"])
-        self.values["entropy"].append(entropy)
-        self.values["bit_rate"].append(entropy * r["codes_per_second"])
-        collapsed = (
-          e["collapsed"] if "collapsed" in e else (entropy < COLLAPSE_ENTROPY_BITS or e["usage"] < COLLAPSE_USAGE)
-        )
-        if collapsed:
-          self.collapsed_seeds.append(r["seed"])
-
-  @property
-  def seeds(self) -> int:
-    return len(self.runs)
-
-  def mean(self, key: str) -> float:
-    return stats.mean_std(self.values[key])[0]
-
-  def spread(self, key: str, spec: str = ".3f", scale: float = 1.0) -> str:
-    """'mean ± std' (just the mean for one seed)."""
-    mean, std = stats.mean_std([v * scale for v in self.values[key]])
-    return format(mean, spec) if math.isnan(std) else f"{format(mean, spec)} ± {format(std, spec)}"
-
-  def codes_phrase(self) -> str:
-    if not self.has_codes:
-      return "no codes"
-    return (
-      f"usage {self.spread('usage', '.0f', 100)}%, entropy {self.spread('entropy', '.2f')} bits/code, "
-      f"{self.spread('bit_rate', '.0f')} bit/s"
-    )
-
-  def nll_phrase(self) -> str:
-    """The NLL with the codes' usage, entropy and bit rate beside it, and the seed count."""
-    collapsed = ", collapsed" if self.collapsed_seeds else ""
-    return (
-      f"{self.name}: NLL {self.spread('nll')} bits/timestep ({self.codes_phrase()}{collapsed}; "
-      f"{self.seeds} seed{'s' if self.seeds > 1 else ''})"
-    )
-
-
-def claim(what: str, interval: stats.Interval, unit: str) -> str:
-  """'what +x unit (95% CI lo to hi): a real difference' or '... includes zero: within the noise'."""
-  if not interval.known:
-    return f"{what} {interval.estimate:+.3f} {unit} (fewer than 2 seeds: no interval, so no claim)"
-  ci = f"(95% CI {interval.low:+.3f} to {interval.high:+.3f})"
-  if interval.excludes_zero:
-    return f"{what} {interval.estimate:+.3f} {unit} {ci}: a real difference"
-  return f"{what} {interval.estimate:+.3f} {unit} {ci} includes zero: within the noise"
-
-
-def collapse_finding(v: Variant) -> str:
-  e, u = v.mean("entropy"), v.mean("usage")
-  return (
-    f"**{v.name} collapsed** in {len(v.collapsed_seeds)} of {v.seeds} seeds (seeds "
-    f"{', '.join(map(str, v.collapsed_seeds))}): its codes carry {e:.2f} bits/code at {u:.0%} usage "
-    f"(collapsed: below {COLLAPSE_ENTROPY_BITS:g} bit/code or {COLLAPSE_USAGE:.0%} usage), so its NLL "
-    f"({v.spread('nll')}) is a decoder's with next to no codes and credits the codes with nothing."
-  )
-
-
-def pair_finding(title: str, a: Variant, b: Variant) -> str:
-  """Two variants: their NLLs (with code numbers) and the NLL and entropy differences, a - b."""
-  parts = [
-    f"**{title}.** {a.nll_phrase()}; {b.nll_phrase()}.",
-    claim(f"NLL difference ({a.name} - {b.name})", stats.difference(a.values["nll"], b.values["nll"]), "bits/timestep")
-    + ".",
-  ]
-  if a.has_codes and b.has_codes:
-    parts.append(
-      claim("Entropy difference", stats.difference(a.values["entropy"], b.values["entropy"]), "bits/code") + "."
-    )
-  return " ".join(parts)
-
-
-def gain(codes: Variant, baseline: Variant) -> stats.Interval:
-  """NLL saved by the codes: baseline NLL - autoencoder NLL (bits/timestep)."""
-  return stats.difference(baseline.values["nll"], codes.values["nll"])
-
-
-def gain_per_code_bit(codes: Variant, baseline: Variant, sample_rate: float) -> float:
-  """Bits per second the codes save (gain x sample rate) over the bits per second they carry (entropy)."""
-  rate = codes.mean("bit_rate")
-  return gain(codes, baseline).estimate * sample_rate / rate if rate > 0 else math.nan
-
-
-def gain_finding(title: str, codes: Variant, baseline: Variant, sample_rate: float) -> str:
-  g = gain(codes, baseline)
-  text = f"**{title}.** {codes.nll_phrase()}; {baseline.nll_phrase()}. " + claim(
-    f"Gain of the codes ({baseline.name} - {codes.name})", g, "bits/timestep"
-  )
-  if codes.collapsed_seeds:
-    return text + f"; {codes.name} collapsed, so this gain is not credited to its codes."
-  share = gain_per_code_bit(codes, baseline, sample_rate)
-  return text + f"; {share:.1%} of the bits the codes carry (gain per effective code bit)."
-
-
-def diversity_findings(v: dict[str, Variant]) -> list[str]:
-  lines = []
-  for k, names in DIVERSITY_TABLE.items():
-    present = [v[n] for n in names if n in v]
-    if len(present) < 2:
-      continue
-    reference = present[0]
-    lines += [pair_finding(f"K={k}, {form_label(x)} vs {form_label(reference)}", x, reference) for x in present[1:]]
-  return lines
-
-
-def receptive_field_findings(v: dict[str, Variant], sample_rate: float) -> list[str]:
-  pairs = [(v[a], v[b]) for a, b in RECEPTIVE_FIELD_TABLE if a in v and b in v]
-  lines = [gain_finding(f"Receptive field {c.runs[0]['receptive_field']} samples", c, w, sample_rate) for c, w in pairs]
-  if len(pairs) >= 2:
-    (small, small_base), (large, large_base) = pairs[0], pairs[-1]
-    trend = stats.contrast(
-      [large_base.values["nll"], large.values["nll"], small_base.values["nll"], small.values["nll"]], [1, -1, -1, 1]
-    )
-    lines.append(
-      "**Receptive field and the codes.** "
-      + claim(
-        f"The codes' gain at {large.runs[0]['receptive_field']} samples minus their gain at "
-        f"{small.runs[0]['receptive_field']} samples:",
-        trend,
-        "bits/timestep",
-      )
-      + ". The paper's trade-off predicts a negative value: a decoder that sees more of its own past leans "
-      "less on the codes."
-    )
-  return lines
-
-
-def hop_findings(v: dict[str, Variant], sample_rate: float) -> list[str]:
-  hops = [v[n] for n in HOP_TABLE if n in v]
-  lines = []
-  if HOP_BASELINE in v:
-    lines += [gain_finding(f"Hop {h.runs[0]['hop']}", h, v[HOP_BASELINE], sample_rate) for h in hops]
-    helped = [
-      h
-      for h in hops
-      if not h.collapsed_seeds and gain(h, v[HOP_BASELINE]).excludes_zero and gain(h, v[HOP_BASELINE]).estimate > 0
-    ]
-    lines.append(
-      f"**Where the codes help.** The gain over the unconditional WaveNet is real, with codes that did "
-      f"not collapse, at {len(helped)} of {len(hops)} hops"
-      + (f" ({', '.join(str(h.runs[0]['hop']) for h in helped)})." if helped else ".")
-    )
-  for a, b in itertools.pairwise(hops):
-    lines.append(
-      claim(
-        f"**Hop {b.runs[0]['hop']} vs hop {a.runs[0]['hop']}.** NLL difference",
-        stats.difference(b.values["nll"], a.values["nll"]),
-        "bits/timestep",
-      )
-      + "."
-    )
-  return lines
-
-
-def quantizer_findings(v: dict[str, Variant]) -> list[str]:
-  names = [n for n in QUANTIZER_TABLE if n in v]
-  return [pair_finding(f"{a} vs {b}", v[a], v[b]) for i, a in enumerate(names) for b in names[i + 1 :]]
-
-
-def findings(v: dict[str, Variant], sample_rate: float) -> list[str]:
-  """Every sentence the report claims, each from the numbers beside it."""
-  lines = [collapse_finding(x) for x in v.values() if x.collapsed_seeds]
-  return (
-    lines
-    + diversity_findings(v)
-    + receptive_field_findings(v, sample_rate)
-    + hop_findings(v, sample_rate)
-    + quantizer_findings(v)
-  )
-
-
-# ---------------------------------------------------------------------------
-# Tables.
-# ---------------------------------------------------------------------------
+from argmax_music import files
+from argmax_music.experiments.findings import (
+  COLLAPSE_ENTROPY_BITS,
+  COLLAPSE_USAGE,
+  DIVERSITY_TABLE,
+  HOP_BASELINE,
+  HOP_TABLE,
+  QUANTIZER_TABLE,
+  RECEPTIVE_FIELD_TABLE,
+  Variant,
+  findings,
+  form_label,
+  gain,
+  gain_per_code_bit,
+)
 
 
 def row(cells) -> str:
   return "| " + " | ".join(str(c) for c in cells) + " |"
-
-
-def form_label(v: Variant) -> str:
-  q = v.runs[0]["config"]["model"]["quantizer"]
-  if q["kind"] != "argmax":
-    return "VQ-VAE, EMA codebook + restarts" if q.get("ema_decay") else "plain VQ-VAE (codebook loss)"
-  terms = []
-  if q["diversity_weight"]:
-    terms.append(f"{q['diversity_reduce']}, weight {q['diversity_weight']:g}")
-  if q.get("code_diversity_weight"):
-    terms.append(f"+ codes term, weight {q['code_diversity_weight']:g}")
-  return " ".join(terms) or "no diversity loss"
 
 
 CODE_HEADER = [
@@ -424,4 +215,4 @@ def write_report(
     for n, runs in results.items()
     for r in runs
   ]
-  path.write_text("\n".join(lines) + "\n")
+  files.atomic_write_bytes(path, ("\n".join(lines) + "\n").encode())

@@ -39,13 +39,13 @@ from absl import app, flags, logging
 from argmax_music import audio, checkpoints, cli, evaluate, files, metrics, plots, train, writer
 from argmax_music import config as config_lib
 from argmax_music.data import dataset
-from argmax_music.experiments import report
+from argmax_music.experiments import findings, report
 from argmax_music.models import generate, wavenet
 from configs import small_scale
 
 FLAGS = flags.FLAGS
-LISTEN_VARIANTS = (*report.HOP_TABLE, *report.QUANTIZER_TABLE[1:], report.HOP_BASELINE)
-CURVE_VARIANTS = (*report.DIVERSITY_TABLE[64], *report.QUANTIZER_TABLE[1:], "amae_hop64")
+LISTEN_VARIANTS = (*findings.HOP_TABLE, *findings.QUANTIZER_TABLE[1:], findings.HOP_BASELINE)
+CURVE_VARIANTS = (*findings.DIVERSITY_TABLE[64], *findings.QUANTIZER_TABLE[1:], "amae_hop64")
 CLIP_SECONDS = 3.0
 
 
