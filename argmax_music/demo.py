@@ -1,6 +1,6 @@
 """The demo: the whole chain on the embedded piano corpus, each stage run by its real command.
 
-  python -m argmax_music.demo [--pieces=40] [--root=runs/demo] [--steps=...] [--verbosity=0]
+  python -m argmax_music.demo [--pieces=40] [--root=runs/demo] [--steps=...] [--temperature=0.4] [--verbosity=0]
 
 render corpus -> prepare -> train level 1 (AMAE) -> encode codes -> train the prior
 -> reconstruct a validation clip and generate new pieces (WAV, spectrograms, index.html) -> score
@@ -209,6 +209,7 @@ def main(argv):
       "--mode=reconstruct",
       f"--input={first_validation_file(data / 'piano')}",
       f"--seconds={FLAGS.seconds}",
+      f"--temperature={FLAGS.temperature}",
       f"--out={samples / 'reconstruct'}",
       label="reconstruct",
     )
@@ -218,6 +219,7 @@ def main(argv):
       "--mode=generate",
       f"--seconds={FLAGS.seconds}",
       f"--num={FLAGS.num}",
+      f"--temperature=1.0,{FLAGS.temperature}",
       f"--out={samples / 'generate'}",
       label="generate",
     )
@@ -226,6 +228,7 @@ def main(argv):
       f"--workdir={root}",
       f"--clips={FLAGS.eval_clips}",
       f"--seconds={FLAGS.seconds}",
+      f"--temperature={FLAGS.temperature}",
       "--generate=0",
       label="evaluate",
     )
@@ -242,4 +245,10 @@ if __name__ == "__main__":
   flags.DEFINE_float("seconds", 4.0, "Seconds of audio to reconstruct and to generate.")
   flags.DEFINE_integer("num", 2, "Pieces to generate.")
   flags.DEFINE_integer("eval_clips", 3, "Validation clips to reconstruct and score against their MIDI.")
+  flags.DEFINE_float(
+    "temperature",
+    0.4,
+    "The decoder's sampling temperature (the prior samples at 1.0). On the demo's level 1, its reconstructions' "
+    "onset note F1 was 0.35 at 0.4, against 0.33 at 0.2, 0.30 at 0.7, 0.29 at 1.0 and 0.28 at 0 (argmax).",
+  )
   cli.run(main)
