@@ -4,8 +4,10 @@
 --config=configs/cpu_demo.py:prior  the WaveNet prior on level 1's codes
 
 Level 1 pairs hop 8 with a 10-layer decoder (receptive field 1,024 samples): against hop 16 with 20
-layers it trains in 6.1 instead of 11.3 minutes and its reconstructions score a higher onset note F1
-(0.35 against 0.27 at the demo's decoder temperature 0.4; the search is in WORKSPACE.md).
+layers it trains in 6-7 instead of 11 minutes and its reconstructions score a higher onset note F1
+(0.35 against 0.27 at the demo's decoder temperature 0.4). The prior sees 1,024 codes (0.5 s; crop
+and receptive field alike): with 63 codes (31 ms) it generated 0.12 notes/s, with 1,024 1.38 notes/s.
+The search is in WORKSPACE.md.
 """
 
 from argmax_music.config import parse_variant
@@ -17,21 +19,21 @@ def get_config(arg: str = ""):
   c = base.get_config()
   c.stage = stage
   c.data.dir = "data/piano_prepared" if stage == "ada" else "runs/demo/codes"
-  c.data.crop = 4000 if stage == "ada" else 256
+  c.data.crop = 4000 if stage == "ada" else 1024
   c.model.num_codes = 64
   c.model.encoder.strides = (2, 4)
   c.model.encoder.channels = 48
   c.model.encoder.blocks_per_stage = 2
   c.model.upsampler.channels = 32
   c.model.decoder.update(layers=10, cycle=10, residual_channels=32, gate_channels=32, skip_channels=64)
-  c.prior.wavenet.update(layers=10, cycle=5, residual_channels=32, gate_channels=32, skip_channels=64)
-  c.train.steps = 450 if stage == "ada" else 3000
+  c.prior.wavenet.update(layers=10, cycle=10, residual_channels=32, gate_channels=32, skip_channels=64)
+  c.train.steps = 450 if stage == "ada" else 1000
   c.train.batch_size = 8
   c.train.learning_rate = 2e-3
   c.train.warmup_steps = 100
   c.train.log_every = 50
-  c.train.eval_every = 150 if stage == "ada" else 1000
-  c.train.checkpoint_every = 150 if stage == "ada" else 1000
+  c.train.eval_every = 225 if stage == "ada" else 500
+  c.train.checkpoint_every = 225 if stage == "ada" else 500
   c.eval.batch_size = 8
   c.eval.max_crops = 32
   c.eval.audio_seconds = 1.0
