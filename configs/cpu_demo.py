@@ -27,14 +27,14 @@ def get_config(arg: str = ""):
   c.model.upsampler.channels = 32
   c.model.decoder.update(layers=10, cycle=10, residual_channels=32, gate_channels=32, skip_channels=64)
   c.prior.wavenet.update(layers=10, cycle=10, residual_channels=32, gate_channels=32, skip_channels=64)
-  c.train.steps = 450 if stage == "ada" else 1000
+  c.train.steps = 375 if stage == "ada" else 1000
   c.train.batch_size = 8
   c.train.learning_rate = 2e-3
   c.train.warmup_steps = 100
   c.train.log_every = 50
-  c.train.eval_every = 225 if stage == "ada" else 500
-  c.train.checkpoint_every = 225 if stage == "ada" else 500
+  c.train.eval_every = 375 if stage == "ada" else 500
+  c.train.checkpoint_every = 125 if stage == "ada" else 500
   c.eval.batch_size = 8
   c.eval.max_crops = 32
-  c.eval.audio_seconds = 1.0
+  c.eval.audio_seconds = 0.5
   return c
