@@ -248,7 +248,7 @@ if __name__ == "__main__":
   flags.DEFINE_float(
     "temperature",
     0.4,
-    "The decoder's sampling temperature (the prior samples at 1.0). On the demo's level 1, its reconstructions' "
-    "onset note F1 was 0.35 at 0.4, against 0.33 at 0.2, 0.30 at 0.7, 0.29 at 1.0 and 0.28 at 0 (argmax).",
+    "The decoder's sampling temperature (the prior samples at 1.0). On the demo's level 1 after 450 steps, its "
+    "reconstructions' onset note F1 was 0.35 at 0.4, against 0.33 at 0.2, 0.30 at 0.7, 0.29 at 1.0 and 0.28 at 0.",
   )
   cli.run(main)

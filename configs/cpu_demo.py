@@ -1,13 +1,13 @@
-"""The demo on the embedded piano corpus, sized for about 10 minutes in all on a 2-core CPU.
+"""The demo on the embedded piano corpus, sized for about 13 minutes in all on a 2-core CPU.
 
 --config=configs/cpu_demo.py        level 1 (AMAE, hop 8 = 2x4) on the prepared corpus
 --config=configs/cpu_demo.py:prior  the WaveNet prior on level 1's codes
 
 Level 1 pairs hop 8 with a 10-layer decoder (receptive field 1,024 samples): against hop 16 with 20
-layers it trains in 6-7 instead of 11 minutes and its reconstructions score a higher onset note F1
-(0.35 against 0.27 at the demo's decoder temperature 0.4). The prior sees 1,024 codes (0.5 s; crop
-and receptive field alike): with 63 codes (31 ms) it generated 0.12 notes/s, with 1,024 1.38 notes/s.
-The search is in WORKSPACE.md.
+layers it trains about twice as fast and its reconstructions score a higher onset note F1 (0.35 against
+0.27 after 450 steps, at the demo's decoder temperature 0.4; 375 steps, which keep `make demo` within 15
+minutes, give 0.28). The prior sees 1,024 codes (0.5 s; crop and receptive field alike): with 63 codes
+(31 ms) it generated 0.12 notes/s, with 1,024 1.38 notes/s. The search is in WORKSPACE.md.
 """
 
 from argmax_music.config import parse_variant
