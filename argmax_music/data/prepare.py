@@ -68,13 +68,14 @@ def plain_splits(sources: list[str], validation_fraction: float, test_fraction: 
   return splits
 
 
-def hold_out_tails(out: Path, manifest: dict, validation_fraction: float, min_length: int) -> int:
+def hold_out_tails(writer: dataset.DatasetWriter, validation_fraction: float, min_length: int) -> int:
   """Move the tail of each training file into the validation split; returns how many files gave one.
 
   The head and the tail are written under new names before the manifest switches to them (a
   killed run leaves the old manifest valid); files too short to keep `min_length` on both sides
   stay whole in training.
   """
+  out, manifest = writer.root, writer.manifest
   train, validation, replaced = [], [], []
   for entry in manifest["splits"]["train"]:
     tail = max(int(entry["length"] * validation_fraction), min_length)
@@ -91,7 +92,7 @@ def hold_out_tails(out: Path, manifest: dict, validation_fraction: float, min_le
     validation.append({**entry, "array": tail_name, "length": tail, "start": cut})
     replaced.append(out / entry["array"])
   manifest["splits"]["train"], manifest["splits"]["validation"] = train, validation
-  files.atomic_write_json(out / dataset.MANIFEST, manifest)
+  writer.save()
   for path in replaced:
     path.unlink(missing_ok=True)
   return len(validation)
@@ -170,7 +171,7 @@ def prepare(
     how["validation"] = "the files the CSV puts in 'validation'"
   elif manifest["splits"]["validation"]:
     how.setdefault("validation", "whole files, picked by a hash of each path")
-  elif validation_fraction > 0 and hold_out_tails(out, manifest, validation_fraction, min_length):
+  elif validation_fraction > 0 and hold_out_tails(writer, validation_fraction, min_length):
     how["validation"] = (
       f"the last {validation_fraction:.0%} (at least {min_seconds:g} s) of each training file, "
       f"held out: no training crop reaches it ({len(sources)} files are too few for whole-file "
