@@ -2,9 +2,9 @@
 #   make demo   install everything, then run the demo on the embedded piano corpus
 #   make test   install everything, then lint (ruff) and run the whole test suite
 #   make test-fast  the quicker loop while coding: `pytest -m "not slow"`, ~1.5 min (the full suite: ~8 min on 2 cores)
-#   make results  regenerate RESULTS.md: 16 variants x 3 seeds of 1,000 steps, about 8 hours on an idle 2-core CPU
-#                 (amae_hop20: 1.5 steps/s, 11 min a run); resumable
-#                 (finished runs in runs/small_scale are kept), e.g. `nohup make results > results.log &`.
+#   make results  regenerate RESULTS.md: 16 variants x 3 seeds of 400 steps, two runs at a time (one per core):
+#                 88 minutes on a mostly idle 2-core AMD EPYC (2026-11-26); resumable (finished runs in runs/small_scale
+#                 are kept), e.g. `nohup make results > results.log &`.
 #                 `python -m argmax_music.experiments.small_scale --quick` checks every table in minutes.
 VENV ?= .venv
 PYTHON ?= python3
@@ -28,7 +28,7 @@ lint: venv
 	$(VENV)/bin/ruff format --check .
 
 results: venv
-	$(PY) -m argmax_music.experiments.small_scale
+	$(PY) -m argmax_music.experiments.small_scale --parallel=0
 
 # System packages: installed only when missing (apt without recommends: no Qt/GTK).
 # shellcheck is for the launch scripts' test.

@@ -1,6 +1,7 @@
 """The demo: the whole chain on the embedded piano corpus, each stage run by its real command.
 
-  python -m argmax_music.demo [--pieces=40] [--root=runs/demo] [--steps=...] [--temperature=0.4] [--verbosity=0]
+  python -m argmax_music.demo [--pieces=40] [--root=runs/demo] [--size=demo|long] [--steps=...] [--temperature=0.4]
+      [--verbosity=0]
 
 render corpus -> prepare -> train level 1 (AMAE) -> encode codes -> train the prior
 -> reconstruct a validation clip and generate new pieces (WAV, spectrograms, index.html) -> score
@@ -178,6 +179,7 @@ def main(argv):
   start = time.monotonic()
   data, root = Path(FLAGS.data), Path(FLAGS.root)
   steps = [] if FLAGS.steps is None else [f"--config.train.steps={FLAGS.steps}"]
+  size = "" if FLAGS.size == "demo" else f"size={FLAGS.size}"
   samples = root / "samples"
   stage = functools.partial(run, log_dir=root / "logs")
   times = {}
@@ -188,7 +190,7 @@ def main(argv):
     )
     times["level 1"] = stage(
       "argmax_music.train",
-      "--config=configs/cpu_demo.py",
+      f"--config=configs/cpu_demo.py{':' + size if size else ''}",
       f"--config.data.dir={data / 'piano_prepared'}",
       f"--workdir={root / 'level1'}",
       *steps,
@@ -197,7 +199,7 @@ def main(argv):
     times["encode"] = stage("argmax_music.encode", f"--workdir={root / 'level1'}", f"--output={root / 'codes'}")
     times["prior"] = stage(
       "argmax_music.train",
-      "--config=configs/cpu_demo.py:prior",
+      f"--config=configs/cpu_demo.py:prior{',' + size if size else ''}",
       f"--config.data.dir={root / 'codes'}",
       f"--workdir={root / 'prior'}",
       *steps,
@@ -241,6 +243,7 @@ if __name__ == "__main__":
   flags.DEFINE_integer("pieces", 40, "Corpus entries to render.")
   flags.DEFINE_string("data", "data", "Where the corpus and the prepared dataset go.")
   flags.DEFINE_string("root", "runs/demo", "Where the runs and results go.")
+  flags.DEFINE_enum("size", "demo", ["demo", "long"], "configs/cpu_demo.py's size: 'long' trains 10x longer.")
   flags.DEFINE_integer("steps", None, "Override the training steps of both stages (default: the config's).")
   flags.DEFINE_float("seconds", 4.0, "Seconds of audio to reconstruct and to generate.")
   flags.DEFINE_integer("num", 2, "Pieces to generate.")

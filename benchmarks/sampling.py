@@ -4,7 +4,8 @@
       [--length=4000 --naive_length=200 --repeats=3] [--baseline=../old_checkout] [--plot=sampling.png]
 
 Prints JSON: for each depth and batch, samples/s per sequence and in total for both
-samplers (median of --repeats timed runs), their ratio, the real-time factor at 16 kHz, and
+samplers (median of --repeats timed runs), their ratio, the real-time factor at 16 kHz, the
+floor that streaming the step's float32 weights sets (`weight_streaming_bound_samples_per_s`), and
 memory (what XLA plans for one chunk of the cached loop; the device's peak where reported;
 the host's peak RSS so far). The default decoder is conditioned on upsampled codes: 64
 residual / 64 gate / 128 skip / 32 conditioning channels, dilations 1..512 repeated
@@ -123,6 +124,26 @@ def serve():
       print(os.path.dirname(os.path.dirname(os.path.abspath(argmax_music.__file__))), flush=True)
 
 
+def weight_streaming_bound(model, params) -> dict:
+  """The ceiling a step's weights set: the float32 bytes that one batch-1 step's matmuls read, and the samples/s
+  of a loop that does nothing but read that many bytes once per iteration (dependent matrix-vector products over
+  one matrix of that size, XLA's CPU matmul), the rate a sampler whose steps read their weights through XLA's
+  matmuls could reach with no other work and no per-op overhead."""
+  import jax
+  import jax.numpy as jnp
+  import measure
+
+  weights = model.apply({"params": params}, method=model.step_weights)
+  matrices = [weights["past"], *weights["now"], *weights["res_skip"]]
+  matrices += [params["head_hidden"]["kernel"], params["head_logits"]["kernel"]]
+  floats = sum(w.size for w in matrices)
+  rows, steps = model.residual_channels, 1000
+  matrix = jax.random.normal(jax.random.key(0), (rows, -(-floats // rows)))
+  loop = jax.jit(lambda x, w: jax.lax.fori_loop(0, steps, lambda _, x: jnp.tanh(x @ w)[:rows], x))
+  seconds = statistics.median(measure.timed(loop, jnp.ones(rows), matrix) for _ in range(FLAGS.repeats))
+  return {"step_weight_mb": floats * 4 / 2**20, "weight_streaming_bound_samples_per_s": steps / seconds}
+
+
 def measure_depth(layers: int) -> list[dict]:
   import jax
   import jax.numpy as jnp
@@ -130,9 +151,10 @@ def measure_depth(layers: int) -> list[dict]:
 
   from argmax_music.models import generate
 
-  results = []
+  results, bound = [], None
   for batch in map(int, FLAGS.batches):
     sampler = CachedSampler(layers, batch, FLAGS.length)
+    bound = bound or weight_streaming_bound(sampler.model, sampler.params)
     model, params, cond, rf = sampler.model, sampler.params, sampler.cond, sampler.model.receptive_field
     baseline = BaselineSampler(FLAGS.baseline, layers, batch, FLAGS.length) if FLAGS.baseline else None
     times, baseline_times = [], []
@@ -166,6 +188,7 @@ def measure_depth(layers: int) -> list[dict]:
       "real_time_factor": cached_rate / 16000,
       "cached_seconds": times,
       "loop_mb": measure.compiled_memory_mb(loop),
+      **bound,
       **measure.peak_memory_mb(),
     }
     if baseline:

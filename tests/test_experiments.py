@@ -3,8 +3,10 @@
 import json
 import math
 import re
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 import soundfile as sf
@@ -25,7 +27,7 @@ def test_every_variant_passes_its_stage_checks(size, tmp_path):
     tasks.make_task(config, 256, 16000).check(None)  # Crop vs hop and vs receptive field; no data needed.
 
 
-def run_experiment(tiny_data, root):
+def run_experiment(tiny_data, root, *flags):
   return subprocess.run(
     [
       sys.executable,
@@ -39,6 +41,7 @@ def run_experiment(tiny_data, root):
       f"--variants={','.join(VARIANTS)}",
       f"--seeds={SEEDS}",
       "--clip_seconds=0.5",
+      *flags,
     ],
     cwd=REPO,
     capture_output=True,
@@ -49,7 +52,7 @@ def run_experiment(tiny_data, root):
 
 @pytest.mark.slow
 def test_small_scale_runner_writes_the_report_and_keeps_finished_runs(tiny_data, tmp_path):
-  done = run_experiment(tiny_data, tmp_path)
+  done = run_experiment(tiny_data, tmp_path, "--parallel=2")  # Two training processes, then the report.
   assert done.returncode == 0, done.stderr[-3000:]
   report = (tmp_path / "RESULTS.md").read_text()
   numbers = json.loads((tmp_path / "results" / "small_scale.json").read_text())
@@ -100,3 +103,23 @@ def test_small_scale_runner_writes_the_report_and_keeps_finished_runs(tiny_data,
   assert again.returncode == 0, again.stderr[-3000:]
   assert again.stderr.count("finished earlier, kept") == len(results)
   assert kept == [p.stat().st_mtime_ns for p in results]
+
+
+@pytest.mark.slow
+def test_sigterm_stops_the_parallel_study_keeping_its_checkpoints(tiny_data, tmp_path):
+  command = [sys.executable, "-m", "argmax_music.experiments.small_scale", "--size=tiny", f"--data={tiny_data}"]
+  command += [f"--runs={tmp_path / 'runs'}", f"--out={tmp_path / 'results'}", f"--report={tmp_path / 'RESULTS.md'}"]
+  command += ["--variants=amae_hop20,wavenet", "--seeds=1", "--steps=100000", "--parallel=2"]
+  study = subprocess.Popen(command, cwd=REPO, stderr=subprocess.PIPE, text=True)
+  checkpoints = [tmp_path / "runs" / n / "seed0" / "checkpoints" for n in ("amae_hop20", "wavenet")]
+  deadline = time.monotonic() + 300
+  while not all(c.exists() and any(c.iterdir()) for c in checkpoints):  # Both runs are training.
+    assert study.poll() is None and time.monotonic() < deadline, "the runs did not start"
+    time.sleep(1)
+  study.send_signal(signal.SIGTERM)
+  _, stderr = study.communicate(timeout=120)
+  assert study.returncode == 1
+  assert stderr.count("seed 0 stopped at step") == 2, stderr[-3000:]  # Each run stopped; no other was begun.
+  assert "error: 2 of 2 training processes stopped" in stderr and "Traceback" not in stderr
+  assert not (tmp_path / "RESULTS.md").exists()
+  assert all(any(c.iterdir()) for c in checkpoints)  # What was trained is kept, to resume from.

@@ -155,6 +155,7 @@ def test_unknown_config_key_on_the_command_line_is_named(tmp_path):
   [
     ("cpu_demo", "ada"),
     ("cpu_demo", "prior"),
+    ("cpu_demo", "prior,size=long"),
     ("tpu_hop20", "ada"),
     ("tpu_hop20", "prior"),
     ("paper", ""),

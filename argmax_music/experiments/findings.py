@@ -73,7 +73,7 @@ class Variant:
 
   def nll_phrase(self) -> str:
     """The NLL with the codes' usage, entropy and bit rate beside it, and the seed count."""
-    collapsed = ", collapsed" if self.collapsed_seeds else ""
+    collapsed = f", collapsed in {len(self.collapsed_seeds)} of {self.seeds} seeds" if self.collapsed_seeds else ""
     return (
       f"{self.name}: NLL {self.spread('nll')} bits/timestep ({self.codes_phrase()}{collapsed}; "
       f"{self.seeds} seed{'s' if self.seeds > 1 else ''})"
@@ -91,12 +91,16 @@ def claim(what: str, interval: stats.Interval, unit: str) -> str:
 
 
 def collapse_finding(v: Variant) -> str:
-  e, u = v.mean("entropy"), v.mean("usage")
+  """The collapsed seeds, each with its own usage and entropy; their NLL is not credited to the codes."""
+  seeds = [i for i, r in enumerate(v.runs) if r["seed"] in v.collapsed_seeds]
+  each = "; ".join(
+    f"seed {v.runs[i]['seed']}: {v.values['entropy'][i]:.2f} bits/code at {v.values['usage'][i]:.0%} usage"
+    for i in seeds
+  )
   return (
-    f"**{v.name} collapsed** in {len(v.collapsed_seeds)} of {v.seeds} seeds (seeds "
-    f"{', '.join(map(str, v.collapsed_seeds))}): its codes carry {e:.2f} bits/code at {u:.0%} usage "
-    f"(collapsed: below {COLLAPSE_ENTROPY_BITS:g} bit/code or {COLLAPSE_USAGE:.0%} usage), so its NLL "
-    f"({v.spread('nll')}) is a decoder's with next to no codes and credits the codes with nothing."
+    f"**{v.name} collapsed** in {len(seeds)} of {v.seeds} seeds ({each}; collapsed: below "
+    f"{COLLAPSE_ENTROPY_BITS:g} bit/code or {COLLAPSE_USAGE:.0%} usage), so its NLL ({v.spread('nll')}) is not "
+    "credited to its codes."
   )
 
 
@@ -144,6 +148,9 @@ def diversity_findings(v: dict[str, Variant]) -> list[str]:
       continue
     reference = present[0]
     lines += [pair_finding(f"K={k}, {form_label(x)} vs {form_label(reference)}", x, reference) for x in present[1:]]
+    if names[1] in v and names[2] in v:  # The two published forms against each other: which should be the default.
+      mean, total = v[names[1]], v[names[2]]
+      lines.append(pair_finding(f"K={k}, {form_label(total)} vs {form_label(mean)}", total, mean))
   return lines
 
 
@@ -201,11 +208,68 @@ def quantizer_findings(v: dict[str, Variant]) -> list[str]:
   return [pair_finding(f"{a} vs {b}", v[a], v[b]) for i, a in enumerate(names) for b in names[i + 1 :]]
 
 
+def last_change(v: Variant) -> tuple[float, int] | None:
+  """The change of the validation NLL between the last two evals (mean over seeds), and the steps between them."""
+  changes, interval = [], 0
+  for r in v.runs:
+    curve = r.get("curves", {}).get("eval", {})
+    steps = sorted(curve, key=int)
+    if len(steps) >= 2:
+      changes.append(curve[steps[-1]]["nll_bits"] - curve[steps[-2]]["nll_bits"])
+      interval = int(steps[-1]) - int(steps[-2])
+  return (stats.mean_std(changes)[0], interval) if changes else None
+
+
+def training_finding(v: dict[str, Variant]) -> list[str]:
+  """Whether training had stopped improving: how each variant's validation NLL moved over its last eval interval."""
+  changes = {name: c for name, x in v.items() if (c := last_change(x))}
+  if not changes:
+    return []
+  falling = {n: c for n, (c, _) in changes.items() if c < 0}
+  steps = sorted({s for _, s in changes.values()})
+  text = (
+    f"**Training length.** Over the last {' / '.join(map(str, steps))} steps of training the validation NLL "
+    f"(mean over seeds) fell in {len(falling)} of {len(changes)} variants"
+  )
+  if falling:
+    least, most = (f"{-c:.3f}" for c in (max(falling.values()), min(falling.values())))
+    text += f", by {least if least == most else f'{least} to {most}'} bits/timestep"
+  rising = sorted(set(changes) - set(falling))
+  if rising:
+    text += f"; it did not fall in {', '.join(rising)}"
+  if len(falling) == len(changes):
+    return [text + ": no model is converged, so the tables compare variants after the same short training."]
+  return [text + "."]
+
+
+def settling_finding(v: dict[str, Variant], drop: float = 0.05) -> list[str]:
+  """The runs whose validation code usage fell by more than `drop` over the second half of training: codes that
+  had not settled when training stopped."""
+  falling = []
+  for x in v.values():
+    for r in x.runs:
+      curve = {int(s): e["usage"] for s, e in r.get("curves", {}).get("eval", {}).items() if "usage" in e}
+      if len(curve) < 2:
+        continue
+      last = max(curve)
+      middle = min(curve, key=lambda s: abs(s - last / 2))
+      if curve[middle] - curve[last] > drop:
+        falling.append(f"{x.name} seed {r['seed']} ({curve[middle]:.0%} at step {middle}, {curve[last]:.0%} at {last})")
+  if not falling:
+    return []
+  return [
+    f"**Codes still settling.** Code usage fell by more than {drop:.0%} of the K codes over the second half of "
+    f"training in {len(falling)} run{'s' if len(falling) > 1 else ''}: {'; '.join(falling)}. Their final usage and entropy are not settled values."
+  ]
+
+
 def findings(v: dict[str, Variant], sample_rate: float) -> list[str]:
   """Every sentence the report claims, each from the numbers beside it."""
   lines = [collapse_finding(x) for x in v.values() if x.collapsed_seeds]
   return (
     lines
+    + training_finding(v)
+    + settling_finding(v)
     + diversity_findings(v)
     + receptive_field_findings(v, sample_rate)
     + hop_findings(v, sample_rate)

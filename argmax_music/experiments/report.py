@@ -200,7 +200,7 @@ def write_report(
     lines += [f"![spectrograms of the WaveNet's samples]({rel}/audio/samples.png)", ""]
   if figures:
     lines += ["### Musical figures of the clip and the samples", "", *musical_table(figures)]
-  lines += ["## Findings", "", "Written by `argmax_music/experiments/report.py` from the numbers above.", ""]
+  lines += ["## Findings", "", "Written by `argmax_music/experiments/findings.py` from the numbers above.", ""]
   lines += [f"- {f}" for f in findings(v, rate)]
   lines += [
     "",
