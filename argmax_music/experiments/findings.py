@@ -92,13 +92,13 @@ def claim(what: str, interval: stats.Interval, unit: str) -> str:
 
 def collapse_finding(v: Variant) -> str:
   """The collapsed seeds, each with its own usage and entropy; their NLL is not credited to the codes."""
-  seeds = [i for i, r in enumerate(v.runs) if r["seed"] in v.collapsed_seeds]
+  collapsed = [i for i, r in enumerate(v.runs) if r["seed"] in v.collapsed_seeds]
   each = "; ".join(
     f"seed {v.runs[i]['seed']}: {v.values['entropy'][i]:.2f} bits/code at {v.values['usage'][i]:.0%} usage"
-    for i in seeds
+    for i in collapsed
   )
   return (
-    f"**{v.name} collapsed** in {len(seeds)} of {v.seeds} seeds ({each}; collapsed: below "
+    f"**{v.name} collapsed** in {len(collapsed)} of {v.seeds} seeds ({each}; collapsed: below "
     f"{COLLAPSE_ENTROPY_BITS:g} bit/code or {COLLAPSE_USAGE:.0%} usage), so its NLL ({v.spread('nll')}) is not "
     "credited to its codes."
   )
@@ -259,7 +259,8 @@ def settling_finding(v: dict[str, Variant], drop: float = 0.05) -> list[str]:
     return []
   return [
     f"**Codes still settling.** Code usage fell by more than {drop:.0%} of the K codes over the second half of "
-    f"training in {len(falling)} run{'s' if len(falling) > 1 else ''}: {'; '.join(falling)}. Their final usage and entropy are not settled values."
+    f"training in {len(falling)} run{'s' if len(falling) > 1 else ''}: {'; '.join(falling)}. "
+    "Their final usage and entropy are not settled values."
   ]
 
 
