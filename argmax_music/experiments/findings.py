@@ -208,15 +208,20 @@ def quantizer_findings(v: dict[str, Variant]) -> list[str]:
   return [pair_finding(f"{a} vs {b}", v[a], v[b]) for i, a in enumerate(names) for b in names[i + 1 :]]
 
 
+def eval_curve(run: dict, key: str) -> dict[int, float]:
+  """One run's validation `key` by step (empty where the run has no recorded curve)."""
+  return {int(s): e[key] for s, e in run.get("curves", {}).get("eval", {}).items() if key in e}
+
+
 def last_change(v: Variant) -> tuple[float, int] | None:
   """The change of the validation NLL between the last two evals (mean over seeds), and the steps between them."""
   changes, interval = [], 0
   for r in v.runs:
-    curve = r.get("curves", {}).get("eval", {})
-    steps = sorted(curve, key=int)
+    curve = eval_curve(r, "nll_bits")
+    steps = sorted(curve)
     if len(steps) >= 2:
-      changes.append(curve[steps[-1]]["nll_bits"] - curve[steps[-2]]["nll_bits"])
-      interval = int(steps[-1]) - int(steps[-2])
+      changes.append(curve[steps[-1]] - curve[steps[-2]])
+      interval = steps[-1] - steps[-2]
   return (stats.mean_std(changes)[0], interval) if changes else None
 
 
@@ -248,7 +253,7 @@ def settling_finding(v: dict[str, Variant], drop: float = 0.05) -> list[str]:
   falling = []
   for x in v.values():
     for r in x.runs:
-      curve = {int(s): e["usage"] for s, e in r.get("curves", {}).get("eval", {}).items() if "usage" in e}
+      curve = eval_curve(r, "usage")
       if len(curve) < 2:
         continue
       last = max(curve)
