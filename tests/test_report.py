@@ -126,6 +126,7 @@ def test_report_claims(tmp_path):
     "minutes": 1.0,
     "train_minutes": 1.0,
     "machine": "test",
+    "trained_on": ["16 cores, 1 x gpu device (H200)"],
     "steps": 10,
     "batch": 4,
     "crop": 320,
@@ -139,6 +140,7 @@ def test_report_claims(tmp_path):
   }
   report.write_report(tmp_path / "RESULTS.md", tmp_path / "results", results, {}, meta)
   written = (tmp_path / "RESULTS.md").read_text()
+  assert "on test. The runs trained on 16 cores, 1 x gpu device (H200) (1.0 minutes of training" in written
   assert "## (c) Hop 8 / 20 / 64 (decoder receptive field 1024 samples)" in written
   assert "## (d) AMAE vs plain VQ-VAE vs VQ-VAE + EMA + restarts (hop 20, K=64)" in written and collapsed in written
 
@@ -183,3 +185,25 @@ def test_musical_table_names_what_the_notes_are_scored_against():
   assert "| vqvae_hop20 | score | 0.33 | 0.10 | 6.00 | 0.800 |" in text
   assert "| wavenet | 0.67 | -12.3 | -25.0 | -2.5 |" in text
   assert report.musical_table({}) == []
+
+
+def test_the_codes_term_is_compared_with_the_published_loss_and_collapses_are_counted_by_loss():
+  results = {
+    "amae_hop20_nodiv": variant("amae_hop20_nodiv", [5.10, 5.12, 5.14], usage=0.05, perplexity=4.0),
+    "amae_hop20": variant("amae_hop20", [5.10, 5.11, 5.25]),
+    "amae_hop20_codes": variant("amae_hop20_codes", [5.10, 5.11, 5.20]),
+    "amae_k512": variant("amae_k512", [5.18, 5.18, 5.24], usage=0.03, perplexity=1.03),
+  }
+  for r in results["amae_hop20_nodiv"]:
+    r["config"]["model"]["quantizer"]["diversity_weight"] = 0.0
+  for r in results["amae_hop20_codes"]:
+    r["config"]["model"]["quantizer"]["code_diversity_weight"] = 1.0
+  results["amae_hop20"][2]["eval"]["collapsed"] = True  # One seed's eval flagged it.
+  v = {n: findings.Variant(n, r) for n, r in results.items()}
+  text = "\n".join(findings.diversity_findings(v))
+  assert "**K=64, mean, weight 1 + codes term, weight 1 vs mean, weight 1.** amae_hop20_codes: NLL 5.137" in text
+  assert "NLL difference (amae_hop20_codes - amae_hop20) -0.017 bits/timestep (95% CI" in text
+  assert text.endswith(
+    "**Collapse by diversity loss** (AMAE runs collapsed, every K, hop and receptive field): no diversity loss: "
+    "3 of 3; mean, weight 1: 4 of 6; mean, weight 1 + codes term, weight 1: 0 of 3."
+  )

@@ -205,7 +205,7 @@ def test_bfloat16_compute_trains(tiny_data, tmp_path):
 def test_collapse_reported(tiny_data, tmp_path, caplog):
   """No diversity loss and a large learning rate: every vector picks one code; eval.json says so, the log warns."""
   config = tiny_config(tiny_data, steps=6, eval_every=6, learning_rate=0.3)
-  config.model.quantizer.diversity_weight = 0.0
+  config.model.quantizer.update(diversity_weight=0.0, code_diversity_weight=0.0)
   with caplog.at_level("WARNING"):
     result = train.train(config, tmp_path / "run")
   written = json.loads((tmp_path / "run" / "eval.json").read_text())

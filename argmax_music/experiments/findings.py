@@ -20,7 +20,7 @@ COLLAPSE_USAGE = 0.1
 # (a) diversity loss form x K: rows grouped by K; the variant without the loss is each group's reference.
 DIVERSITY_TABLE = {
   64: ("amae_hop20_nodiv", "amae_hop20", "amae_hop20_sum", "amae_hop20_codes"),
-  512: ("amae_k512_nodiv", "amae_k512", "amae_k512_sum"),
+  512: ("amae_k512_nodiv", "amae_k512", "amae_k512_sum", "amae_k512_codes"),
 }
 # (b) decoder receptive field: (autoencoder, unconditional WaveNet of the same receptive field).
 RECEPTIVE_FIELD_TABLE = (("amae_rf256", "wavenet_rf256"), ("amae_hop20", "wavenet"), ("amae_rf4096", "wavenet_rf4096"))
@@ -148,10 +148,27 @@ def diversity_findings(v: dict[str, Variant]) -> list[str]:
       continue
     reference = present[0]
     lines += [pair_finding(f"K={k}, {form_label(x)} vs {form_label(reference)}", x, reference) for x in present[1:]]
-    if names[1] in v and names[2] in v:  # The two published forms against each other: which should be the default.
-      mean, total = v[names[1]], v[names[2]]
-      lines.append(pair_finding(f"K={k}, {form_label(total)} vs {form_label(mean)}", total, mean))
-  return lines
+    # Against the published 'mean' form: the other published form, and the codes term added to it.
+    if names[1] in v:
+      mean = v[names[1]]
+      lines += [
+        pair_finding(f"K={k}, {form_label(v[n])} vs {form_label(mean)}", v[n], mean) for n in names[2:] if n in v
+      ]
+  return lines + collapse_by_loss_finding(v)
+
+
+def collapse_by_loss_finding(v: dict[str, Variant]) -> list[str]:
+  """How many AMAE runs collapsed under each form of the diversity loss, over every K, hop and receptive field."""
+  runs, collapsed = {}, {}
+  for x in v.values():
+    if x.has_codes and x.runs[0]["config"]["model"]["quantizer"]["kind"] == "argmax":
+      form = form_label(x)
+      runs[form] = runs.get(form, 0) + x.seeds
+      collapsed[form] = collapsed.get(form, 0) + len(x.collapsed_seeds)
+  if len(runs) < 2:
+    return []
+  counts = "; ".join(f"{form}: {collapsed[form]} of {runs[form]}" for form in runs)
+  return [f"**Collapse by diversity loss** (AMAE runs collapsed, every K, hop and receptive field): {counts}."]
 
 
 def receptive_field_findings(v: dict[str, Variant], sample_rate: float) -> list[str]:

@@ -166,8 +166,9 @@ def write_report(
   lines = [
     "# Results: the paper's comparisons at small scale",
     "",
-    f"Made by `{meta['command']}` on {meta['date']}, in {meta['minutes']:.1f} minutes on {meta['machine']} "
-    f"({meta['train_minutes']:.1f} minutes of training summed over the runs, earlier invocations included). "
+    f"Made by `{meta['command']}` on {meta['date']}, in {meta['minutes']:.1f} minutes on {meta['machine']}. "
+    f"The runs trained on {' and on '.join(meta['trained_on'])} ({meta['train_minutes']:.1f} minutes of "
+    "training summed over the runs, earlier invocations included; finished runs are kept, not retrained). "
     f"Every variant trains {meta['steps']} steps (batch {meta['batch']} x {meta['crop']} timesteps) with "
     f"{meta['seeds']} seeds on the embedded piano corpus ({meta['train_hours']:.2f} h of training audio, "
     f"{meta['validation_hours']:.2f} h for validation: `{meta['data']}`). Config: `configs/small_scale.py`; "
@@ -204,8 +205,8 @@ def write_report(
   lines += [f"- {f}" for f in findings(v, rate)]
   lines += [
     "",
-    "At this scale (under an hour of rendered piano, minutes of CPU per run, small models) the paper's "
-    "numbers are not expected; the trends are what can be compared.",
+    f"At this scale (under an hour of rendered piano, {meta['steps']} steps of {meta['batch']} crops per run, "
+    "small models) the paper's numbers are not expected; the trends are what can be compared.",
     "",
     "## Commands of each run",
     "",
