@@ -12,18 +12,18 @@ PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := fluidsynth fluid-soundfont-gm libsndfile1 shellcheck
 
-.PHONY: demo test test-fast lint results system venv tfds browser
+.PHONY: demo test test-fast lint results system venv testtools tfds browser
 
 demo: venv
 	$(PY) -m argmax_music.demo
 
-test: venv tfds browser lint
+test: venv testtools tfds browser lint
 	$(PY) -m pytest -q -x
 
-test-fast: venv
+test-fast: venv testtools
 	$(PY) -m pytest -q -x -m "not slow"
 
-lint: venv
+lint: venv testtools
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
@@ -53,6 +53,13 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 $(VENV)/.installed-eval: $(VENV)/.installed requirements-eval.txt
 	$(PY) -m pip install -q -r requirements-eval.txt
 	$(PY) -m pip install -q --no-deps basic-pitch==0.4.0
+	touch $@
+
+# pytest, ruff and the notebook runner: `make test` needs them, `make demo` does not.
+testtools: $(VENV)/.installed-test
+
+$(VENV)/.installed-test: $(VENV)/.installed requirements-test.txt
+	$(PY) -m pip install -q -r requirements-test.txt
 	touch $@
 
 # The optional TFDS source's extra (TensorFlow), so its test runs rather than skips.

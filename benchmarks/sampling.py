@@ -134,7 +134,7 @@ def weight_streaming_bound(model, params) -> dict:
   import measure
 
   weights = model.apply({"params": params}, method=model.step_weights)
-  matrices = [weights["past"], *weights["now"], *weights["res_skip"]]
+  matrices = [w for w in jax.tree.leaves(weights) if w.ndim >= 2]  # Biases aside.
   matrices += [params["head_hidden"]["kernel"], params["head_logits"]["kernel"]]
   floats = sum(w.size for w in matrices)
   rows, steps = model.residual_channels, 1000

@@ -6,11 +6,12 @@
     30 minutes on 2 cores): `python -m argmax_music.demo --size=long --root=runs/long`
 
 Level 1 is the paper's baseline, a VQ-VAE (here with an EMA codebook and dead-code restarts), not the
-AMAE: in the demo's 375 steps it reconstructs the validation clips at onset note F1 0.65 (decoder
-temperature 0), where the AMAE reached 0.28 (temperature 0.4, its best). K = 128 sits between K = 64 (F1 0.61;
-generated pieces 1.62 notes/s) and K = 256 (F1 0.67, but a prior of this size then generates 0.50 notes/s
-of near-noise). Measured with the AMAE, hop 8 with a 10-layer decoder (receptive field 1,024 samples) trains
-about twice as fast as hop 16 with 20 layers and reconstructs better. The prior sees 1,024 codes (0.5 s; crop and receptive
+AMAE: in the demo's budget it reconstructs the validation clips at onset note F1 0.62 after 330 steps
+and 0.65 after 375 (decoder temperature 0), where the AMAE reached 0.28 after 375 (temperature 0.4, its
+best). 330 steps keep `make demo` within 15 minutes. K = 128 sits between K = 64 (F1 0.61 at 375 steps)
+and K = 256 (F1 0.67, but a prior of this size then generates 0.50 notes/s of near-noise). Measured with
+the AMAE, hop 8 with a 10-layer decoder (receptive field 1,024 samples) trains about twice as fast as hop
+16 with 20 layers and reconstructs better. The prior sees 1,024 codes (0.5 s; crop and receptive
 field alike): with 63 codes (31 ms) it generated 0.12 notes/s. The search is in WORKSPACE.md.
 """
 
@@ -35,13 +36,13 @@ def get_config(arg: str = ""):
   c.model.upsampler.channels = 32
   c.model.decoder.update(layers=10, cycle=10, residual_channels=32, gate_channels=32, skip_channels=64)
   c.prior.wavenet.update(layers=10, cycle=10, residual_channels=32, gate_channels=32, skip_channels=64)
-  c.train.steps = 375 if stage == "ada" else 1000
+  c.train.steps = 330 if stage == "ada" else 1000
   c.train.batch_size = 8
   c.train.learning_rate = 2e-3
   c.train.warmup_steps = 100
   c.train.log_every = 50
-  c.train.eval_every = 375 if stage == "ada" else 500
-  c.train.checkpoint_every = 125 if stage == "ada" else 500
+  c.train.eval_every = 330 if stage == "ada" else 500
+  c.train.checkpoint_every = 110 if stage == "ada" else 500
   if size == "long":
     c.train.update(steps=10 * c.train.steps, eval_every=500, checkpoint_every=250, keep=1)
   c.eval.batch_size = 8

@@ -143,17 +143,17 @@ class WaveNet(nn.Module):
     return np.cumsum(sizes) - sizes, sizes
 
   def init_cache(self, batch: int, length: int | None = None) -> dict:
-    """Empty generation state: the time index and, per layer, a ring buffer of the past inputs its kernel reads.
+    """Empty generation state: the time index and, per layer, a ring buffer of what its kernel reads of the past.
 
-    The buffers are rows of one (batch, sum of sizes, residual_channels) history, so a step
-    reads every layer's past taps with one gather and stores the new inputs with one scatter.
+    A layer's input is multiplied by all its kernel taps in the step that makes it; the buffer keeps
+    its products with the past taps, (kernel_size - 1) x 2 * gate_channels per row, for the steps
+    that read them. The buffers are rows of one (batch, sum of sizes, ...) history, so a step reads
+    every layer's past taps with one gather and stores the new products with one scatter.
     """
     del length  # A WaveNet's state does not grow with the sequence.
     _, sizes = self._history_slots()
-    return {
-      "t": jnp.zeros((), jnp.int32),
-      "history": jnp.zeros((batch, int(sizes.sum()), self.residual_channels), self.dtype),
-    }
+    width = (self.kernel_size - 1) * 2 * self.gate_channels
+    return {"t": jnp.zeros((), jnp.int32), "history": jnp.zeros((batch, int(sizes.sum()), width), self.dtype)}
 
   def conditioning_terms(self, cond: jax.Array | None = None, glob: jax.Array | None = None) -> jax.Array:
     """What `step_with_terms` adds to each layer's gate: bias + conditioning, (batch, [time,] layers, 2 * gate).
@@ -192,12 +192,10 @@ class WaveNet(nn.Module):
     A sampling loop makes them once, outside its body: slices or transposes of the stacked
     parameters taken inside it would be copied at every step.
     """
-    L, k, R, G = self.layers, self.kernel_size, self.residual_channels, self.gate_channels
     w = self._cast(self.conv_w)
-    past = jnp.swapaxes(w[:, :-1].reshape(L, (k - 1) * R, 2 * G), 1, 2)  # (layer, gate, tap x residual)
     return {
-      "past": past,
-      "now": tuple(w[:, -1]),
+      # Per layer, every kernel tap side by side, the current one first: (residual, kernel_size x 2 * gate).
+      "taps": tuple(jnp.concatenate(list(w[:, ::-1].swapaxes(0, 1)), axis=-1)),
       "res_skip": tuple(jnp.concatenate([self._cast(self.res_w), self._cast(self.skip_w)], axis=-1)),
       "res_b": tuple(self._cast(self.res_b)),
     }
@@ -206,22 +204,25 @@ class WaveNet(nn.Module):
     """`step` given this timestep's `conditioning_terms` (batch, layers, 2 * gate) and `step_weights()`."""
     t, history = cache["t"], cache["history"]
     offsets, sizes = self._history_slots()
-    k, batch = self.kernel_size, prev_token.shape[0]
+    k, batch, width = self.kernel_size, prev_token.shape[0], 2 * self.gate_channels
     h = self._cast(embed_tokens(self.embedding, prev_token))
-    if k > 1:  # Every layer's past taps, read before any is overwritten, in one gather and one matmul.
-      back = np.arange(k - 1, 0, -1)[None, :] * (sizes[:, None] // (k - 1))  # Layer x tap: steps back.
-      taps = history[:, (offsets[:, None] + (t - back) % sizes[:, None]).reshape(-1)]
-      terms = terms + jnp.einsum("blr,lgr->blg", taps.reshape(batch, self.layers, -1), weights["past"])
+    if k > 1:  # Every layer's past taps, read before any is overwritten: tap m from the row m * d steps back.
+      back = np.arange(1, k)[None, :] * (sizes[:, None] // (k - 1))  # Layer x tap: steps back.
+      rows = offsets[:, None] + (t - back) % sizes[:, None]
+      slots = rows * (k - 1) + np.arange(k - 1)  # Row t - m * d holds tap m's product in its part m.
+      parts = history.reshape(batch, -1, width)[:, slots.reshape(-1)]
+      terms = terms + parts.reshape(batch, self.layers, k - 1, width).sum(axis=2)
     if batch == 1:  # Vectors: XLA's CPU backend copies a (1, n) operand around every matmul.
       h, terms = h[0], terms[0]
-    inputs, skip = [], self._cast(self.skip_b)
+    stored, skip = [], self._cast(self.skip_b)
     for i in range(self.layers):
-      inputs.append(h)
-      g = self._gate(terms[..., i, :] + h @ weights["now"][i])
+      products = h @ weights["taps"][i]  # This step's tap, then what the next (k - 1) taps will read.
+      stored.append(products[..., width:])
+      g = self._gate(terms[..., i, :] + products[..., :width])
       res_skip = g @ weights["res_skip"][i]  # One matmul for both projections.
       h = h + res_skip[..., : h.shape[-1]] + weights["res_b"][i]
       skip = skip + res_skip[..., h.shape[-1] :]
     if k > 1:
-      history = history.at[:, offsets + t % sizes].set(jnp.stack(inputs, axis=-2))
+      history = history.at[:, offsets + t % sizes].set(jnp.stack(stored, axis=-2))
     logits = self._logits(skip)
     return logits.reshape(batch, -1), {"t": t + 1, "history": history}
