@@ -215,10 +215,10 @@ def measure_hierarchy(seconds: float) -> dict:
   config, prior_config = config_lib.load("configs/cpu_demo.py"), config_lib.load("configs/cpu_demo.py:prior")
   ada = build.build_ada(config.model, 256)
   prior = build.build_prior(prior_config.prior, config.model.num_codes)
-  ada_params = ada.init(jax.random.key(0), jnp.zeros((1, 4 * ada.hop), jnp.int32), train=False)["params"]
+  ada_variables = ada.init(jax.random.key(0), jnp.zeros((1, 4 * ada.hop), jnp.int32), train=False)  # + VQ state.
   prior_params = prior.init(jax.random.key(1), jnp.zeros((1, 16), jnp.int32))["params"]
   codes_length = round(seconds * 16000 / ada.hop)
-  condition = jax.jit(lambda codes: ada.apply({"params": ada_params}, codes, method=ada.condition))
+  condition = jax.jit(lambda codes: ada.apply(ada_variables, codes, method=ada.condition))
 
   def run():
     start = time.perf_counter()
@@ -226,7 +226,9 @@ def measure_hierarchy(seconds: float) -> dict:
     mid = time.perf_counter()
     cond = condition(codes)
     audio = jax.block_until_ready(
-      generate.generate(ada.decoder, ada_params["decoder"], jax.random.key(3), 1, codes_length * ada.hop, cond)
+      generate.generate(
+        ada.decoder, ada_variables["params"]["decoder"], jax.random.key(3), 1, codes_length * ada.hop, cond
+      )
     )
     return mid - start, time.perf_counter() - mid, audio.shape[1]
 

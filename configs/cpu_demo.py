@@ -2,7 +2,7 @@
 
 --config=configs/cpu_demo.py        level 1 (VQ-VAE, K = 128, hop 8 = 2x4) on the prepared corpus
 --config=configs/cpu_demo.py:prior  the WaveNet prior on level 1's codes
---config=configs/cpu_demo.py:size=long, :prior,size=long   the same models trained 10x longer (about 65 and
+--config=configs/cpu_demo.py:size=long, :prior,size=long   the same models trained 10x longer (about 60 and
     30 minutes on 2 cores): `python -m argmax_music.demo --size=long --root=runs/long`
 
 Level 1 is the paper's baseline, a VQ-VAE (here with an EMA codebook and dead-code restarts), not the
