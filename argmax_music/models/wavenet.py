@@ -8,8 +8,8 @@ to logits. Inputs are shifted right by one (a learned start embedding first), so
 logits[t] predicts tokens[t] from tokens[:t].
 
 `__call__` runs the whole sequence in parallel (training); `step` advances one
-timestep with a per-layer ring buffer holding only the (kernel_size - 1) * dilation
-past inputs that layer's kernel reads, so a new sample costs O(layers);
+timestep with a per-layer ring buffer holding, for the last (kernel_size - 1) * dilation
+steps, that layer's inputs already multiplied by its past kernel taps, so a new sample costs O(layers);
 `step_with_terms` is the same step given the conditioning projected in advance.
 """
 
