@@ -10,7 +10,7 @@ VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := fluidsynth fluid-soundfont-gm libsndfile1 shellcheck
+APT_PACKAGES := fluidsynth fluid-soundfont-gm libsndfile1 shellcheck g++
 
 .PHONY: demo test test-fast lint results system venv testtools tfds browser
 
@@ -31,9 +31,9 @@ results: venv
 	$(PY) -m argmax_music.experiments.small_scale --parallel=0
 
 # System packages: installed only when missing (apt without recommends: no Qt/GTK).
-# shellcheck is for the launch scripts' test.
+# shellcheck is for the launch scripts' test; g++ builds the native CPU sampler (argmax_music/models/native.py).
 system:
-	@if ! command -v fluidsynth shellcheck >/dev/null || [ ! -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ] || \
+	@if ! command -v fluidsynth shellcheck c++ >/dev/null || [ ! -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ] || \
 	   ! ldconfig -p | grep -q libsndfile; then \
 	  $(SUDO) apt-get update -qq && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PACKAGES); \

@@ -9,7 +9,9 @@ floor that streaming the step's float32 weights sets (`weight_streaming_bound_sa
 memory (what XLA plans for one chunk of the cached loop; the device's peak where reported;
 the host's peak RSS so far). The default decoder is conditioned on upsampled codes: 64
 residual / 64 gate / 128 skip / 32 conditioning channels, dilations 1..512 repeated
-(receptive field 2,047 samples at 20 layers); the JSON records the shape.
+(receptive field 2,047 samples at 20 layers); the JSON records the shape. On a CPU the cached
+sampler is the native C++ kernel (`native_sampler_threads` > 0; argmax_music/models/native.py);
+ARGMAX_MUSIC_NATIVE=0 times the JAX step instead.
 
 --baseline=DIR times the cached sampler of another checkout (e.g. a `git worktree` of an
 older commit) on the same decoder, alternating with this one run by run, so both see the
@@ -149,7 +151,7 @@ def measure_depth(layers: int) -> list[dict]:
   import jax.numpy as jnp
   import measure
 
-  from argmax_music.models import generate
+  from argmax_music.models import generate, native
 
   results, bound = [], None
   for batch in map(int, FLAGS.batches):
@@ -173,8 +175,9 @@ def measure_depth(layers: int) -> list[dict]:
       cond[:, : FLAGS.naive_length],
     )
     carry = (model.init_cache(batch, FLAGS.length), jnp.full((batch,), -1, jnp.int32))
+    native_used = native.supports(model, batch, None)
     loop = generate.generate_steps.lower(
-      model, params, carry, jax.random.split(jax.random.key(2), FLAGS.length), cond
+      model, params, carry, jax.random.split(jax.random.key(2), FLAGS.length), cond, native=native_used
     ).compile()
     cached_rate, naive_rate = FLAGS.length / statistics.median(times), FLAGS.naive_length / naive
     result = {
@@ -186,6 +189,7 @@ def measure_depth(layers: int) -> list[dict]:
       "naive_samples_per_s": naive_rate,
       "speedup": cached_rate / naive_rate,
       "real_time_factor": cached_rate / 16000,
+      "native_sampler_threads": native.threads_for(model) if native_used else 0,  # 0: the JAX step.
       "cached_seconds": times,
       "loop_mb": measure.compiled_memory_mb(loop),
       **bound,

@@ -1,0 +1,130 @@
+"""The native CPU sampler (C++ through the XLA FFI) against the JAX step: same tokens, same cache."""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from argmax_music.models import generate, native
+from argmax_music.models.wavenet import WaveNet
+
+pytestmark = pytest.mark.skipif(jax.default_backend() != "cpu", reason="the native sampler is a CPU kernel")
+
+
+def wavenet(num_classes, layers, cycle, kernel_size, cond_channels):
+  return WaveNet(
+    num_classes,
+    layers=layers,
+    cycle=cycle,
+    kernel_size=kernel_size,
+    residual_channels=16,
+    gate_channels=16,
+    skip_channels=32,
+    cond_channels=cond_channels,
+  )
+
+
+def jax_steps(model, params, carry, keys, cond, forced, temperature):
+  return generate.generate_steps(model, params, carry, keys, cond, forced, temperature)
+
+
+@functools.partial(jax.jit, static_argnames=("model", "threads", "temperature"))
+def native_steps(model, params, carry, keys, cond, forced, temperature, threads):
+  """generate_steps' native path with a given thread count, in blocks of native.BLOCK."""
+  packed = native.pack(model, params, threads)
+  time_major = lambda x: None if x is None else jnp.swapaxes(x, 0, 1)
+  noise = None
+  if temperature:
+    noise = jax.vmap(lambda k: jax.random.gumbel(k, (carry[1].shape[0], model.num_classes), jnp.float32))(keys)
+  forced = jnp.full((len(keys), carry[1].shape[0]), -1, jnp.int32) if forced is None else forced.T
+  carry, tokens = native.sample_block(model, packed, carry, time_major(cond), noise, forced, temperature)
+  return carry, tokens.T
+
+
+@pytest.mark.parametrize(
+  "num_classes,layers,cycle,kernel_size,cond_channels,batch",
+  [
+    (256, 12, 6, 2, 4, 1),  # dilations 1..32: layers below and at or above the kernel's 8-step blocks
+    (16, 7, 5, 3, 0, 3),  # kernel 3 (two past taps), unconditioned, batch 3
+  ],
+)
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("temperature", [1.0, 0.0])
+def test_native_sampler_matches_the_jax_step(
+  num_classes, layers, cycle, kernel_size, cond_channels, batch, threads, temperature
+):
+  assert native.available(), "the native sampler did not build (a C++ compiler is needed: apt install g++)"
+  model = wavenet(num_classes, layers, cycle, kernel_size, cond_channels)
+  length = model.receptive_field + 45  # Not a multiple of the kernel's blocks, and past every ring's wrap.
+  keys = jax.random.split(jax.random.key(0), 3)
+  cond = jax.random.normal(keys[0], (batch, length, cond_channels)) if cond_channels else None
+  params = model.init(keys[1], jnp.zeros((batch, 8), jnp.int32), None if cond is None else cond[:, :8])["params"]
+  forced = jnp.full((batch, length), -1, jnp.int32).at[:, :5].set(3)  # A 5-token prompt.
+  carry = (model.init_cache(batch, length), jnp.full((batch,), -1, jnp.int32))
+  step_keys = jax.random.split(keys[2], length)
+  (cache, last), tokens = jax_steps(model, params, carry, step_keys, cond, forced, temperature)
+  half = length // 2 + 3  # Two calls: the cache handed from one to the next.
+  first, head = native_steps(
+    model,
+    params,
+    carry,
+    step_keys[:half],
+    cond[:, :half] if cond_channels else None,
+    forced[:, :half],
+    temperature,
+    threads,
+  )
+  (native_cache, native_last), tail = native_steps(
+    model,
+    params,
+    first,
+    step_keys[half:],
+    cond[:, half:] if cond_channels else None,
+    forced[:, half:],
+    temperature,
+    threads,
+  )
+  np.testing.assert_array_equal(jnp.concatenate([head, tail], axis=1), tokens)
+  np.testing.assert_array_equal(tokens[:, :5], 3)
+  np.testing.assert_array_equal(native_last, last)
+  assert int(native_cache["t"]) == int(cache["t"]) == length
+  np.testing.assert_allclose(native_cache["history"], cache["history"], atol=2e-5, rtol=1e-5)
+
+
+def test_generate_takes_the_native_path_on_one_device_with_the_jax_steps_tokens(monkeypatch):
+  model = wavenet(256, 8, 4, 2, 4)
+  cond = jax.random.normal(jax.random.key(1), (2, 300, 4))
+  params = model.init(jax.random.key(2), jnp.zeros((2, 8), jnp.int32), cond[:, :8])["params"]
+  assert native.supports(model, 2, None)
+  assert not native.supports(model, 2, 0.9)  # Nucleus sampling stays on the JAX step,
+  assert not native.supports(model, native.MAX_BATCH + 1, None)  # and so do large batches.
+  one_device = jax.sharding.NamedSharding(
+    jax.sharding.Mesh(jax.devices()[:1], ("data",)), jax.sharding.PartitionSpec("data")
+  )
+  calls, sample_block = [], native.sample_block
+  monkeypatch.setattr(native, "sample_block", lambda *args: calls.append(args) or sample_block(*args))
+  sample = lambda: generate.generate(model, params, jax.random.key(3), 2, 300, cond, chunk=128, sharding=one_device)
+  with_kernel = sample()
+  assert calls, "generate did not take the native path"
+  monkeypatch.setattr(native, "supports", lambda *args: False)
+  np.testing.assert_array_equal(sample(), with_kernel)
+
+
+def test_without_a_compiler_sampling_falls_back_to_the_jax_step(monkeypatch, tmp_path, caplog):
+  monkeypatch.setenv("CXX", str(tmp_path / "no-such-compiler"))
+  monkeypatch.setenv("ARGMAX_MUSIC_CACHE", str(tmp_path / "cache"))
+  native.available.cache_clear()
+  try:
+    assert not native.available()
+    assert "no-such-compiler" in caplog.text
+    model = wavenet(16, 4, 2, 2, 0)
+    params = model.init(jax.random.key(0), jnp.zeros((1, 8), jnp.int32))["params"]
+    assert generate.generate(model, params, jax.random.key(1), 1, 20).shape == (1, 20)
+    monkeypatch.setenv("ARGMAX_MUSIC_NATIVE", "0")
+    monkeypatch.delenv("CXX")
+    native.available.cache_clear()
+    assert not native.available()
+  finally:
+    native.available.cache_clear()
