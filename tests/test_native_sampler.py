@@ -43,15 +43,14 @@ def native_steps(model, params, carry, keys, cond, forced, temperature, threads)
   return carry, tokens.T
 
 
+LEVEL_1 = (256, 12, 6, 2, 4, 1)  # Dilations 1..32: layers below and at or above the kernel's 8-step blocks.
+KERNEL_3 = (16, 7, 5, 3, 0, 3)  # Two past taps, unconditioned, batch 3.
+
+
 @pytest.mark.parametrize(
-  "num_classes,layers,cycle,kernel_size,cond_channels,batch",
-  [
-    (256, 12, 6, 2, 4, 1),  # dilations 1..32: layers below and at or above the kernel's 8-step blocks
-    (16, 7, 5, 3, 0, 3),  # kernel 3 (two past taps), unconditioned, batch 3
-  ],
+  "num_classes,layers,cycle,kernel_size,cond_channels,batch,threads,temperature",
+  [(*LEVEL_1, 1, 1.0), (*LEVEL_1, 2, 0.0), (*KERNEL_3, 2, 1.0), (*KERNEL_3, 1, 0.0)],
 )
-@pytest.mark.parametrize("threads", [1, 2])
-@pytest.mark.parametrize("temperature", [1.0, 0.0])
 def test_native_sampler_matches_the_jax_step(
   num_classes, layers, cycle, kernel_size, cond_channels, batch, threads, temperature
 ):
