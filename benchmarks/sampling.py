@@ -175,9 +175,9 @@ def measure_depth(layers: int) -> list[dict]:
       cond[:, : FLAGS.naive_length],
     )
     carry = (model.init_cache(batch, FLAGS.length), jnp.full((batch,), -1, jnp.int32))
-    native_used = native.supports(model, batch, None)
+    threads = native.threads_for(model) if native.supports(model, batch, None) else 0
     loop = generate.generate_steps.lower(
-      model, params, carry, jax.random.split(jax.random.key(2), FLAGS.length), cond, native=native_used
+      model, params, carry, jax.random.split(jax.random.key(2), FLAGS.length), cond, native=threads
     ).compile()
     cached_rate, naive_rate = FLAGS.length / statistics.median(times), FLAGS.naive_length / naive
     result = {
@@ -189,7 +189,7 @@ def measure_depth(layers: int) -> list[dict]:
       "naive_samples_per_s": naive_rate,
       "speedup": cached_rate / naive_rate,
       "real_time_factor": cached_rate / 16000,
-      "native_sampler_threads": native.threads_for(model) if native_used else 0,  # 0: the JAX step.
+      "native_sampler_threads": threads,  # 0: the JAX step.
       "cached_seconds": times,
       "loop_mb": measure.compiled_memory_mb(loop),
       **bound,

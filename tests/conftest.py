@@ -35,6 +35,7 @@ import pytest  # noqa: E402
 import soundfile as sf  # noqa: E402
 
 from argmax_music.data import prepare  # noqa: E402
+from argmax_music.models.wavenet import WaveNet  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -47,6 +48,20 @@ def write_tone(path: Path, seconds: float, freq: float, rate: int = 16000, chann
     x = np.stack([x * (1 - 0.2 * c) for c in range(channels)], axis=1)
   path.parent.mkdir(parents=True, exist_ok=True)
   sf.write(path, x, rate)
+
+
+def small_wavenet(num_classes=256, layers=6, cycle=3, kernel_size=2, cond_channels=0, channels=8) -> WaveNet:
+  """A WaveNet with `channels` residual and gate channels and twice as many skip channels."""
+  return WaveNet(
+    num_classes,
+    layers=layers,
+    cycle=cycle,
+    kernel_size=kernel_size,
+    residual_channels=channels,
+    gate_channels=channels,
+    skip_channels=2 * channels,
+    cond_channels=cond_channels,
+  )
 
 
 def tiny_config(data_dir, stage: str = "ada", **train_overrides):

@@ -1,46 +1,19 @@
 """The native CPU sampler (C++ through the XLA FFI) against the JAX step: same tokens, same cache."""
 
-import functools
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import small_wavenet
 
 from argmax_music.models import generate, native
-from argmax_music.models.wavenet import WaveNet
 
 pytestmark = pytest.mark.skipif(jax.default_backend() != "cpu", reason="the native sampler is a CPU kernel")
 
 
 def wavenet(num_classes, layers, cycle, kernel_size, cond_channels):
-  return WaveNet(
-    num_classes,
-    layers=layers,
-    cycle=cycle,
-    kernel_size=kernel_size,
-    residual_channels=16,
-    gate_channels=16,
-    skip_channels=32,
-    cond_channels=cond_channels,
-  )
-
-
-def jax_steps(model, params, carry, keys, cond, forced, temperature):
-  return generate.generate_steps(model, params, carry, keys, cond, forced, temperature)
-
-
-@functools.partial(jax.jit, static_argnames=("model", "threads", "temperature"))
-def native_steps(model, params, carry, keys, cond, forced, temperature, threads):
-  """generate_steps' native path with a given thread count, in blocks of native.BLOCK."""
-  packed = native.pack(model, params, threads)
-  time_major = lambda x: None if x is None else jnp.swapaxes(x, 0, 1)
-  noise = None
-  if temperature:
-    noise = jax.vmap(lambda k: jax.random.gumbel(k, (carry[1].shape[0], model.num_classes), jnp.float32))(keys)
-  forced = jnp.full((len(keys), carry[1].shape[0]), -1, jnp.int32) if forced is None else forced.T
-  carry, tokens = native.sample_block(model, packed, carry, time_major(cond), noise, forced, temperature)
-  return carry, tokens.T
+  """16 gate channels: 2 threads get 8 gate units each, the kernel's minimum."""
+  return small_wavenet(num_classes, layers, cycle, kernel_size, cond_channels, channels=16)
 
 
 LEVEL_1 = (256, 12, 6, 2, 4, 1)  # Dilations 1..32: layers below and at or above the kernel's 8-step blocks.
@@ -63,28 +36,14 @@ def test_native_sampler_matches_the_jax_step(
   forced = jnp.full((batch, length), -1, jnp.int32).at[:, :5].set(3)  # A 5-token prompt.
   carry = (model.init_cache(batch, length), jnp.full((batch,), -1, jnp.int32))
   step_keys = jax.random.split(keys[2], length)
-  (cache, last), tokens = jax_steps(model, params, carry, step_keys, cond, forced, temperature)
+  (cache, last), tokens = generate.generate_steps(model, params, carry, step_keys, cond, forced, temperature)
   half = length // 2 + 3  # Two calls: the cache handed from one to the next.
-  first, head = native_steps(
-    model,
-    params,
-    carry,
-    step_keys[:half],
-    cond[:, :half] if cond_channels else None,
-    forced[:, :half],
-    temperature,
-    threads,
+  part = lambda x, window: None if x is None else x[:, window]
+  on_kernel = lambda carry, window: generate.generate_steps(
+    model, params, carry, step_keys[window], part(cond, window), forced[:, window], temperature, native=threads
   )
-  (native_cache, native_last), tail = native_steps(
-    model,
-    params,
-    first,
-    step_keys[half:],
-    cond[:, half:] if cond_channels else None,
-    forced[:, half:],
-    temperature,
-    threads,
-  )
+  first, head = on_kernel(carry, slice(None, half))
+  (native_cache, native_last), tail = on_kernel(first, slice(half, None))
   np.testing.assert_array_equal(jnp.concatenate([head, tail], axis=1), tokens)
   np.testing.assert_array_equal(tokens[:, :5], 3)
   np.testing.assert_array_equal(native_last, last)

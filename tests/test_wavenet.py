@@ -4,23 +4,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import small_wavenet
 
 from argmax_music.models import generate
 from argmax_music.models.prior import TransformerPrior
-from argmax_music.models.wavenet import WaveNet, embed_tokens, receptive_field
-
-
-def small_wavenet(num_classes=256, layers=6, cycle=3, kernel_size=2, cond_channels=0):
-  return WaveNet(
-    num_classes,
-    layers=layers,
-    cycle=cycle,
-    kernel_size=kernel_size,
-    residual_channels=8,
-    gate_channels=8,
-    skip_channels=16,
-    cond_channels=cond_channels,
-  )
+from argmax_music.models.wavenet import embed_tokens, receptive_field
 
 
 def setup(model, length=48, batch=2, cond_channels=0, seed=0):

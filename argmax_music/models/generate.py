@@ -91,18 +91,18 @@ def generate_steps(
   forced: jax.Array | None = None,
   temperature: float = 1.0,
   top_p: float | None = None,
-  native: bool = False,
+  native: int = 0,
 ):
   """Advance `carry` = (cache, previous token) by len(keys) steps: (carry, tokens (batch, steps)).
 
   cond: (batch, steps, channels) or None; forced: (batch, steps) tokens to emit instead of sampling
   where >= 0 (a prompt), or None. Runs in blocks of BLOCK steps (and one shorter block for the rest);
-  `native`: each block of native_sampler.BLOCK steps in one call of its C++ kernel (a WaveNet where
-  `native_sampler.supports` it).
+  `native` > 0: each block of native_sampler.BLOCK steps in one call of its C++ kernel, on that many
+  threads (a WaveNet where `native_sampler.supports` it; `native_sampler.threads_for` the count).
   """
   weights = None
   if native:
-    weights = native_sampler.pack(model, params, native_sampler.threads_for(model))
+    weights = native_sampler.pack(model, params, native)
   elif hasattr(model, "step_weights"):
     weights = model.apply({"params": params}, method=model.step_weights)
   block = lambda carry, inputs: _scan_block(model, params, weights, carry, *inputs, temperature, top_p, native)
@@ -151,7 +151,7 @@ def generate(
     place = lambda x: x if x is None or x.ndim == 0 else jax.device_put(x, sharding)
     carry, cond, forced = jax.tree.map(place, (carry, cond, forced))
   one_device = sharding is None or len(sharding.device_set) == 1
-  native = one_device and hasattr(model, "step_weights") and native_sampler.supports(model, batch, top_p)
+  native = native_sampler.threads_for(model) if one_device and native_sampler.supports(model, batch, top_p) else 0
   chunk = chunk or length
   pieces = []
   for start in range(0, length, chunk):

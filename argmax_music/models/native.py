@@ -86,7 +86,9 @@ def available() -> bool:
 
 
 def supports(model, batch: int, top_p: float | None) -> bool:
-  """Whether `sample_block` can run this WaveNet's sampling here (else the JAX step does)."""
+  """Whether `sample_block` can run this model's sampling here: a WaveNet's (else the JAX step does)."""
+  if not hasattr(model, "step_weights"):  # Not a WaveNet.
+    return False
   shapes = (model.residual_channels, model.skip_channels, model.num_classes)
   return (
     jax.default_backend() == "cpu"

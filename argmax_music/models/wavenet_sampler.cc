@@ -149,11 +149,13 @@ struct Block {
     std::vector<float> own_bias(all_layers), pre(static_cast<size_t>(kInner) * B * all_layers);
     std::vector<float> pending(static_cast<size_t>(kInner) * B * L * R);
     std::vector<int64_t> size(L), offset(L), now(L), pending_row(static_cast<size_t>(kInner) * L);
+    std::vector<char> deferred(L);  // Past-tap products computed once per block (see kInner).
     std::vector<int32_t> last(prev, prev + B);
     for (int i = 0; i < L; ++i) {
       size[i] = (n.kernel - 1) * dilations[i];
       offset[i] = i ? offset[i - 1] + size[i - 1] : 0;
       now[i] = size[i] ? t % size[i] : 0;  // The ring row of the current timestep.
+      deferred[i] = n.kernel > 1 && dilations[i] >= kInner;
       std::memcpy(&own_bias[i * width], bias + i * 2 * G + self * u, u * sizeof(float));
       std::memcpy(&own_bias[i * width + u], bias + i * 2 * G + G + self * u, u * sizeof(float));
     }
@@ -192,7 +194,6 @@ struct Block {
           for (int j = 0; j < S; ++j) skip_sum[b * S + j] = self == 0 ? skip_b[j] : 0.0f;
         }
         for (int i = 0; i < L; ++i) {
-          const bool deferred = dilations[i] >= kInner;
           const int64_t layer = static_cast<int64_t>(self) * L + i;
           float* shared = &residuals[static_cast<size_t>((i % 2) * n.threads + self) * B * R];
           for (int b = 0; b < B; ++b) {
@@ -206,7 +207,7 @@ struct Block {
                 for (int j = 0; j < u; ++j) z[half * u + j] += part[j];
               }
             }
-            if (deferred) {  // Read before written: with kernel 2, the row just read is the one to write.
+            if (deferred[i]) {  // Read before written: with kernel 2, the row just read is the one to write.
               std::memcpy(&pending[(static_cast<size_t>(q * B + b) * L + i) * R], &h[b * R], R * sizeof(float));
             } else if (n.kernel > 1) {
               Product(&h[b * R], R, taps_past + layer * R * past_width, past_width, nullptr, products.data());
@@ -262,8 +263,8 @@ struct Block {
           if (self == 0) tokens[static_cast<int64_t>(s) * B + b] = last[b];
         }
       }
-      for (int i = 0; i < L && n.kernel > 1; ++i) {  // The deferred products of this block, a layer at a time.
-        if (dilations[i] < kInner) continue;
+      for (int i = 0; i < L; ++i) {  // The deferred products of this block, a layer at a time.
+        if (!deferred[i]) continue;
         for (int q = 0; q < count; ++q) {
           for (int b = 0; b < B; ++b) {
             Product(&pending[(static_cast<size_t>(q * B + b) * L + i) * R], R,
