@@ -1,6 +1,7 @@
 """What every command line tool shares: quiet logs, and errors a user can cause as one line.
 
 Each tool's `__main__` block calls `cli.run(main, *user_errors)` instead of `app.run(main)`.
+It also keeps the memory XLA frees for reuse (`host_memory.keep_freed_memory`).
 
 - Logs: by default only this package's INFO lines (as bare messages) and everyone's warnings
   show; Orbax's and JAX's INFO chatter (the 'Unable to initialize backend' probe included) is
@@ -20,6 +21,7 @@ from collections.abc import Callable
 
 from absl import app, flags, logging
 
+from argmax_music import host_memory
 from argmax_music.config import ConfigError
 from argmax_music.data.dataset import DatasetError
 
@@ -95,7 +97,9 @@ def unknown_config_key(error: BaseException, argv: list[str]) -> str | None:
 
 
 def run(main: Callable, *user_errors: type[BaseException]) -> None:
-  """app.run(main) with quiet logs, and `user_errors` (besides USER_ERRORS) reported in one line."""
+  """app.run(main) with quiet logs, freed host memory kept for reuse (`host_memory`), and `user_errors`
+  (besides USER_ERRORS) reported in one line."""
+  host_memory.keep_freed_memory()
   argv = sys.argv
   verbose = (verbosity_asked(argv) or 0) >= 1
   caught = USER_ERRORS + tuple(user_errors)

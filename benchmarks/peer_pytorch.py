@@ -2,6 +2,7 @@
 
   python benchmarks/peer_pytorch.py [--peer_python=/tmp/peer_venv/bin/python] [--baseline=../old_checkout]
       [--batch=8 --crop=8000 --repeats=3 --sample_length=4000 --peer_sample_length=1000 --threads=2]
+      [--peer_keep_memory]
 
 The model: 20 layers (2 x dilations 1..512), kernel 2, 64 residual channels, a 128-wide
 gate convolution (here `gate_channels=64`: the convolution makes 2 x 64 channels; there
@@ -11,7 +12,10 @@ timesteps (timesteps/s). Sampling: batch 1, the project's cached sampler against
 `incremental_forward` (samples/s). Each side runs in its own process, built and warmed up
 first; then the timed runs alternate side by side, --repeats times, and the medians and their
 ratios (project / peer) are printed as JSON. --baseline=DIR adds another checkout of this
-project (e.g. a `git worktree` of an older commit) as a third side.
+project (e.g. a `git worktree` of an older commit) as a third side. This project's side keeps
+the host memory XLA frees for reuse, as its command line tools do (`argmax_music.host_memory`);
+--peer_keep_memory gives the peer's process the same glibc settings (a PyTorch user could set
+them too; by default the peer runs as installed).
 
 The peer lives in a throwaway virtual environment, kept apart from the project's:
 
@@ -45,6 +49,7 @@ flags.DEFINE_integer("repeats", 3, "Timed runs per side (the median is reported)
 flags.DEFINE_integer("sample_length", 4000, "Samples per timed sampling run of this project.")
 flags.DEFINE_integer("peer_sample_length", 1000, "Samples per timed sampling run of the peer (it is slow).")
 flags.DEFINE_integer("threads", 2, "CPU threads for torch (XLA uses every core).")
+flags.DEFINE_bool("peer_keep_memory", False, "Give the peer's process this project's malloc settings too.")
 flags.DEFINE_string("worker", None, "Internal: 'project' or 'peer', serving timings over stdin/stdout.")
 FLAGS = flags.FLAGS
 
@@ -61,6 +66,13 @@ class ProjectSide:
 
     from argmax_music.models import generate
     from argmax_music.models.wavenet import WaveNet
+
+    try:
+      from argmax_music import host_memory
+    except ImportError:  # A --baseline checkout from before host_memory: malloc as it was.
+      pass
+    else:
+      host_memory.keep_freed_memory()  # As the command line tools do, before JAX runs anything.
 
     model = WaveNet(
       CLASSES,
@@ -161,8 +173,8 @@ def serve(kind: str):
 class Worker:
   """One side in its own process (its interpreter and import path), answering one line per request."""
 
-  def __init__(self, python: str, kind: str, pythonpath: str | None, sample_length: int):
-    env = dict(os.environ)
+  def __init__(self, python: str, kind: str, pythonpath: str | None, sample_length: int, env: dict | None = None):
+    env = dict(os.environ, **(env or {}))
     if pythonpath:
       env["PYTHONPATH"] = pythonpath
     self.process = subprocess.Popen(
@@ -209,16 +221,20 @@ def main(argv):
     "crop": FLAGS.crop,
     "threads": FLAGS.threads,
     "repeats": FLAGS.repeats,
+    "peer_keep_memory": FLAGS.peer_keep_memory,
     "load_average_start": os.getloadavg(),
   }
   reason = peer_missing()
   if reason:
     print(json.dumps({**report, "skipped": reason}))
     return
+  from argmax_music import host_memory  # Here, not at the top: the peer's worker runs this file without it.
+
   root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  peer_env = {"GLIBC_TUNABLES": host_memory.GLIBC_TUNABLES} if FLAGS.peer_keep_memory else None
   sides = {
     "project": Worker(sys.executable, "project", root, FLAGS.sample_length),
-    "peer": Worker(FLAGS.peer_python, "peer", None, FLAGS.peer_sample_length),
+    "peer": Worker(FLAGS.peer_python, "peer", None, FLAGS.peer_sample_length, peer_env),
   }
   if FLAGS.baseline:
     sides["baseline"] = Worker(sys.executable, "project", os.path.abspath(FLAGS.baseline), FLAGS.sample_length)

@@ -116,22 +116,21 @@ class WaveNet(nn.Module):
   ) -> jax.Array:
     """`__call__` from the embedded tokens (batch, time, residual_channels): differentiable in them.
 
-    Each dilated convolution is a sum of matmuls, one per kernel tap, over the input shifted
-    in time (on CPU, XLA's matmuls and their gradients are several times faster than its
-    dilated convolutions).
+    Each dilated convolution is one matmul over the input and its copies shifted in time, side
+    by side (on CPU, XLA's matmuls and their gradients are several times faster than its
+    dilated convolutions, and one matmul over all taps faster than one per tap).
     """
     x = self._cast(inputs)
     start = jnp.broadcast_to(self._cast(self.embedding[-1]), (x.shape[0], 1, x.shape[2]))
     h = jnp.concatenate([start, x[:, :-1]], axis=1)  # Shift right: position t sees tokens[:, :t].
     terms = self._conditioning(cond, glob)
     skip = self._cast(self.skip_b)
-    length = h.shape[1]
+    k, length = self.kernel_size, h.shape[1]
     for i, d in enumerate(dilations(self.layers, self.cycle)):
-      w = self._cast(self.conv_w[i])
-      z = h @ w[-1] + self._cast(self.conv_b[i]) + terms[i]
-      for m in range(1, self.kernel_size):  # Tap m reads the input m * d steps back.
-        shift = min(m * d, length)
-        z = z + jnp.pad(h[:, : length - shift], ((0, 0), (shift, 0), (0, 0))) @ w[-1 - m]
+      shifts = [min(m * d, length) for m in range(k - 1, 0, -1)]  # Tap j reads the input (k - 1 - j) * d steps back.
+      taps = [jnp.pad(h[:, : length - s], ((0, 0), (s, 0), (0, 0))) for s in shifts] + [h]
+      w = self._cast(self.conv_w[i]).reshape(k * h.shape[-1], -1)
+      z = jnp.concatenate(taps, axis=-1) @ w + self._cast(self.conv_b[i]) + terms[i]
       g = self._gate(z)
       skip = skip + g @ self._cast(self.skip_w[i])
       h = h + g @ self._cast(self.res_w[i]) + self._cast(self.res_b[i])
