@@ -89,14 +89,13 @@ def supports(model, batch: int, top_p: float | None) -> bool:
   """Whether `sample_block` can run this model's sampling here: a WaveNet's (else the JAX step does)."""
   if not hasattr(model, "step_weights"):  # Not a WaveNet.
     return False
-  shapes = (model.residual_channels, model.skip_channels, model.num_classes)
+  widths = (model.residual_channels, model.gate_channels, model.skip_channels, model.num_classes)
   return (
     jax.default_backend() == "cpu"
     and batch <= MAX_BATCH
     and (top_p is None or top_p >= 1.0)
     and jnp.dtype(model.dtype) == jnp.float32
-    and all(n % 8 == 0 for n in shapes)
-    and model.gate_channels % 8 == 0
+    and all(n % 8 == 0 for n in widths)
     and not model.global_channels
     and available()
   )
