@@ -13,52 +13,29 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import jax.numpy as jnp
 import numpy as np
 from absl import flags, logging
 from tqdm import tqdm
 
-from argmax_music import checkpoints
+from argmax_music import stack
 from argmax_music.data import dataset
-
-
-def windows(length: int, crop: int) -> list[int]:
-  """Window starts covering [0, length) with windows of `crop` (the last one flush with the end)."""
-  starts = list(range(0, length - crop + 1, crop))
-  if starts[-1] + crop < length:
-    starts.append(length - crop)
-  return starts
-
-
-def encode_array(encode_fn, x: np.ndarray, crop: int, hop: int, batch: int) -> np.ndarray:
-  """Codes (len(x) // hop,) of one signal, encoded window by window in batches."""
-  usable = len(x) // hop * hop
-  starts = windows(usable, crop)
-  codes = np.zeros(usable // hop, np.uint16)
-  for i in range(0, len(starts), batch):
-    group = starts[i : i + batch]
-    chunk = np.stack([x[s : s + crop] for s in group] + [x[:crop]] * (batch - len(group)))
-    out = np.asarray(encode_fn(jnp.asarray(chunk, jnp.int32)))
-    for s, c in zip(group, out):
-      codes[s // hop : (s + crop) // hop] = c
-  return codes
 
 
 def encode_dataset(
   workdir: str | Path, output: str | Path, input_dir: str | Path | None = None, batch: int = 16
 ) -> dict:
   """Encode every split of the level's data (or `input_dir`) into `output`; returns the manifest."""
-  config, task, params, model_state, step, run = checkpoints.load_params(workdir)
-  if not task.is_level:
-    raise ValueError(f"{workdir}: trained stage is {config.stage!r}; only an ADA level has an encoder")
+  level = stack.Stage.load(workdir)
+  config, task = level.config, level.task
+  encode_fn = level.encoder()
   source = dataset.PreparedDataset(input_dir or config.data.dir)
   hop = task.hop
   crop = min(config.data.crop, max(e["length"] for s in dataset.SPLITS for e in source.entries(s)) // hop * hop)
   made_by = {
     "tool": "encode",
     "workdir": str(Path(workdir).resolve()),
-    "run_id": run["run_id"],
-    "step": int(step),
+    "run_id": level.run["run_id"],
+    "step": int(level.step),
     "input": str(source.root.resolve()),
     "hop": hop,
     "input_rate": source.rate,
@@ -69,7 +46,6 @@ def encode_dataset(
   )
   if writer.manifest["made_by"] != made_by:
     raise ValueError(f"{writer.path} was made by {writer.manifest['made_by']}, not {made_by}; use another --output")
-  encode_fn = task.encoder(params, model_state)
   done = writer.done()
   todo = [(s, e) for s in dataset.SPLITS for e in source.entries(s) if e["source"] not in done]
   for split, entry in tqdm(todo, desc="encode", unit="files"):
@@ -77,9 +53,9 @@ def encode_dataset(
     if len(x) < crop:
       writer.set_aside("too_short", {"source": entry["source"], "length": len(x)})
     else:
-      codes = encode_array(encode_fn, x, crop, hop, batch)
+      codes = stack.encode_array(encode_fn, x, crop, hop, batch)
       writer.add(split, {k: entry[k] for k in ("source", "array", "sha256")}, codes)
-  logging.info("codes of %s at step %d written to %s", workdir, step, output)
+  logging.info("codes of %s at step %d written to %s", workdir, level.step, output)
   return writer.manifest
 
 
@@ -100,4 +76,4 @@ if __name__ == "__main__":
   flags.DEFINE_integer("batch", 16, "Windows encoded at once.")
   from argmax_music import cli
 
-  cli.run(main)
+  cli.run(main, stack.StackError)

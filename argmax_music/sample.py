@@ -15,167 +15,22 @@ folder holds WAV files, codes (npz), a spectrogram PNG per sample and index.html
 from __future__ import annotations
 
 import math
-import os
-import time
 from pathlib import Path
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 from absl import app, flags, logging
-from tqdm import tqdm
 
-from argmax_music import audio, checkpoints, encode, evaluate, listening_page, metrics, sharding
-from argmax_music.data import corpus
-from argmax_music.metrics import note_f1
-from argmax_music.models import generate
+from argmax_music import audio, listening_page, metrics
+from argmax_music.metrics import figures as musical
+from argmax_music.metrics import scores
+from argmax_music.stack import Sampler, StackError, Stage, find_stack, load_stack
 
 MODES = ("generate", "continue", "reconstruct", "upsample")
 
 
-class StackError(ValueError):
-  """Checkpoints that do not form a stack (missing, or trained on another level's codes)."""
-
-
-class Stage:
-  """A trained stage (a level or the prior) loaded from its workdir."""
-
-  def __init__(self, workdir: Path):
-    self.workdir = Path(workdir)
-    try:
-      self.config, self.task, self.params, self.model_state, self.step, self.run = checkpoints.load_params(self.workdir)
-    except FileNotFoundError as e:
-      raise StackError(str(e)) from e
-    self.hop = self.task.hop
-
-  @property
-  def trained_on(self) -> dict | None:
-    """Provenance of the codes this stage trained on (the level's run id and workdir), None for audio."""
-    made_by = self.run["data_made_by"]
-    return made_by if made_by.get("tool") == "encode" else None
-
-  def encode(self, signal: np.ndarray) -> np.ndarray:
-    """Codes of one signal (windows of the training crop, as when the corpus was encoded)."""
-    fn = self.task.encoder(self.params, self.model_state)
-    crop = min(self.config.data.crop, len(signal) // self.hop * self.hop)
-    return encode.encode_array(fn, signal, crop, self.hop, batch=8)
-
-  def describe(self) -> str:
-    return f"{self.workdir} (step {self.step})"
-
-
-def load_stack(level_dirs: list[Path], prior_dir: Path | None) -> tuple[list[Stage], Stage | None]:
-  """Load levels (bottom first) and the prior, checking that each trained on the codes of the one below."""
-  levels = [Stage(d) for d in level_dirs]
-  prior = Stage(prior_dir) if prior_dir else None
-  if not levels:
-    raise StackError("no levels given (--workdir with level1/, or --levels)")
-  for stage in levels:
-    if not stage.task.is_level:
-      raise StackError(f"{stage.workdir} is a prior, not a level")
-  if prior is not None and prior.task.is_level:
-    raise StackError(f"{prior.workdir} is a level, not a prior")
-  for below, above in zip([None] + levels, levels + ([prior] if prior else [])):
-    source = above.trained_on
-    if (source and source["run_id"]) != (below and below.run["run_id"]):
-      what = "audio" if source is None else f"the codes of {source['workdir']} (run {source['run_id']})"
-      wanted = "audio" if below is None else f"the codes of {below.workdir} (run {below.run['run_id']})"
-      raise StackError(f"{above.workdir} was trained on {what}, but in this stack it sits on {wanted}")
-  return levels, prior
-
-
-def find_stack(root: Path) -> tuple[list[Path], Path | None]:
-  """ROOT/level1, ROOT/level2, ... and ROOT/prior (if present)."""
-  levels = []
-  while (root / f"level{len(levels) + 1}").is_dir():
-    levels.append(root / f"level{len(levels) + 1}")
-  return levels, (root / "prior") if (root / "prior").is_dir() else None
-
-
-class Sampler:
-  """Runs the stack top-down with per-stage temperatures, a progress line per stage, and a seed."""
-
-  def __init__(
-    self,
-    levels: list[Stage],
-    prior: Stage | None,
-    temperatures: list[float],
-    top_p: float | None,
-    seed: int,
-    chunk: int = 4000,
-  ):
-    self.levels, self.prior = levels, prior
-    stages = (1 if prior else 0) + len(levels)
-    if len(temperatures) not in (1, stages):
-      raise ValueError(f"--temperature: give 1 value or {stages} (the prior, then each level top-down)")
-    self.temperatures = temperatures * stages if len(temperatures) == 1 else temperatures
-    self.top_p, self.seed, self.chunk = top_p, seed, chunk
-    self.mesh = sharding.make_mesh()
-    self.rates: dict[str, float] = {}
-
-  def _sharding(self, batch: int):
-    return sharding.batch_sharding(self.mesh) if batch % self.mesh.devices.size == 0 else None
-
-  def _run(self, name: str, model, params, batch: int, length: int, cond, temperature, prompt, stage_index):
-    progress = tqdm(total=length, desc=f"{name:>8}", unit="steps")
-    start = time.monotonic()
-    rng = jax.random.fold_in(jax.random.key(self.seed), stage_index)
-    out = generate.generate(
-      model,
-      params,
-      rng,
-      batch,
-      length,
-      cond,
-      temperature,
-      self.top_p,
-      prompt=None if prompt is None else jnp.asarray(prompt, jnp.int32),
-      chunk=self.chunk,
-      on_chunk=progress.update,
-      sharding=self._sharding(batch),
-    )
-    progress.close()
-    self.rates[name] = length * batch / (time.monotonic() - start)
-    return np.asarray(out)
-
-  def prior_codes(self, batch: int, length: int, prompt: np.ndarray | None = None) -> np.ndarray:
-    """Top codes from the prior, continuing `prompt` when given."""
-    if self.prior is None:
-      raise StackError("this mode needs a prior (ROOT/prior, or --prior)")
-    model, params = self.prior.task.generator(self.prior.params)
-    return self._run("prior", model, params, batch, length, None, self.temperatures[0], prompt, 0)
-
-  def decode(self, codes: np.ndarray, top: int, prompts: list[np.ndarray | None] | None = None) -> list[np.ndarray]:
-    """Decode codes of level `top` (1-based) down to the waveform; returns each level's signal, top first."""
-    signals = []
-    offset = len(self.temperatures) - len(self.levels)
-    for level in range(top, 0, -1):
-      stage = self.levels[level - 1]
-      cond = stage.task.condition(stage.params, stage.model_state, codes)
-      prompt = prompts[level - 1] if prompts else None
-      temperature = self.temperatures[offset + len(self.levels) - level]
-      model, params = stage.task.generator(stage.params)
-      codes = self._run(
-        f"level{level}",
-        model,
-        params,
-        codes.shape[0],
-        codes.shape[1] * stage.hop,
-        cond,
-        temperature,
-        prompt,
-        len(self.levels) + 1 - level,
-      )
-      signals.append(codes)
-    return signals
-
-  def encode_all(self, waveform: np.ndarray, levels: int) -> list[np.ndarray]:
-    """Codes at each level 1..levels of a mu-law waveform, bottom first."""
-    codes, signal = [], waveform
-    for stage in self.levels[:levels]:
-      signal = stage.encode(signal)
-      codes.append(signal)
-    return codes
+def level_codes(codes: list[np.ndarray], prefix: str = "") -> dict[str, np.ndarray]:
+  """{"level1": ..., "level2": ...} of each level's codes, bottom first (the top level's last)."""
+  return {f"{prefix}level{i}": c for i, c in enumerate(codes, 1)}
 
 
 def write_outputs(
@@ -200,17 +55,6 @@ def write_outputs(
   np.savez(out / "codes.npz", **codes)
 
 
-def input_score(path: str | os.PathLike, seconds: float) -> np.ndarray | None:
-  """The score's notes in the first `seconds` of an audio file of a corpus or MAESTRO folder (whose CSV,
-  one or two folders up, names the file's MIDI), or None when it has no MIDI."""
-  path = Path(path).resolve()
-  for root in path.parents[:2]:
-    found = corpus.midi_for_audio(root).get(os.path.normpath(path.relative_to(root)))
-    if found:
-      return note_f1.midi_notes(found[0], found[1], seconds)
-  return None
-
-
 def add_page_figures(
   out: Path,
   waveforms: np.ndarray,
@@ -229,17 +73,15 @@ def add_page_figures(
     return
   signals = [audio.mu_law_decode(w) for w in waveforms]
   if originals is not None:
-    score = input_score(score_of, waveforms.shape[1] / sample_rate) if score_of else None
-    figures = [evaluate.clip_figures(s, sample_rate, audio.mu_law_decode(o), score) for s, o in zip(signals, originals)]
-    listening_page.add_figures(out, figures)
+    score = scores.file_score(score_of, waveforms.shape[1] / sample_rate) if score_of else None
+    rows = [musical.clip_figures(s, sample_rate, audio.mu_law_decode(o), score) for s, o in zip(signals, originals)]
+    listening_page.add_figures(out, rows)
   elif training_dir and Path(training_dir).is_dir():
     seconds = waveforms.shape[1] / sample_rate
-    result = evaluate.generated_figures(
-      signals, sample_rate, evaluate.training_reference(training_dir, seconds=seconds)
-    )
+    result = musical.generated_figures(signals, sample_rate, musical.training_reference(training_dir, seconds=seconds))
     listening_page.add_figures(out, result["clips"], result["summary"])
   else:
-    listening_page.add_figures(out, [evaluate.clip_figures(s, sample_rate) for s in signals])
+    listening_page.add_figures(out, [musical.clip_figures(s, sample_rate) for s in signals])
 
 
 def sample(
@@ -263,44 +105,37 @@ def sample(
   takes seconds of transcription per second of audio); returns the settings written to index.html."""
   if mode not in MODES:
     raise ValueError(f"--mode={mode!r}: expected one of {MODES}")
-  sampler = Sampler(levels, prior, list(temperatures), top_p, seed, chunk)
-  rate = levels[0].run["sample_rate"]
-  hops = [s.hop for s in levels]
-  top_hop = math.prod(hops)
-  codes: dict[str, np.ndarray] = {}
+  sampler = Sampler(levels, prior, temperatures, top_p, seed, chunk)
+  rate = sampler.sample_rate
   originals = None
   if mode == "generate":
-    n_top = math.ceil(seconds * rate / top_hop)
-    top = sampler.prior_codes(num, n_top)
+    top = sampler.prior_codes(num, math.ceil(seconds * rate / sampler.top_hop()))
     signals = sampler.decode(top, len(levels))
-    codes[f"level{len(levels)}"] = top
+    codes = level_codes([*signals[-2::-1], top])
     waveform = signals[-1][:, : int(round(seconds * rate))]
   elif mode in ("continue", "reconstruct"):
     path = prompt if mode == "continue" else input_file
     if not path:
       raise ValueError(f"--mode={mode} needs --{'prompt' if mode == 'continue' else 'input'}=FILE")
     used = len(levels) if mode == "continue" or levels_used is None else levels_used
-    level_hop = math.prod(hops[:used])
     x = audio.mu_law_encode(audio.load_audio(path, rate)).astype(np.int32)
     if mode == "reconstruct":
       x = x[: int(round(seconds * rate))]
-    if len(x) < level_hop:
-      raise ValueError(f"{path}: {len(x)} samples is shorter than one code ({level_hop} samples)")
-    x = x[: len(x) // level_hop * level_hop]
-    known = sampler.encode_all(x, used)
-    if mode == "reconstruct":
-      top = np.repeat(known[-1][None], num, axis=0)
-      waveform = sampler.decode(top, used)[-1]
-      originals = np.repeat(x[None], num, axis=0)
+      known, waveform = sampler.reconstruct(np.repeat(x[None], num, axis=0), used)
+      codes = level_codes(known)
+      originals = np.repeat(x[None, : waveform.shape[1]], num, axis=0)
     else:
-      n_top = len(known[-1]) + math.ceil(seconds * rate / top_hop)
+      level_hop = sampler.top_hop(used)
+      if len(x) < level_hop:
+        raise ValueError(f"{path}: {len(x)} samples is shorter than one code ({level_hop} samples)")
+      x = x[: len(x) // level_hop * level_hop]
+      known = sampler.encode_all(x, used)
+      n_top = len(known[-1]) + math.ceil(seconds * rate / sampler.top_hop())
       top = sampler.prior_codes(num, n_top, np.repeat(known[-1][None], num, axis=0))
       prompts = [np.repeat(s[None], num, axis=0) for s in [x] + known[:-1]]
-      waveform = sampler.decode(top, used, prompts)[-1]
-      waveform = waveform[:, : len(x) + int(round(seconds * rate))]
-    for i, c in enumerate(known, 1):
-      codes[f"prompt_level{i}" if mode == "continue" else f"level{i}"] = c
-    codes[f"level{used}"] = top
+      signals = sampler.decode(top, used, prompts)
+      codes = level_codes([*signals[-2::-1], top]) | level_codes(known, "prompt_")
+      waveform = signals[-1][:, : len(x) + int(round(seconds * rate))]
   else:  # upsample
     if not codes_file:
       raise ValueError("--mode=upsample needs --codes=FILE.npz (the top level's codes)")
@@ -309,8 +144,9 @@ def sample(
       top = np.atleast_2d(f[key]).astype(np.int32)
     if top.max() >= levels[-1].task.num_codes:
       raise ValueError(f"{codes_file}: code {top.max()} is out of range for K={levels[-1].task.num_codes}")
-    codes[f"level{len(levels)}"] = top
-    waveform = sampler.decode(top, len(levels))[-1]
+    signals = sampler.decode(top, len(levels))
+    codes = level_codes([*signals[-2::-1], top])
+    waveform = signals[-1]
   settings = {
     "mode": mode,
     "seconds": round(waveform.shape[1] / rate, 3),

@@ -19,7 +19,7 @@ import numpy as np
 from absl import logging
 
 from argmax_music.config import ConfigError
-from argmax_music.models import build, generate
+from argmax_music.models import build
 from argmax_music.models.ada import LOG2, nll_bits
 from argmax_music.models.quantizers import code_statistics
 from argmax_music.models.wavenet import receptive_field
@@ -90,11 +90,6 @@ class Task:
   def generator(self, params):
     """(module, params) of the autoregressive model that samples this stage's signal."""
     return self.model, params
-
-  def eval_audio(self, params, model_state, clip: np.ndarray, rng) -> np.ndarray | None:
-    """A reconstruction of `clip` to listen to at eval time, or None when the stage has none."""
-    del params, model_state, clip, rng
-    return None
 
 
 class PriorTask(Task):
@@ -228,14 +223,6 @@ class AdaTask(Task):
   def condition(self, params, model_state, codes):
     """The decoder's conditioning (batch, time * hop, channels) for given codes."""
     return self.model.apply({"params": params, **model_state}, jnp.asarray(codes), method=self.model.condition)
-
-  def eval_audio(self, params, model_state, clip: np.ndarray, rng) -> np.ndarray:
-    """Encode a clip and decode its codes with the cached sampler (temperature 1)."""
-    params, model_state = jax.device_get((params, model_state))  # Replicated: run on this process's device.
-    clip = clip[: len(clip) // self.hop * self.hop]
-    codes = self.encoder(params, model_state)(clip[None])
-    cond = self.condition(params, model_state, codes)
-    return np.asarray(generate.generate(self.model.decoder, params["decoder"], rng, 1, clip.shape[0], cond))[0]
 
 
 TASKS = {"ada": AdaTask, "prior": PriorTask, "wavenet": WaveNetTask}

@@ -24,10 +24,10 @@ from absl import flags, logging
 from ml_collections import config_flags
 
 import argmax_music
-from argmax_music import audio, checkpoints, files, sharding, trainer, writer
+from argmax_music import audio, checkpoints, files, sharding, stack, trainer, writer
 from argmax_music.config import ConfigError, flatten
-from argmax_music.data import dataset, pipeline
-from argmax_music.evaluate import training_clip_figures
+from argmax_music.data import clips, dataset, pipeline
+from argmax_music.metrics.figures import training_clip_figures
 from argmax_music.tasks import Task, make_task
 
 # ---------------------------------------------------------------------------
@@ -82,7 +82,7 @@ def load_data(config) -> dataset.PreparedDataset:
     raise ConfigError(f"data.dir: {e}") from e
 
 
-def evaluate(task: Task, eval_fn, params, model_state, batches, mesh) -> dict:
+def run_eval(task: Task, eval_fn, params, model_state, batches, mesh) -> dict:
   """The stage's eval result (NLL in bits per timestep, and what its task adds) over the whole eval set."""
   totals = None
   for local in batches:
@@ -156,7 +156,7 @@ def _train(config, workdir: Path, devices, profile_steps: int, preemption: check
 
   # State: restored, or built from shapes directly into its shardings.
   optimizer = trainer.make_optimizer(config.train)
-  init_rng, step_rng, sample_rng = jax.random.split(jax.random.key(config.seed), 3)
+  init_rng, step_rng = jax.random.split(jax.random.key(config.seed), 3)[:2]  # Three: the streams of earlier runs.
   abstract = trainer.abstract_state(task, optimizer, mesh)
   ckpt = checkpoints.Checkpoints(workdir, config.train.keep, config.train.checkpoint_every)
   restored = ckpt.restore_latest(abstract)
@@ -180,6 +180,11 @@ def _train(config, workdir: Path, devices, profile_steps: int, preemption: check
   metric_writer = writer.MetricWriter(workdir, data.manifest["sample_rate"])
   progress = writer.ProgressReporter(config.train.steps, start)
   eval_result, last, profiling = {}, {}, False
+  listening_clip = None  # Reconstructed at every eval (TensorBoard audio, spectrogram and musical figures).
+  if task.is_level and data.kind == "mu_law" and config.eval.audio_seconds > 0:
+    longest = max(e["length"] for e in data.entries("validation"))
+    length = min(int(config.eval.audio_seconds * data.rate), longest)
+    listening_clip = clips.pick_clips(data, "validation", 1, length, task.hop)[0].waveform.astype(np.int32)
 
   def save(step, force=False, metrics=None):
     if ckpt.latest_step() != step and ckpt.save(step, state, train_iter.get_state(), metrics, force):
@@ -226,20 +231,18 @@ def _train(config, workdir: Path, devices, profile_steps: int, preemption: check
       )
     if step % config.train.eval_every == 0 or step == config.train.steps:
       params, model_state = state.eval_variables()
-      eval_result = evaluate(task, eval_fn, params, model_state, eval_batches, mesh)
+      eval_result = run_eval(task, eval_fn, params, model_state, eval_batches, mesh)
       metric_writer.scalars(step, eval_result, "eval")
       logging.info("eval at step %d: %s", step, json.dumps(eval_result))
       if jax.process_index() == 0:
         files.atomic_write_json(workdir / "eval.json", {"step": step, **eval_result})
-      if data.kind == "mu_law" and config.eval.audio_seconds > 0 and jax.process_index() == 0:
-        original = np.asarray(eval_batches[0][0][: int(config.eval.audio_seconds * data.rate)], np.int32)
-        recon = task.eval_audio(params, model_state, original, jax.random.fold_in(sample_rng, step))
-        if recon is not None:
-          metric_writer.audio_and_spectrogram(
-            step, audio.mu_law_decode(original[: len(recon)]), audio.mu_law_decode(recon)
-          )
-          if config.eval.music_every and step % config.eval.music_every == 0:
-            metric_writer.scalars(step, training_clip_figures(original[: len(recon)], recon, data.rate), "music")
+      if listening_clip is not None and jax.process_index() == 0:
+        level = stack.Stage(config, task, *jax.device_get((params, model_state)), step)
+        recon = stack.Sampler([level], quiet=True, temperatures=[0.0]).reconstruct(listening_clip)[1][0]
+        original = listening_clip[: len(recon)]
+        metric_writer.audio_and_spectrogram(step, audio.mu_law_decode(original), audio.mu_law_decode(recon))
+        if config.eval.music_every and step % config.eval.music_every == 0:
+          metric_writer.scalars(step, training_clip_figures(original, recon, data.rate), "music")
       save(step, force=True, metrics={"nll_bits": eval_result["nll_bits"]})  # Kept while it is the best.
     save(step)
     if preemption.requested():

@@ -16,7 +16,7 @@ import optax
 import pytest
 from conftest import REPO, tiny_config, tiny_train_command, xla_flags
 
-from argmax_music import checkpoints, encode, sample, sharding, tasks, train, trainer
+from argmax_music import checkpoints, encode, sharding, stack, tasks, train, trainer
 from argmax_music.config import ConfigError
 
 
@@ -24,12 +24,12 @@ from argmax_music.config import ConfigError
 def scripted_eval(monkeypatch):
   """Eval NLLs taken from a list, in order (the real eval runs; only its NLL is replaced)."""
   values = []
-  real = train.evaluate
+  real = train.run_eval
 
-  def evaluate(*args):
+  def run_eval(*args):
     return {**real(*args), "nll_bits": values.pop(0)}
 
-  monkeypatch.setattr(train, "evaluate", evaluate)
+  monkeypatch.setattr(train, "run_eval", run_eval)
   return values
 
 
@@ -117,7 +117,7 @@ def test_sampling_and_encoding_restore_no_optimizer_state(tiny_stack, tmp_path):
   other = state.replace(opt_state=optax.sgd(0.1, momentum=0.9).init(state.params))
   ckpt.save(trained.step + 1, other, data_state, force=True)
   ckpt.close()
-  stage = sample.Stage(level)
+  stage = stack.Stage.load(level)
   assert stage.step == trained.step + 1
   for x, y in zip(jax.tree.leaves(stage.params), jax.tree.leaves(trained.params)):
     np.testing.assert_array_equal(x, y)

@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 
 from argmax_music import audio, evaluate, metrics
-from argmax_music.data import corpus, prepare
-from argmax_music.metrics import chroma, flatness, note_f1, pitch_stats, spectral, transcription
+from argmax_music.data import corpus, dataset, prepare
+from argmax_music.metrics import chroma, flatness, note_f1, pitch_stats, scores, spectral, transcription
+from argmax_music.metrics import figures as musical
 
 RATE = 16000
 SECONDS = 6.0
@@ -55,9 +56,20 @@ def piano(tmp_path_factory):
   return root
 
 
+class ScoredClip:
+  """A validation clip's samples and its score's notes."""
+
+  def __init__(self, clip, midi_notes):
+    self.waveform, self.midi_notes = clip.waveform, midi_notes
+
+
 @pytest.fixture(scope="module")
 def clips(piano):
-  return evaluate.validation_clips(piano / "prepared", 2, SECONDS)
+  picked = evaluate.validation_clips(piano / "prepared", 2, SECONDS)
+  if metrics.missing_dependencies():
+    return [ScoredClip(c, None) for c in picked]
+  midi = scores.midi_index(dataset.PreparedDataset(piano / "prepared"))
+  return [ScoredClip(c, scores.clip_score(midi, c, SECONDS)) for c in picked]
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -177,7 +189,7 @@ def test_evaluate_validation_clips_carry_the_score_notes_inside_them(piano, clip
 @needs_fluidsynth
 def test_evaluate_corpus_audio_scores_a_high_onset_f1_against_its_own_midi(clips):
   for clip in clips:
-    figures = evaluate.clip_figures(audio.mu_law_decode(clip.waveform), RATE, midi_notes=clip.midi_notes)
+    figures = musical.clip_figures(audio.mu_law_decode(clip.waveform), RATE, midi_notes=clip.midi_notes)
     assert figures["vs"] == "score"
     assert figures["onset_f1"] >= ONSET_F1_FLOOR, figures
     assert figures["offset_f1"] <= figures["onset_f1"]
@@ -190,7 +202,7 @@ def test_evaluate_corpus_audio_scores_a_high_onset_f1_against_its_own_midi(clips
 def test_evaluate_noise_and_silence_give_few_notes_and_no_f1(clips):
   score = clips[0].midi_notes
   for signal in (noise(), np.zeros(int(SECONDS * RATE), np.float32)):
-    figures = evaluate.clip_figures(signal, RATE, midi_notes=score)
+    figures = musical.clip_figures(signal, RATE, midi_notes=score)
     assert figures["estimated_notes"] <= 3 and figures["onset_f1"] <= 0.1, figures
 
 
@@ -199,9 +211,9 @@ def test_evaluate_noise_and_silence_give_few_notes_and_no_f1(clips):
 def test_evaluate_a_copy_shifted_by_200_ms_scores_at_most_half(clips):
   clip = clips[0]
   x = audio.mu_law_decode(clip.waveform)
-  aligned = evaluate.clip_figures(x, RATE, midi_notes=clip.midi_notes)["onset_f1"]
+  aligned = musical.clip_figures(x, RATE, midi_notes=clip.midi_notes)["onset_f1"]
   shifted = np.concatenate([np.zeros(int(0.2 * RATE), np.float32), x])[: len(x)]
-  assert evaluate.clip_figures(shifted, RATE, midi_notes=clip.midi_notes)["onset_f1"] <= aligned / 2
+  assert musical.clip_figures(shifted, RATE, midi_notes=clip.midi_notes)["onset_f1"] <= aligned / 2
 
 
 @needs_eval
@@ -217,7 +229,7 @@ def test_evaluate_a_copy_transposed_by_a_semitone_scores_no_f1(piano, tmp_path):
       n.pitch += 1
   up.write(str(tmp_path / "up.mid"))
   x, _ = corpus.normalise_and_trim(corpus.render_midi(tmp_path / "up.mid"))
-  figures = evaluate.clip_figures(x[: int(SECONDS * RATE)], RATE, midi_notes=score)
+  figures = musical.clip_figures(x[: int(SECONDS * RATE)], RATE, midi_notes=score)
   assert figures["estimated_notes"] > 10 and figures["onset_f1"] <= 0.1, figures
 
 
@@ -235,21 +247,21 @@ def test_evaluate_pitch_classes_of_training_halves_are_closer_than_to_noise(pian
 @needs_fluidsynth
 def test_evaluate_reconstruction_figures_compare_with_the_original(clips):
   x = audio.mu_law_decode(clips[1].waveform)
-  same = evaluate.clip_figures(x, RATE, reference=x)
+  same = musical.clip_figures(x, RATE, reference=x)
   assert same["vs"] == "transcription of the original" and same["onset_f1"] == 1.0
   assert same["stft_distance"] == pytest.approx(0, abs=1e-6) and same["chroma_cosine"] == pytest.approx(1.0)
-  noisy = evaluate.clip_figures(x + 0.3 * noise(), RATE, reference=x, midi_notes=clips[1].midi_notes)
+  noisy = musical.clip_figures(x + 0.3 * noise(), RATE, reference=x, midi_notes=clips[1].midi_notes)
   assert noisy["vs"] == "score" and noisy["stft_distance"] > 0.5 and noisy["chroma_cosine"] < same["chroma_cosine"]
 
 
 @needs_eval
 @needs_fluidsynth
 def test_evaluate_generated_figures_place_music_and_noise_apart(piano, clips):
-  reference = evaluate.training_reference(piano / "prepared", seconds=SECONDS)
+  reference = musical.training_reference(piano / "prepared", seconds=SECONDS)
   assert reference.notes_from == "MIDI of 2 training files"
   assert reference.flatness_db < -15 and reference.noise_flatness_db == pytest.approx(-2.5, abs=0.3)
-  music = evaluate.generated_figures([audio.mu_law_decode(c.waveform) for c in clips], RATE, reference)
-  hiss = evaluate.generated_figures([noise()], RATE, reference)
+  music = musical.generated_figures([audio.mu_law_decode(c.waveform) for c in clips], RATE, reference)
+  hiss = musical.generated_figures([noise()], RATE, reference)
   assert len(music["clips"]) == 2 and music["summary"]["notes_per_s"] > 3 > hiss["summary"]["notes_per_s"]
   assert music["summary"]["pitch_class_distance"] < 0.3 < hiss["summary"]["pitch_class_distance"]
   assert music["summary"]["flatness_db"] < -15 < hiss["summary"]["flatness_db"]
@@ -331,10 +343,10 @@ def write_scored_input(folder: Path) -> Path:
 def test_evaluate_reconstruct_page_shows_note_and_spectral_figures_against_the_score(tiny_stack, tmp_path):
   import json
 
-  from argmax_music import listening_page, sample
+  from argmax_music import listening_page, sample, stack
 
   source = write_scored_input(tmp_path / "corpus")
-  levels, _ = sample.load_stack(*sample.find_stack(tiny_stack))
+  levels, _ = stack.open_stack(tiny_stack, with_prior=False)
   out = tmp_path / "reconstruct"
   sample.sample("reconstruct", levels, None, out, seconds=0.5, input_file=str(source), figures=True)
   [clip] = json.loads((out / listening_page.PAGE_DATA).read_text())["clips"]
@@ -351,9 +363,9 @@ def test_evaluate_sample_page_without_the_dependencies_warns_once_and_adds_nothi
 
   from absl import logging
 
-  from argmax_music import listening_page, sample
+  from argmax_music import listening_page, sample, stack
 
-  levels, prior = sample.load_stack(*sample.find_stack(tiny_stack))
+  levels, prior = stack.open_stack(tiny_stack)
   sample.sample("generate", levels, prior, tmp_path / "page", seconds=0.02)
   monkeypatch.setattr(metrics, "missing_dependencies", lambda: ["basic_pitch"])
   warnings = []

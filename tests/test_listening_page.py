@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from conftest import REPO, write_tone
 
-from argmax_music import audio, listening_page, sample
+from argmax_music import audio, listening_page, sample, stack
 
 SCREENSHOT = REPO / "results" / "listening_page.png"
 
@@ -50,7 +50,7 @@ def reconstruct_page(tiny_stack, tmp_path_factory):
   """The reconstruct page of a real tiny stack, with a figure per clip added afterwards (as evaluate does)."""
   out = tmp_path_factory.mktemp("page") / "reconstruct"
   write_tone(out.parent / "input.wav", 1.0, 262)
-  levels, _ = sample.load_stack(*sample.find_stack(tiny_stack))
+  levels, _ = stack.open_stack(tiny_stack)
   sample.sample("reconstruct", levels, None, out, seconds=0.3, num=2, input_file=str(out.parent / "input.wav"))
   original = audio.load_audio(out / "original_0.wav")
   figures = []

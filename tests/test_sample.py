@@ -8,23 +8,22 @@ import pytest
 import soundfile as sf
 from conftest import write_tone
 
-from argmax_music import audio, sample, train
+from argmax_music import audio, sample, stack, train
 from configs import tiny
 
 
 @pytest.fixture(scope="module")
-def stack(tiny_stack):
-  levels, prior = sample.load_stack(*sample.find_stack(tiny_stack))
-  return levels, prior
+def loaded(tiny_stack):
+  return stack.open_stack(tiny_stack)
 
 
 def test_find_stack_orders_the_levels_and_no_level_is_an_error(tmp_path):
   for name in ("level2", "prior", "level1", "level4"):
     (tmp_path / name).mkdir()
-  levels, prior = sample.find_stack(tmp_path)
+  levels, prior = stack.find_stack(tmp_path)
   assert [p.name for p in levels] == ["level1", "level2"] and prior == tmp_path / "prior"  # level4 has no level3
-  with pytest.raises(sample.StackError, match="no levels"):
-    sample.load_stack([], None)
+  with pytest.raises(stack.StackError, match="no levels"):
+    stack.load_stack([], None)
 
 
 def read(path):
@@ -71,8 +70,8 @@ def check_page(out):
 
 
 @pytest.mark.slow
-def test_generate_writes_promised_files_and_is_reproducible(stack, tmp_path):
-  levels, prior = stack
+def test_generate_writes_promised_files_and_is_reproducible(loaded, tmp_path):
+  levels, prior = loaded
   settings = sample.sample("generate", levels, prior, tmp_path / "a", seconds=0.05, num=2, seed=3)
   assert settings["num"] == 2 and settings["seconds"] == 0.05
   for i in range(2):
@@ -89,8 +88,8 @@ def test_generate_writes_promised_files_and_is_reproducible(stack, tmp_path):
 
 
 @pytest.mark.slow
-def test_continue_keeps_the_prompt_exactly(stack, tmp_path):
-  levels, prior = stack
+def test_continue_keeps_the_prompt_exactly(loaded, tmp_path):
+  levels, prior = loaded
   write_tone(tmp_path / "prompt.wav", 0.02, 330)
   sample.sample("continue", levels, prior, tmp_path / "out", seconds=0.03, num=2, prompt=str(tmp_path / "prompt.wav"))
   prompt = audio.mu_law_encode(audio.load_audio(tmp_path / "prompt.wav"))
@@ -104,8 +103,8 @@ def test_continue_keeps_the_prompt_exactly(stack, tmp_path):
 
 
 @pytest.mark.slow
-def test_reconstruct_and_upsample_lengths(stack, tmp_path):
-  levels, _ = stack
+def test_reconstruct_and_upsample_lengths(loaded, tmp_path):
+  levels, _ = loaded
   write_tone(tmp_path / "in.wav", 1.0, 220)
   sample.sample("reconstruct", levels, None, tmp_path / "rec", seconds=0.04, input_file=str(tmp_path / "in.wav"))
   assert len(read(tmp_path / "rec" / "sample_0.wav")) == 640
@@ -122,16 +121,16 @@ def test_mismatched_or_missing_checkpoints_are_named(tiny_data, tiny_stack, tmp_
   other.train.steps = 1
   train.train(other, tmp_path / "other_level1")
   with pytest.raises(
-    sample.StackError,
+    stack.StackError,
     match=r"trained on the codes of .*level1 \(run \w+\), but in this stack "
     r"it sits on the codes of .*other_level1 \(run \w+\)",
   ):
-    sample.load_stack([tmp_path / "other_level1"], tiny_stack / "prior")
+    stack.load_stack([tmp_path / "other_level1"], tiny_stack / "prior")
   # A stack moved elsewhere (copied from a bucket, say) still loads: stages are matched by run id.
   shutil.copytree(tiny_stack, tmp_path / "moved")
-  levels, prior = sample.load_stack(*sample.find_stack(tmp_path / "moved"))
+  levels, prior = stack.load_stack(*stack.find_stack(tmp_path / "moved"))
   assert prior.trained_on["run_id"] == levels[0].run["run_id"]
-  with pytest.raises(sample.StackError, match="no trained stage here"):
-    sample.load_stack([tmp_path / "missing"], None)
-  with pytest.raises(sample.StackError, match="is a prior, not a level"):
-    sample.load_stack([tiny_stack / "prior"], None)
+  with pytest.raises(stack.StackError, match="no trained stage here"):
+    stack.load_stack([tmp_path / "missing"], None)
+  with pytest.raises(stack.StackError, match="is a prior, not a level"):
+    stack.load_stack([tiny_stack / "prior"], None)

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from conftest import REPO, tiny_config, tiny_train_command, xla_flags
 
-from argmax_music import checkpoints, encode, tasks, train
+from argmax_music import checkpoints, encode, sample, stack, tasks, train
 from argmax_music.config import ConfigError
 from argmax_music.data import dataset
 from configs import tiny
@@ -104,6 +104,12 @@ def test_stages_chain_through_codes_on_disk(tiny_data, tiny_stack, tmp_path):
   result = train.train(level2, tmp_path / "level2")
   assert result["step"] == 4
   assert checkpoints.load_params(tmp_path / "level2").task.signal_classes == 16
+  # The two-level stack decodes top-down, and its codes file holds every level's codes.
+  levels, _ = stack.load_stack([tiny_stack / "level1", tmp_path / "level2"], None)
+  np.savez(tmp_path / "top.npz", level2=np.arange(6)[None] % 16)
+  sample.sample("upsample", levels, None, tmp_path / "up", codes_file=str(tmp_path / "top.npz"), temperatures=[0.0])
+  with np.load(tmp_path / "up" / "codes.npz") as saved:
+    assert saved["level2"].shape == (1, 6) and saved["level1"].shape == (1, 24)
   transformer = tiny_config(codes_dir, "prior")
   transformer.prior.kind = "transformer"
   assert train.train(transformer, tmp_path / "prior_tf")["step"] == 4
@@ -233,7 +239,7 @@ def test_eval_pairs_ema_params_with_the_codebook_averaged_alike():
 
   config = tiny.get_config()
   config.model.quantizer.update(kind="vq", ema_decay=0.9)
-  config.train.ema_decay = 0.5
+  config.train.update(ema_decay=0.5, ema_debias=False)  # Plain EMA: one step leaves half the initial codebook.
   task = tasks.make_task(config, 256)
   optimizer = trainer.make_optimizer(config.train)
   batch = jax.random.randint(jax.random.key(1), (4, 160), 0, 256)

@@ -113,7 +113,7 @@ def tables(v: dict[str, Variant], sample_rate: float) -> list[str]:
 
 def musical_table(figures: dict[str, dict]) -> list[str]:
   """Note F1 and spectral distances of each autoencoder's reconstruction, notes/s and flatness of each
-  WaveNet's samples (seed 0, one clip: `argmax_music.evaluate`)."""
+  WaveNet's samples (seed 0, one clip: `argmax_music.metrics.figures`)."""
   recon = {n: f for n, f in figures.items() if "onset_f1" in f}
   lines = []
   if recon:

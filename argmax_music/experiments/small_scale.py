@@ -7,8 +7,8 @@ Trains every variant of configs/small_scale.py with each seed on the same data: 
 diversity loss's form and weight at K = 64 and 512, the decoder's receptive field (each
 against an unconditional WaveNet of the same receptive field), the hop, and AMAE against
 plain VQ-VAE and VQ-VAE with EMA codebooks and restarts. Then it reconstructs a validation
-clip with seed 0 of every autoencoder, samples the WaveNet, scores them (note F1 against the
-clip's MIDI, spectral distances; notes/s and flatness of the samples: argmax_music.evaluate),
+clip with seed 0 of every autoencoder (argmax decoding, stack.Sampler.reconstruct), samples the WaveNet, scores them (note F1 against the
+clip's MIDI, spectral distances; notes/s and flatness of the samples: argmax_music.metrics.figures),
 and writes the report (experiments/report.py: tables of mean ± std, findings from Welch
 intervals) and results/small_scale.json.
 
@@ -40,10 +40,12 @@ import jax
 import numpy as np
 from absl import app, flags, logging
 
-from argmax_music import audio, checkpoints, cli, evaluate, files, metrics, plots, train, writer
+from argmax_music import audio, cli, files, metrics, plots, stack, train, writer
 from argmax_music import config as config_lib
-from argmax_music.data import dataset
+from argmax_music.data import clips, dataset
 from argmax_music.experiments import findings, report
+from argmax_music.metrics import figures as musical
+from argmax_music.metrics import scores
 from argmax_music.models import generate, wavenet
 from configs import small_scale
 
@@ -134,16 +136,13 @@ def train_variant(name: str, config, workdir: Path, data: dataset.PreparedDatase
 
 
 def validation_clip(data: dataset.PreparedDataset, length: int) -> tuple[np.ndarray, np.ndarray | None]:
-  """`length` mu-law samples from the middle of the longest validation file, and the score's notes in them
+  """`length` mu-law samples of the first validation file that long (its middle), and the score's notes in them
   (None where the file has no MIDI or the evaluation dependencies are missing)."""
-  entries, arrays = data.entries("validation"), data.arrays("validation")
-  longest = max(range(len(arrays)), key=lambda i: len(arrays[i]))
-  if len(arrays[longest]) < length:
-    raise ValueError(f"{data.root}: no validation file is {length} samples long; render more pieces")
-  start = (len(arrays[longest]) - length) // 2
-  clip = np.asarray(arrays[longest][start : start + length], np.int32)
-  score = None if metrics.missing_dependencies() else evaluate.score_notes(data, entries[longest], start, length)
-  return clip, score
+  clip = clips.pick_clips(data, "validation", 1, length)[0]
+  score = (
+    None if metrics.missing_dependencies() else scores.clip_score(scores.midi_index(data), clip, length / data.rate)
+  )
+  return clip.waveform.astype(np.int32), score
 
 
 def listen(
@@ -158,12 +157,13 @@ def listen(
   signals = {"original": audio.mu_law_decode(clip)}
   files = {"original": "original.flac"}
   for name in names:
-    trained = checkpoints.load_params(runs / name / "seed0")
-    rng = jax.random.key(trained.config.seed)
+    trained = stack.Stage.load(runs / name / "seed0")
     if trained.task.is_level:
-      signals[name] = audio.mu_law_decode(trained.task.eval_audio(trained.params, trained.model_state, clip, rng))
+      _, decoded = stack.Sampler([trained], temperatures=[0.0], quiet=True).reconstruct(clip[None])
+      signals[name] = audio.mu_law_decode(decoded[0])
       files[name] = f"reconstruction_{name}.flac"
     else:
+      rng = jax.random.key(trained.config.seed)
       module, params = trained.task.generator(jax.device_get(trained.params))
       samples = np.asarray(generate.generate(module, params, rng, 2, length))
       for i, s in enumerate(samples):
@@ -191,16 +191,16 @@ def musical_figures(signals: dict[str, np.ndarray], score: np.ndarray | None, da
     return {}
   original = signals["original"]
   figures = {
-    name: evaluate.clip_figures(x, rate, original, score)
+    name: musical.clip_figures(x, rate, original, score)
     for name, x in signals.items()
     if name != "original" and " sample " not in name
   }
   sampled = dict.fromkeys(k.split(" sample ")[0] for k in signals if " sample " in k)
   if sampled:
-    reference = evaluate.training_reference(data_dir, seconds=len(original) / rate)
+    reference = musical.training_reference(data_dir, seconds=len(original) / rate)
     for name in sampled:
       samples = [x for k, x in signals.items() if k.startswith(f"{name} sample ")]
-      figures[name] = evaluate.generated_figures(samples, rate, reference)["summary"]
+      figures[name] = musical.generated_figures(samples, rate, reference)["summary"]
   return figures
 
 

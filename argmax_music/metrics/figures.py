@@ -1,0 +1,165 @@
+"""The musical figures of a clip or a set of clips, from the metrics beside this file.
+
+`clip_figures`: one clip (notes/s, polyphony, flatness), against its original (spectral and chroma
+distances) and its score (note F1); `reconstruction_figures`: reconstructed clips against theirs;
+`generated_figures`: generated clips against a `TrainingReference` (the training set's notes and
+flatness, and white noise's). Raise metrics.MissingDependencies without the evaluation dependencies.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+
+import numpy as np
+from absl import logging
+
+from argmax_music import audio, metrics
+from argmax_music.data import clips as clips_lib
+from argmax_music.data import dataset
+from argmax_music.metrics import chroma, flatness, note_f1, pitch_stats, scores, spectral, transcription
+
+VS_SCORE = "score"
+VS_TRANSCRIPTION = "transcription of the original"
+MUSIC_MIN_SECONDS = 0.5
+NOTES_PER_S_CLIPS = 3  # Training clips transcribed for the notes/s that generated audio is set beside.
+
+
+def _note_figures(notes: transcription.Transcription) -> dict:
+  return {
+    "seconds": round(notes.seconds, 3),
+    "notes": len(notes.notes),
+    "notes_per_s": pitch_stats.notes_per_second(notes.notes, notes.seconds),
+    "pitched_fraction": pitch_stats.pitched_fraction(notes.frames, transcription.FRAME_THRESHOLD),
+    "polyphony": pitch_stats.polyphony(notes.notes, notes.seconds),
+  }
+
+
+def clip_figures(
+  signal: np.ndarray, sample_rate: int, reference: np.ndarray | None = None, midi_notes: np.ndarray | None = None
+) -> dict:
+  """Figures of one float clip: notes/s, pitched-frame fraction, polyphony, spectral flatness (dB).
+
+  With `midi_notes` ([onset, offset, pitch] rows in the clip's time) its transcription is scored against
+  them (`vs`: "score"); otherwise, with a `reference` signal, against the reference's transcription.
+  With a `reference`, also the spectral distances and chroma cosine.
+  """
+  notes = transcription.transcribe(signal, sample_rate)
+  figures = _note_figures(notes) | {"flatness_db": flatness.spectral_flatness_db(signal)}
+  if midi_notes is not None:
+    figures |= {"vs": VS_SCORE} | note_f1.note_scores(midi_notes, notes.notes)
+  elif reference is not None:
+    original = transcription.transcribe(reference, sample_rate)
+    figures |= {"vs": VS_TRANSCRIPTION} | note_f1.note_scores(original.notes, notes.notes)
+  if reference is not None:
+    figures |= {
+      "stft_distance": spectral.stft_distance(reference, signal),
+      "log_mel_distance_db": spectral.log_mel_distance(reference, signal, sample_rate),
+      "chroma_cosine": chroma.chroma_cosine(reference, signal, sample_rate),
+    }
+  return figures
+
+
+def training_clip_figures(original: np.ndarray, recon: np.ndarray, sample_rate: float) -> dict:
+  """The numeric figures of a mu-law reconstruction against its original, for training's log; {} and a
+  warning without the evaluation dependencies or for a clip under MUSIC_MIN_SECONDS."""
+  if len(recon) < MUSIC_MIN_SECONDS * sample_rate:
+    logging.warning("eval.music_every: the clip is %d samples, too short to transcribe", len(recon))
+    return {}
+  try:
+    figures = clip_figures(audio.mu_law_decode(recon), int(sample_rate), audio.mu_law_decode(original))
+  except metrics.MissingDependencies as e:
+    logging.warning("eval.music_every: no musical figures: %s", e)
+    return {}
+  return {k: v for k, v in figures.items() if isinstance(v, (int, float))}
+
+
+def mean_figures(rows: list[dict]) -> dict:
+  """Mean of each numeric figure over the rows that have it."""
+  keys = dict.fromkeys(k for r in rows for k, v in r.items() if isinstance(v, (int, float)) and k != "start_s")
+  return {k: float(np.nanmean([r[k] for r in rows if k in r])) for k in keys}
+
+
+def reconstruction_figures(
+  clips: list[clips_lib.Clip], decoded: np.ndarray, sample_rate: int, midi: dict | None = None
+) -> dict:
+  """Each mu-law reconstruction in `decoded` against its clip (and the clip's score, where `midi`, a
+  `scores.midi_index`, has it), with the transcriber's own score on the original; and their mean."""
+  rows = []
+  for clip, waveform in zip(clips, decoded):
+    original = audio.mu_law_decode(clip.waveform[: len(waveform)])
+    score = scores.clip_score(midi or {}, clip, len(waveform) / sample_rate)
+    row = {"source": clip.source, "start_s": round(clip.start_s, 3)}
+    row |= clip_figures(audio.mu_law_decode(waveform), sample_rate, original, score)
+    if score is not None:  # The transcriber's own score on the original: the ceiling for this clip.
+      row["original_onset_f1"] = clip_figures(original, sample_rate, midi_notes=score)["onset_f1"]
+    rows.append(row)
+  return {"clips": rows, "summary": mean_figures(rows) | {"vs": " / ".join(sorted({r["vs"] for r in rows}))}}
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingReference:
+  """What generated audio is compared with: the training set's note histograms and flatness, and white noise's."""
+
+  pitch_classes: np.ndarray
+  durations: np.ndarray
+  flatness_db: float
+  noise_flatness_db: float
+  notes_from: str  # "MIDI of N training files" or "transcriptions of N training clips"
+  notes_per_s: float  # transcribed, over the first NOTES_PER_S_CLIPS training clips
+  noise_notes_per_s: float
+
+
+def training_reference(
+  data_dir: str | os.PathLike, max_files: int = 20, seconds: float = 4.0, midi_root: str | os.PathLike | None = None
+) -> TrainingReference:
+  """The training split's note histograms (from its MIDI where every clip's file has one, else transcriptions of
+  the clips) and the mean spectral flatness of a clip from the middle of each of up to `max_files` files."""
+  data = dataset.PreparedDataset(data_dir)
+  rate = int(data.manifest["sample_rate"])
+  count = min(max_files, sum(e["length"] >= seconds * rate for e in data.entries("train")))
+  picked = clips_lib.pick_clips(data, "train", count, int(seconds * rate))
+  clips = [audio.mu_law_decode(c.waveform) for c in picked]
+  midi = scores.midi_index(data, midi_root)
+  if picked and all(os.path.normpath(c.source) in midi for c in picked):
+    notes = [note_f1.midi_notes(midi[os.path.normpath(c.source)][0]) for c in picked]
+    notes_from = f"MIDI of {len(picked)} training files"
+  else:
+    notes = [transcription.transcribe(c, rate).notes for c in clips]
+    notes_from = f"transcriptions of {len(picked)} training clips ({seconds:g} s each)"
+  pooled = np.concatenate(notes) if notes else np.zeros((0, 3))
+  noise = np.random.default_rng(0).uniform(-0.5, 0.5, int(seconds * rate)).astype(np.float32)
+  notes_per_s = lambda x: _note_figures(transcription.transcribe(x, rate))["notes_per_s"]
+  counted = [notes_per_s(c) for c in clips[:NOTES_PER_S_CLIPS]]
+  return TrainingReference(
+    pitch_stats.pitch_class_histogram(pooled),
+    pitch_stats.duration_histogram(pooled),
+    float(np.nanmean([flatness.spectral_flatness_db(c) for c in clips])),
+    flatness.spectral_flatness_db(noise),
+    notes_from,
+    float(np.mean(counted)) if counted else math.nan,
+    notes_per_s(noise),
+  )
+
+
+def generated_figures(signals: list[np.ndarray], sample_rate: int, training: TrainingReference) -> dict:
+  """Per-clip figures of generated float clips, and over all of them: pitch-class and duration histogram
+  distances (total variation, 0..1) to the training notes, mean flatness beside the training audio's and noise's."""
+  rows, notes = [], []
+  for signal in signals:
+    notes.append(transcription.transcribe(signal, sample_rate))
+    rows.append(_note_figures(notes[-1]) | {"flatness_db": flatness.spectral_flatness_db(signal)})
+  pooled = np.concatenate([n.notes for n in notes]) if notes else np.zeros((0, 3))
+  summary = mean_figures(rows) | {
+    "pitch_class_distance": pitch_stats.histogram_distance(
+      pitch_stats.pitch_class_histogram(pooled), training.pitch_classes
+    ),
+    "duration_distance": pitch_stats.histogram_distance(pitch_stats.duration_histogram(pooled), training.durations),
+    "training_flatness_db": training.flatness_db,
+    "noise_flatness_db": training.noise_flatness_db,
+    "training_notes_per_s": training.notes_per_s,
+    "noise_notes_per_s": training.noise_notes_per_s,
+    "training_notes_from": training.notes_from,
+  }
+  return {"clips": rows, "summary": summary}
