@@ -70,8 +70,10 @@ def load_audio(path: str | os.PathLike, sample_rate: int = 16000) -> np.ndarray:
 
   Documented conversions: channels are averaged, the rate is resampled with
   soxr, and samples beyond [-1, 1] (float files) are clipped. Raises AudioError,
-  naming the file, for unreadable, corrupt or empty files.
+  naming the file, for missing, unreadable, corrupt or empty files.
   """
+  if not os.path.isfile(path):  # libsndfile would say only "System error".
+    raise AudioError(f"{path}: no such file")
   try:
     x, rate = sf.read(os.fspath(path), dtype="float32", always_2d=True)
   except Exception as e:  # libsndfile raises several types; all mean "unreadable".
@@ -99,18 +101,30 @@ def save_audio(path: str | os.PathLike, x: np.ndarray, sample_rate: int = 16000)
 # ---------------------------------------------------------------------------
 
 
+DYNAMIC_RANGE_DB = 80.0  # What a spectrogram picture and the log-mel distance show below the loudest bin.
+FREQUENCY_TICKS_HZ = (100, 250, 500, 1000, 2000, 4000, 8000)
+
+
+def stft_frames(x: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
+  """Hann-windowed frames (frames, n_fft) every `hop` samples; a signal shorter than a frame is zero-padded."""
+  x = np.asarray(x, np.float32)
+  if len(x) < n_fft:
+    x = np.pad(x, (0, n_fft - len(x)))
+  return np.lib.stride_tricks.sliding_window_view(x, n_fft)[::hop] * np.hanning(n_fft).astype(np.float32)
+
+
+def hz_to_mel(hz):
+  """The mel scale (O'Shaughnessy's formula)."""
+  return 2595.0 * np.log10(1.0 + np.asarray(hz) / 700.0)
+
+
 def log_mel_spectrogram(
   x: np.ndarray, sample_rate: int = 16000, n_fft: int = 1024, hop: int = 256, n_mels: int = 80
 ) -> np.ndarray:
   """Log-mel spectrogram (n_mels, frames) in dB, with a Hann window and a triangular mel bank."""
-  x = np.asarray(x, np.float32)
-  if len(x) < n_fft:
-    x = np.pad(x, (0, n_fft - len(x)))
-  frames = np.lib.stride_tricks.sliding_window_view(x, n_fft)[::hop]
-  power = np.abs(np.fft.rfft(frames * np.hanning(n_fft), axis=-1)) ** 2
-  mel = lambda f: 2595.0 * np.log10(1.0 + f / 700.0)
+  power = np.abs(np.fft.rfft(stft_frames(x, n_fft, hop), axis=-1)) ** 2
   hz = lambda m: 700.0 * (10.0 ** (m / 2595.0) - 1.0)
-  edges = hz(np.linspace(mel(0.0), mel(sample_rate / 2), n_mels + 2))
+  edges = hz(np.linspace(0.0, hz_to_mel(sample_rate / 2), n_mels + 2))
   freqs = np.linspace(0, sample_rate / 2, n_fft // 2 + 1)
   lower, centre, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]
   bank = np.maximum(0, np.minimum((freqs - lower) / (centre - lower), (upper - freqs) / (upper - centre)))
@@ -118,28 +132,34 @@ def log_mel_spectrogram(
 
 
 def spectrogram_figure(signals: dict[str, np.ndarray], sample_rate: int = 16000):
-  """A matplotlib figure with one log-mel spectrogram panel per named signal."""
+  """One log-mel panel per named signal, stacked on one time axis, one colour scale (dB), frequencies in Hz."""
   import matplotlib
 
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
 
-  fig, axes = plt.subplots(len(signals), 1, figsize=(10, 2.6 * len(signals)), squeeze=False)
-  for ax, (title, x) in zip(axes[:, 0], signals.items()):
-    spec = log_mel_spectrogram(x, sample_rate)
-    ax.imshow(
+  specs = {name: log_mel_spectrogram(x, sample_rate) for name, x in signals.items()}
+  top = max(float(s.max()) for s in specs.values())
+  seconds = max(len(x) for x in signals.values()) / sample_rate
+  fig, axes = plt.subplots(len(specs), 1, figsize=(9, 2.3 * len(specs)), squeeze=False, sharex=True)
+  ticks = [hz for hz in FREQUENCY_TICKS_HZ if hz < sample_rate / 2]
+  for ax, (name, spec) in zip(axes[:, 0], specs.items(), strict=True):
+    image = ax.imshow(
       spec,
       origin="lower",
       aspect="auto",
       cmap="magma",
-      vmin=spec.max() - 80,
-      vmax=spec.max(),
-      extent=(0, len(x) / sample_rate, 0, spec.shape[0]),
+      vmin=top - DYNAMIC_RANGE_DB,
+      vmax=top,
+      extent=(0, len(signals[name]) / sample_rate, 0, spec.shape[0]),
     )
-    ax.set_title(title)
-    ax.set_ylabel("mel bin")
+    ax.set_xlim(0, seconds)
+    mel_bin = lambda hz, n=spec.shape[0]: hz_to_mel(hz) / hz_to_mel(sample_rate / 2) * (n + 1) - 1
+    ax.set_yticks([mel_bin(hz) for hz in ticks], [f"{hz / 1000:g}k" if hz >= 1000 else str(hz) for hz in ticks])
+    ax.set_ylabel("Hz")
+    ax.set_title(name, loc="left", fontsize=10)
   axes[-1, 0].set_xlabel("seconds")
-  fig.tight_layout()
+  fig.colorbar(image, ax=axes[:, 0].tolist(), label="dB", pad=0.01)
   return fig
 
 

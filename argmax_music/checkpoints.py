@@ -1,38 +1,31 @@
-"""A run's checkpoints and its workdir: one Orbax manager, preemption, a params-only loader, the workdir lock.
+"""A run's checkpoints: one Orbax manager and a params-only loader.
 
 `workdir/checkpoints` holds the latest `train.keep` checkpoints and the best by eval NLL (its
 metric is stored with it, so it survives a resume); `load_params` restores a stage's parameters
 for sampling, encoding and evaluation without its optimizer state. A corrupt latest checkpoint
-makes the run fall back to the one before it with a warning; `workdir/lock.json` keeps a second
-trainer off a workdir a live one holds.
+makes the run fall back to the one before it with a warning. (The workdir's lock and full-disk
+errors: `workdir.py`; SIGTERM: `preemption.py`.)
 """
 
 from __future__ import annotations
 
-import errno
 import json
-import os
 import shutil
-import signal
-import socket
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import ml_collections
-import numpy as np
 import orbax.checkpoint as ocp
 from absl import logging
 from jax.experimental import multihost_utils
 from orbax.checkpoint.checkpoint_managers import preservation_policy as policies
 
 from argmax_music import sharding
-from argmax_music.config import ConfigError
 from argmax_music.tasks import Task, make_task
 
 RUN_FILE = "run.json"
-LOCK_FILE = "lock.json"
 CHECKPOINTS = "checkpoints"
 # Version 2: one manager with the best kept by metric, and `ema_model_state` in the train state.
 FORMAT = 2
@@ -207,128 +200,3 @@ def load_params(workdir: str | Path, which: str | int = "latest", use_ema: bool 
   restored = manager.restore(step, args=ocp.args.Composite(state=args))["state"]
   checkpoints.close()
   return Trained(config, task, restored[keys["params"]], restored[keys["model_state"]], step, run)
-
-
-# ---------------------------------------------------------------------------
-# Preemption: SIGTERM on any process stops every process at the same step.
-# ---------------------------------------------------------------------------
-
-
-class Preemption:
-  """While entered (`with Preemption() as p:`), SIGTERM sets a flag; with several processes the flag is agreed
-  on at each step (any one stops all).
-
-  Without the agreement, a process that got the signal would leave the loop while the others wait in the
-  next step's collectives forever (a TPU pod's maintenance events do not always reach every host at once).
-  """
-
-  def __init__(self):
-    self.received = False
-    self._previous = None
-
-  def __enter__(self):
-    self._previous = signal.signal(signal.SIGTERM, self._handler)
-    return self
-
-  def __exit__(self, *exc):
-    signal.signal(signal.SIGTERM, self._previous)  # After training, SIGTERM does what it did before.
-
-  def _handler(self, signum, frame):
-    del frame
-    if not self.received:
-      logging.warning("signal %d: saving a checkpoint at the current step, then exiting", signum)
-    self.received = True
-
-  def requested(self) -> bool:
-    """Whether to stop after this step (the same answer on every process)."""
-    if jax.process_count() == 1:
-      return self.received
-    return bool(np.any(multihost_utils.process_allgather(np.int32(self.received))))
-
-
-# ---------------------------------------------------------------------------
-# The workdir: a lock, a full disk.
-# ---------------------------------------------------------------------------
-
-
-def _alive(pid: int) -> bool:
-  try:
-    os.kill(pid, 0)
-  except ProcessLookupError:
-    return False
-  except PermissionError:
-    return True
-  return True
-
-
-class WorkdirLock:
-  """`workdir/lock.json` (host and pid of the trainer), taken by process 0 only.
-
-  A lock whose process is gone (same host) is taken over with a warning; a live one refuses the start,
-  naming the process. A workdir on a bucket (gs://) is not locked.
-  """
-
-  def __init__(self, workdir: str | Path):
-    self.workdir = workdir
-    self.path = None if str(workdir).startswith("gs:/") else Path(workdir) / LOCK_FILE
-    self.held = False
-
-  def __enter__(self):
-    if jax.process_index() != 0:
-      return self
-    if self.path is None:
-      logging.warning("%s is on a bucket: no workdir lock (make sure one trainer writes it)", self.workdir)
-      return self
-    me = {"host": socket.gethostname(), "pid": os.getpid()}
-    try:
-      fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-    except FileExistsError:
-      try:
-        holder = json.loads(self.path.read_text())
-      except (OSError, ValueError):
-        holder = {}
-      stale = holder.get("host") == me["host"] and (holder.get("pid") == me["pid"] or not _alive(holder["pid"]))
-      if not stale and holder:
-        raise ConfigError(
-          f"{self.workdir} is in use by process {holder['pid']} on {holder['host']} (lock "
-          f"{self.path}); stop that trainer or use another --workdir"
-        ) from None
-      logging.warning(
-        "taking over the stale lock %s of process %s on %s, which is gone",
-        self.path,
-        holder.get("pid"),
-        holder.get("host"),
-      )
-      fd = os.open(self.path, os.O_CREAT | os.O_TRUNC | os.O_WRONLY)
-    with os.fdopen(fd, "w") as f:
-      json.dump(me, f)
-    self.held = True
-    return self
-
-  def __exit__(self, *exc):
-    if self.held:
-      self.path.unlink(missing_ok=True)
-      self.held = False
-
-
-def is_disk_full(error: BaseException) -> bool:
-  """Whether `error` (or one it was raised from) is ENOSPC."""
-  while error is not None:
-    if getattr(error, "errno", None) == errno.ENOSPC:
-      return True
-    # Tensorstore (Orbax's array writer) reports ENOSPC as a ValueError with only its message.
-    if isinstance(error, ValueError) and "No space left on device" in str(error):
-      return True
-    error = error.__cause__ or error.__context__
-  return False
-
-
-def disk_full_error(workdir: Path, error: BaseException) -> OSError:
-  """An ENOSPC error naming the workdir and its last complete checkpoint."""
-  steps = [int(p.name) for p in (workdir / CHECKPOINTS).glob("*") if p.name.isdigit()]
-  last = f"step {max(steps)} in {workdir / CHECKPOINTS} is intact" if steps else "there is no checkpoint yet"
-  return OSError(
-    errno.ENOSPC,
-    f"no space left on the device of {workdir} ({error}); the last complete "
-    f"checkpoint: {last}. Free space, then run the same command to resume.",
-  )

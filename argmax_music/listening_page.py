@@ -21,12 +21,10 @@ from pathlib import Path
 import numpy as np
 
 from argmax_music import audio
-from argmax_music.files import atomic_save_figure, atomic_write_bytes
+from argmax_music.files import atomic_write_bytes
 
 PAGE_DATA = "page.json"
 UNITS = (("_per_s", "per s"), ("_db", "dB"), ("_hz", "Hz"), ("_bits", "bits"), ("_s", "s"))
-DYNAMIC_RANGE_DB = 80.0
-FREQUENCY_TICKS_HZ = (100, 250, 500, 1000, 2000, 4000, 8000)
 MISSING = "–"
 
 
@@ -99,46 +97,6 @@ def figure_rows(figures: dict) -> list[tuple[str, str]]:
 # ---------------------------------------------------------------------------
 
 
-def _mel_position(hz: float, sample_rate: int, n_mels: int = 80) -> float:
-  mel = lambda f: 2595.0 * np.log10(1.0 + f / 700.0)
-  return (mel(hz) / mel(sample_rate / 2)) * (n_mels + 1) - 1
-
-
-def save_spectrograms(path: Path, signals: dict[str, np.ndarray], sample_rate: int) -> None:
-  """One panel per named signal, stacked on one time axis, one colour scale (dB) and frequencies in Hz."""
-  import matplotlib
-
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
-
-  specs = {name: audio.log_mel_spectrogram(x, sample_rate) for name, x in signals.items()}
-  top = max(float(s.max()) for s in specs.values())
-  seconds = max(len(x) for x in signals.values()) / sample_rate
-  fig, axes = plt.subplots(len(specs), 1, figsize=(9, 2.3 * len(specs)), squeeze=False, sharex=True)
-  ticks = [hz for hz in FREQUENCY_TICKS_HZ if hz < sample_rate / 2]
-  for ax, (name, spec) in zip(axes[:, 0], specs.items(), strict=True):
-    length = len(signals[name]) / sample_rate
-    image = ax.imshow(
-      spec,
-      origin="lower",
-      aspect="auto",
-      cmap="magma",
-      vmin=top - DYNAMIC_RANGE_DB,
-      vmax=top,
-      extent=(0, length, 0, spec.shape[0]),
-    )
-    ax.set_xlim(0, seconds)
-    ax.set_yticks(
-      [_mel_position(hz, sample_rate, spec.shape[0]) for hz in ticks],
-      [f"{hz / 1000:g}k" if hz >= 1000 else str(hz) for hz in ticks],
-    )
-    ax.set_ylabel("Hz")
-    ax.set_title(name, loc="left", fontsize=10)
-  axes[-1, 0].set_xlabel("seconds")
-  fig.colorbar(image, ax=axes[:, 0].tolist(), label="dB", pad=0.01)
-  atomic_save_figure(path, fig)
-
-
 # ---------------------------------------------------------------------------
 # The page.
 # ---------------------------------------------------------------------------
@@ -179,7 +137,7 @@ def write_page(
       clip["original"] = f"original_{i}.wav"
       audio.save_audio(out / clip["original"], original, sample_rate)
       panels = {"original": original, clip["name"]: x}
-    save_spectrograms(out / clip["spectrogram"], panels, sample_rate)
+    audio.save_spectrogram_png(out / clip["spectrogram"], panels, sample_rate)
     clips.append(clip)
   page = {
     "title": f"argmax_music: {settings.get('mode', kind)}",

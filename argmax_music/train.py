@@ -24,10 +24,11 @@ from absl import flags, logging
 from ml_collections import config_flags
 
 import argmax_music
-from argmax_music import audio, checkpoints, files, sharding, stack, trainer, writer
+from argmax_music import audio, checkpoints, files, sharding, stack, trainer, workdir_guard, writer
 from argmax_music.config import ConfigError, flatten
 from argmax_music.data import clips, dataset, pipeline
 from argmax_music.metrics.figures import training_clip_figures
+from argmax_music.preemption import Preemption
 from argmax_music.tasks import Task, make_task
 
 # ---------------------------------------------------------------------------
@@ -104,15 +105,15 @@ def train(config, workdir: str | Path, devices=None, profile_steps: int = 0) -> 
   workdir = Path(workdir)
   workdir.mkdir(parents=True, exist_ok=True)
   try:
-    with checkpoints.WorkdirLock(workdir), checkpoints.Preemption() as preemption:
+    with workdir_guard.WorkdirLock(workdir), Preemption() as preemption:
       return _train(config, workdir, devices, profile_steps, preemption)
   except (OSError, ValueError) as e:
-    if not checkpoints.is_disk_full(e):
+    if not workdir_guard.is_disk_full(e):
       raise
-    raise checkpoints.disk_full_error(workdir, e) from e
+    raise workdir_guard.disk_full_error(workdir, e) from e
 
 
-def _train(config, workdir: Path, devices, profile_steps: int, preemption: checkpoints.Preemption) -> dict:
+def _train(config, workdir: Path, devices, profile_steps: int, preemption: Preemption) -> dict:
   data = load_data(config)
   mesh = sharding.make_mesh(devices)
   check_config(config, mesh.devices.size)
@@ -245,7 +246,7 @@ def _train(config, workdir: Path, devices, profile_steps: int, preemption: check
           metric_writer.scalars(step, training_clip_figures(original, recon, data.rate), "music")
       save(step, force=True, metrics={"nll_bits": eval_result["nll_bits"]})  # Kept while it is the best.
     save(step)
-    if preemption.requested():
+    if preemption.requested(step):
       save(step, force=True)
       break
 

@@ -79,6 +79,30 @@ def init_state(task: Task, optimizer, abstract: TrainState, rng) -> TrainState:
   return init(rng, example)
 
 
+def polyak_average(average, new, decay: float, n, debias: bool):
+  """The Polyak/EMA average after its n-th update (n = 1, 2, ...) with `new`; {} when decay == 0.
+
+  Plain: d * average + (1 - d) * new. Debiased: average + w_n (new - average) with w_n = (1 - d) / (1 - d^n),
+  the bias-corrected EMA of the n updates so far. w_1 = 1 takes `new` itself, so the first average is the
+  first parameters exactly, and a constant stream then stays exact (new - average = 0).
+  """
+  if not decay:
+    return {}
+  if not debias:
+    return jax.tree.map(lambda e, p: decay * e + (1 - decay) * p, average, new)
+  d = jnp.float32(decay)
+  w = jnp.where(n == 1, 1.0, (1 - d) / (1 - d ** jnp.asarray(n, jnp.float32)))
+  return jax.tree.map(lambda e, p: jnp.where(w == 1, p, e + w * (p - e)).astype(e.dtype), average, new)
+
+
+def gradient_norms(task: Task, grads) -> dict:
+  """`grad_norm/<module>` for each top-level module of a level (encoder, quantizer, upsampler, decoder);
+  one `grad_norm/<stage>` for a prior or WaveNet, whose top-level keys are single parameters."""
+  if task.is_level:
+    return {f"grad_norm/{name}": optax.tree.norm(g) for name, g in grads.items()}
+  return {f"grad_norm/{task.config.stage}": optax.tree.norm(grads)}
+
+
 def train_step(task: Task, optimizer, state: TrainState, batch, rng):
   """One optimizer step. A non-finite loss or gradient leaves the state unchanged (counted in nan_steps)."""
   rng = jax.random.fold_in(rng, state.step)
@@ -86,8 +110,9 @@ def train_step(task: Task, optimizer, state: TrainState, batch, rng):
   (loss, (metrics, model_state)), grads = grad_fn(state.params, state.model_state, batch, rng)
   updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
   params = optax.apply_updates(state.params, updates)
-  decay = task.config.train.ema_decay
-  average = lambda old, new: jax.tree.map(lambda e, p: decay * e + (1 - decay) * p, old, new) if decay else {}
+  t = task.config.train
+  n = state.step - state.nan_steps + 1  # This average's update number: skipped steps do not count.
+  average = lambda old, new: polyak_average(old, new, t.ema_decay, n, t.ema_debias)
   grad_norm = optax.tree.norm(grads)
   finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
   new = TrainState(
@@ -108,5 +133,5 @@ def train_step(task: Task, optimizer, state: TrainState, batch, rng):
     ema_model_state=keep(new.ema_model_state, state.ema_model_state),
     nan_steps=state.nan_steps + (~finite).astype(jnp.int32),
   )
-  metrics.update(grad_norm=grad_norm, param_norm=optax.tree.norm(params), finite=finite)
+  metrics.update(grad_norm=grad_norm, param_norm=optax.tree.norm(params), finite=finite, **gradient_norms(task, grads))
   return new, metrics

@@ -34,6 +34,10 @@ def get_config():
   # loss"): at 2,000 steps the published loss alone let 7 of 18 runs collapse ('mean'; 'sum': 5 of 6), with
   # this term 0 of 6 did, and the NLL differences it made were within the noise.
   c.model.quantizer.code_diversity_weight = 1.0
+  # AMAE: > 0 evaluates both diversity terms at running means (decay d; the gradient still reaches the batch's
+  # mean at full weight) rather than at the batch's mean alone; 0: the batch's alone, as published.
+  c.model.quantizer.diversity_target_decay = 0.0
+  c.model.quantizer.mass_floor = 0.0  # AMAE: q = relu(z) / max(sum relu(z), mass_floor); 0: / (sum + 1e-6), published
   c.model.quantizer.dim = 64
   c.model.quantizer.commitment = 0.25
   c.model.quantizer.ema_decay = 0.0  # > 0: EMA codebook updates
@@ -44,9 +48,9 @@ def get_config():
   c.model.encoder.blocks_per_stage = 3
   c.model.encoder.kernel_size = 3
   c.model.upsampler = ml_collections.ConfigDict()
-  c.model.upsampler.mode = "repeat"  # 'repeat' (then a conv) or 'transposed'
-  c.model.upsampler.channels = 64
+  c.model.upsampler.channels = 64  # a 1x1 projection of each code vector, repeated hop times, then a conv
   c.model.upsampler.kernel_size = 9
+  c.model.upsampler.normalize = False  # True: LayerNorm over channels after the projection (unit scale whatever K)
   c.model.decoder = ml_collections.ConfigDict()
   c.model.decoder.layers = 20
   c.model.decoder.cycle = 10
@@ -72,6 +76,10 @@ def get_config():
   c.train.weight_decay = 0.0
   c.train.grad_clip = 1.0
   c.train.ema_decay = 0.0  # > 0: Polyak/EMA parameters, used for eval and sampling
+  # True: the n-th update weighs the new parameters (1 - d) / (1 - d^n): the bias-corrected EMA of the steps so far.
+  # False: plain EMA from the initial parameters, whose weight d^n is still 82% after 2,000 steps at paper.py's
+  # d = 0.9999 (14% at 0.999): short runs would be evaluated and sampled with a model pulled towards its init.
+  c.train.ema_debias = True
   c.train.log_every = 50
   c.train.eval_every = 1000
   c.train.checkpoint_every = 1000

@@ -16,7 +16,7 @@ import optax
 import pytest
 from conftest import REPO, tiny_config, tiny_train_command, xla_flags
 
-from argmax_music import checkpoints, encode, sharding, stack, tasks, train, trainer
+from argmax_music import checkpoints, encode, sharding, stack, tasks, train, trainer, workdir_guard
 from argmax_music.config import ConfigError
 
 
@@ -97,7 +97,7 @@ def test_workdir_lock(tiny_data, tmp_path):
 
 
 def test_gs_workdir_is_not_locked(caplog):
-  with caplog.at_level(logging.WARNING), checkpoints.WorkdirLock("gs://bucket/run") as lock:
+  with caplog.at_level(logging.WARNING), workdir_guard.WorkdirLock("gs://bucket/run") as lock:
     assert not lock.held
   assert any("no workdir lock" in r.getMessage() for r in caplog.records)
 

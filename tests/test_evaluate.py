@@ -57,10 +57,10 @@ def piano(tmp_path_factory):
 
 
 class ScoredClip:
-  """A validation clip's samples and its score's notes."""
+  """A validation clip (source, start_s, waveform) and its score's notes."""
 
   def __init__(self, clip, midi_notes):
-    self.waveform, self.midi_notes = clip.waveform, midi_notes
+    self.__dict__.update(vars(clip), midi_notes=midi_notes)
 
 
 @pytest.fixture(scope="module")

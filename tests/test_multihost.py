@@ -78,17 +78,48 @@ def train_flags(workdir, data, steps) -> list[str]:
   ]
 
 
+# The trainer, with the multi-host collectives that its loop runs outside checkpointing recorded (the main thread,
+# not inside a `checkpoints.Checkpoints` call; Orbax's background threads finish saves): to $COLLECTIVES_OUT at exit.
+COUNTING_TRAINER = """
+import atexit, json, os, runpy, threading
+from jax.experimental import multihost_utils
+from argmax_music import checkpoints
+calls, inside = [], [0]
+def outside_checkpoints(name, real):
+  def call(*args, **kwargs):
+    if threading.current_thread() is threading.main_thread() and not inside[0]:
+      calls.append(name)
+    return real(*args, **kwargs)
+  return call
+def checkpointing(real):
+  def call(*args, **kwargs):
+    inside[0] += 1
+    try:
+      return real(*args, **kwargs)
+    finally:
+      inside[0] -= 1
+  return call
+for name in ("process_allgather", "sync_global_devices", "broadcast_one_to_all"):
+  setattr(multihost_utils, name, outside_checkpoints(name, getattr(multihost_utils, name)))
+for name in ("__init__", "save", "restore_latest", "wait", "close"):
+  setattr(checkpoints.Checkpoints, name, checkpointing(getattr(checkpoints.Checkpoints, name)))
+atexit.register(lambda: open(os.environ["COLLECTIVES_OUT"], "w").write(json.dumps(calls)))
+runpy.run_module("argmax_music.train", run_name="__main__")
+"""
+
+
 def start_process(i, port, workdir, data, steps, log_dir):
   cmd = [
     sys.executable,
-    "-m",
-    "argmax_music.train",
+    "-c",
+    COUNTING_TRAINER,
     f"--coordinator_address=127.0.0.1:{port}",
     "--num_processes=2",
     f"--process_id={i}",
     *train_flags(workdir, data, steps),
   ]
   env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS=xla_flags(2))
+  env["COLLECTIVES_OUT"] = str(log_dir / f"collectives_{i}.json")
   log = open(log_dir / f"process_{i}.log", "w")
   return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
 
@@ -120,6 +151,18 @@ def run_both(workdir, data, steps, log_dir, until=None, timeout=600):
   for p, log in zip(procs, logs):
     assert p.returncode == 0, log.read_text()[-3000:]
   return [json.loads(log.read_text().strip().splitlines()[-1]) for log in logs]
+
+
+@pytest.mark.slow
+def test_preemption_without_per_step_collective(tiny_data, tmp_path):
+  """Two processes agree on preemption through JAX's coordination service: over 20+ steps the loop runs no
+  multi-host collective outside checkpointing (the per-step allgather ran one a step), and SIGTERM to one process
+  still stops both at the same step."""
+  stopped = run_both(tmp_path / "mh", tiny_data, 100000, tmp_path / "logs", until="step 20/")
+  assert stopped[0]["step"] == stopped[1]["step"] >= 20
+  for i in range(2):
+    calls = json.loads((tmp_path / "logs" / f"collectives_{i}.json").read_text())
+    assert calls == []
 
 
 @pytest.mark.slow

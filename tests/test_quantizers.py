@@ -112,6 +112,86 @@ def test_diversity_loss_zero_at_uniform_and_its_minimisation_raises_usage():
   assert before <= 0.35 and usage(params) >= 0.9
 
 
+def test_running_diversity_target():
+  # K = 3, 'sum' form, both terms at weight 1, decay d = 0.5: two training steps, then eval, all by hand.
+  k, d, eps = 3, 0.5, 1e-6
+  quantizer = ArgmaxQuantizer(k, diversity_reduce="sum", code_diversity_weight=1.0, diversity_target_decay=d)
+  z1 = np.array([[[2.0, 1.0, 1.0], [0.0, 3.0, 1.0]]], np.float32)  # codes 0, 1
+  z2 = np.array([[[0.0, 1.0, 4.0], [1.0, 0.0, 3.0]]], np.float32)  # codes 2, 2
+  state = quantizer.init(jax.random.key(0), z1)
+  np.testing.assert_array_equal(state["quantizer_state"]["diversity_target"], np.full(3, 1 / 3, np.float32))
+  np.testing.assert_array_equal(state["quantizer_state"]["code_target"], np.full(3, 1 / 3, np.float32))
+
+  def step(state, z):
+    def aux(z):
+      out, new = quantizer.apply(state, z, mutable=["quantizer_state"])
+      return out.aux_loss, new
+
+    return jax.value_and_grad(aux, has_aux=True)(jnp.asarray(z))
+
+  running_q, running_f = np.full(3, 1 / 3), np.full(3, 1 / 3)
+  for z in (z1, z2):
+    (loss, state), grad = step(state, z)
+    r = np.maximum(z[0], 0.0)  # (T, K), T = 2 vectors
+    mass = r.sum(-1, keepdims=True) + eps
+    q = r / mass
+    f = np.eye(k)[np.argmax(q, -1)].mean(0)  # the codes' frequencies
+    running_q = d * running_q + (1 - d) * q.mean(0)
+    running_f = d * running_f + (1 - d) * f
+    np.testing.assert_allclose(loss, np.sum((k * running_q - 1) ** 2) + np.sum((k * running_f - 1) ** 2), rtol=1e-6)
+    # dL/dqbar at the mixed targets, at full weight (not (1 - d) times it), shared by the T vectors:
+    g = (2 * k * (k * running_q - 1) + 2 * k * (k * running_f - 1)) / 2
+    # Through q = r / mass: dL/dz_j = (g_j - sum_k g_k q_k) / mass where z_j > 0, else 0.
+    expected = (g[None] - np.sum(g * q, -1, keepdims=True)) / mass * (z[0] > 0)
+    np.testing.assert_allclose(grad[0], expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(state["quantizer_state"]["diversity_target"], running_q, rtol=1e-6)
+    np.testing.assert_allclose(state["quantizer_state"]["code_target"], running_f, rtol=1e-6)
+  # The hand numbers: running qbar [0.2917, 0.4167, 0.2917] after step 1 (batch qbar [0.25, 0.5, 0.25]), then
+  # [0.2083, 0.2583, 0.5333] (batch [0.125, 0.1, 0.775]); the codes' running frequencies: [0.4167, 0.4167, 0.1667]
+  # (batch [0.5, 0.5, 0]), then [0.2083, 0.2083, 0.5833] (batch [0, 0, 1]).
+  np.testing.assert_allclose(running_q, [0.20833, 0.25833, 0.53333], atol=1e-5)
+  np.testing.assert_allclose(running_f, [0.20833, 0.20833, 0.58333], atol=1e-5)
+  # Outside training (or with the collection immutable): L(running), no update.
+  for train in (False, True):
+    out = quantizer.apply(state, jnp.asarray(z1), train=train)
+    np.testing.assert_allclose(out.aux_loss, np.sum((k * running_q - 1) ** 2) + np.sum((k * running_f - 1) ** 2), 1e-6)
+  _, unchanged = quantizer.apply(state, jnp.asarray(z1), train=False, mutable=["quantizer_state"])
+  np.testing.assert_array_equal(unchanged["quantizer_state"]["diversity_target"], running_q.astype(np.float32))
+  # decay 0 keeps no state.
+  assert not ArgmaxQuantizer(k).init(jax.random.key(0), z1)
+
+
+def test_mass_floor_bounds_the_normaliser_gradient_and_keeps_the_argmax():
+  z = jnp.array([[[1e-4, 5e-5, -1.0], [2.0, 1.0, 0.5]]])
+  plain, floored = ArgmaxQuantizer(3), ArgmaxQuantizer(3, mass_floor=0.1)
+  np.testing.assert_allclose(floored.normalise(z)[0, 0], [1e-3, 5e-4, 0.0], rtol=1e-5)  # relu(z) / 0.1
+  np.testing.assert_allclose(floored.normalise(z)[0, 1], plain.normalise(z)[0, 1], rtol=1e-6)  # mass 3.5 > 0.1
+  jacobian = lambda quantizer: jax.jacobian(lambda v: quantizer.normalise(v))(z[0, 0])
+  assert float(jnp.abs(jacobian(plain)).max()) > 1000  # ~1 / mass: mass 1.5e-4
+  assert float(jnp.abs(jacobian(floored)).max()) == pytest.approx(10.0, rel=1e-5)  # 1 / mass_floor
+  random_z = jax.random.normal(jax.random.key(0), (4, 50, 8)) * 0.01
+  np.testing.assert_array_equal(
+    ArgmaxQuantizer(8).apply({}, random_z).codes, ArgmaxQuantizer(8, mass_floor=1.0).apply({}, random_z).codes
+  )
+  assert float(plain.apply({}, z).stats["min_relu_mass"]) == pytest.approx(1.5e-4, rel=1e-5)
+
+
+@pytest.mark.parametrize("k", [16, 1024])
+def test_upsampler_normalize_gives_every_code_unit_scale(k):
+  codes = jax.nn.one_hot(jnp.arange(16)[None], k)  # (1, 16 codes, K)
+  scale = {}
+  for normalize in (False, True):
+    up = Upsampler(4, 32, 3, normalize=normalize)
+    params = up.init(jax.random.key(0), codes)
+    assert up.apply(params, codes).shape == (1, 64, 32)
+    _, found = up.apply(params, codes, capture_intermediates=True)
+    projected = found["intermediates"]["LayerNorm_0" if normalize else "Dense_0"]["__call__"][0]
+    scale[normalize] = float(jnp.sqrt(jnp.mean(jnp.var(projected, axis=-1))))
+    assert "LayerNorm_0" not in params["params"]  # No parameters: the same tree with or without it.
+  assert scale[True] == pytest.approx(1.0, abs=1e-3)
+  assert scale[False] == pytest.approx(1 / math.sqrt(k), rel=0.3)  # lecun_normal rows: shrinks with K
+
+
 def test_vq_picks_nearest_code_and_has_straight_through_gradient():
   vq = VectorQuantizer(num_codes=6, dim=3)
   z = jax.random.normal(jax.random.key(0), (2, 7, 3))

@@ -7,16 +7,11 @@ import numpy as np
 from argmax_music import audio
 
 FFT_SIZES = (256, 512, 1024, 2048)
-DYNAMIC_RANGE_DB = 80.0
 
 
 def magnitude(x: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
   """|STFT| (frames, n_fft // 2 + 1) with a Hann window; short signals are zero-padded to one frame."""
-  x = np.asarray(x, np.float32)
-  if len(x) < n_fft:
-    x = np.pad(x, (0, n_fft - len(x)))
-  frames = np.lib.stride_tricks.sliding_window_view(x, n_fft)[::hop]
-  return np.abs(np.fft.rfft(frames * np.hanning(n_fft).astype(np.float32), axis=-1))
+  return np.abs(np.fft.rfft(audio.stft_frames(x, n_fft, hop), axis=-1))
 
 
 def stft_distance(reference: np.ndarray, estimate: np.ndarray) -> float:
@@ -39,5 +34,5 @@ def log_mel_distance(reference: np.ndarray, estimate: np.ndarray, sample_rate: i
   n = min(len(reference), len(estimate))
   ref = audio.log_mel_spectrogram(reference[:n], sample_rate)
   est = audio.log_mel_spectrogram(estimate[:n], sample_rate)
-  floor = ref.max() - DYNAMIC_RANGE_DB
+  floor = ref.max() - audio.DYNAMIC_RANGE_DB
   return float(np.mean(np.abs(np.maximum(ref, floor) - np.maximum(est, floor))))

@@ -19,26 +19,27 @@ LOG2 = math.log(2.0)
 class Upsampler(nn.Module):
   """Code vectors at the code rate -> conditioning at the signal rate.
 
-  'repeat': a 1x1 projection, each vector repeated `hop` times, then a learned
-  (non-causal) convolution; 'transposed': a transposed convolution with stride `hop`.
+  A 1x1 projection, each vector repeated `hop` times, then a learned (non-causal) convolution.
+  normalize=True puts a LayerNorm over channels after the projection, so every code's
+  conditioning vector starts at unit scale whatever K is (an AMAE's one-hot code picks one row
+  of the projection, whose initial scale falls as 1/sqrt(K)).
   """
 
   hop: int
   channels: int
   kernel_size: int = 9
-  mode: str = "repeat"
+  normalize: bool = False
   dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, vectors: jax.Array) -> jax.Array:
-    if self.mode == "repeat":
-      h = jnp.repeat(nn.Dense(self.channels, dtype=self.dtype)(vectors), self.hop, axis=1)
-      return nn.Conv(self.channels, (self.kernel_size,), padding="SAME", dtype=self.dtype)(h)
-    if self.mode == "transposed":
-      return nn.ConvTranspose(self.channels, (2 * self.hop,), strides=(self.hop,), padding="SAME", dtype=self.dtype)(
-        vectors
-      )
-    raise ValueError(f"upsampler mode {self.mode!r}: expected 'repeat' or 'transposed'")
+    h = nn.Dense(self.channels, dtype=self.dtype)(vectors)
+    if self.normalize:
+      # No learned scale or offset: the convolution below is linear in h and has a bias, so it learns a
+      # per-channel scale and offset itself; a scale here would only add a second way to shrink the conditioning.
+      h = nn.LayerNorm(use_scale=False, use_bias=False, dtype=self.dtype)(h)
+    h = jnp.repeat(h, self.hop, axis=1)
+    return nn.Conv(self.channels, (self.kernel_size,), padding="SAME", dtype=self.dtype)(h)
 
 
 class ADA(nn.Module):

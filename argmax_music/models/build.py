@@ -49,7 +49,7 @@ def build_ada(model, signal_classes: int) -> ADA:
   dtype = compute_dtype(model.dtype)
   quantizer = build_quantizer(model.quantizer, model.num_codes)
   encoder = Encoder(signal_classes, quantizer.input_dim, **kwargs(model.encoder), dtype=dtype)
-  upsampler = Upsampler(encoder.hop, **kwargs(model.upsampler), dtype=dtype)
+  upsampler = Upsampler(encoder.hop, **kwargs(model.upsampler, Upsampler), dtype=dtype)
   decoder = build_wavenet(model.decoder, signal_classes, model.upsampler.channels, dtype)
   return ADA(encoder, quantizer, upsampler, decoder)
 

@@ -66,6 +66,16 @@ class ArgmaxQuantizer(nn.Module):
   measures how evenly the codes themselves are used, which L_div does not (near-uniform
   q vectors with a small bump on one code give L_div near 0 and a single code).
 
+  diversity_target_decay = d > 0 evaluates both terms at running means instead of the batch's
+  alone: in training, mix = d * running + (1 - d) * batch mean; the loss's value is L(mix), its
+  gradient L'(mix) reaches the batch mean at full weight (not scaled by 1 - d), and running := mix.
+  The running means live in the mutable `quantizer_state` collection (initialised uniform, 1/K);
+  outside training (train=False, or the collection not mutable) L(running) is used and not updated.
+
+  mass_floor > 0 normalises by max(sum relu(z), mass_floor): q's gradient, ~1/sum relu(z), stays
+  bounded when the positive mass is tiny (q then sums to less than one; the argmax is unchanged).
+  0 is the published normalisation, relu(z) / (sum relu(z) + epsilon).
+
   A vector with no positive entry would give q = 0, code 0 and no gradient; such a
   vector is normalised by a softmax instead (its code is then argmax z, and gradients
   reach every entry, so training can move it back). A code whose z is negative in every
@@ -76,6 +86,8 @@ class ArgmaxQuantizer(nn.Module):
   diversity_weight: float = 1.0
   diversity_reduce: str = "mean"
   code_diversity_weight: float = 0.0
+  diversity_target_decay: float = 0.0
+  mass_floor: float = 0.0
   epsilon: float = 1e-6
 
   @property
@@ -87,32 +99,53 @@ class ArgmaxQuantizer(nn.Module):
     return self.num_codes
 
   def normalise(self, z: jax.Array) -> jax.Array:
-    """q: relu(z) normalised to sum to one; softmax(z) where no entry of z is positive."""
+    """q: relu(z) normalised by its sum (at least `mass_floor`); softmax(z) where no entry of z is positive."""
     r = jax.nn.relu(z)
     total = jnp.sum(r, axis=-1, keepdims=True)
-    return jnp.where(total > 0, r / (total + self.epsilon), jax.nn.softmax(z, axis=-1))
+    return jnp.where(total > 0, r / jnp.maximum(total + self.epsilon, self.mass_floor), jax.nn.softmax(z, axis=-1))
 
-  def diversity_loss(self, q: jax.Array) -> jax.Array:
-    """sum_k (K * mean(q)_k - 1)^2 over all leading axes ('sum'), or that / K ('mean')."""
+  def spread(self, mean_q: jax.Array) -> jax.Array:
+    """sum_k (K * mean_q_k - 1)^2 ('sum'), or that / K ('mean'), of a (K,) mean."""
     if self.diversity_reduce not in ("sum", "mean"):
       raise ValueError(f"model.quantizer.diversity_reduce={self.diversity_reduce!r}: expected 'sum' or 'mean'")
     k = self.num_codes
-    mean_q = jnp.mean(q.reshape(-1, k), axis=0)
     total = jnp.sum((k * mean_q - 1.0) ** 2)
     return total / k if self.diversity_reduce == "mean" else total
 
+  def diversity_loss(self, q: jax.Array) -> jax.Array:
+    """The batch's own diversity loss: `spread` of the mean of q over all leading axes."""
+    return self.spread(jnp.mean(q.reshape(-1, self.num_codes), axis=0))
+
+  def target(self, name: str, batch_mean: jax.Array, update: bool) -> jax.Array:
+    """The mean the loss sees: the batch's, or (diversity_target_decay > 0) the running one, in value only."""
+    d = self.diversity_target_decay
+    if not d:
+      return batch_mean
+    uniform = lambda: jnp.full((self.num_codes,), 1.0 / self.num_codes, jnp.float32)
+    running = self.variable("quantizer_state", name, uniform)
+    value = jnp.asarray(running.value)
+    if update:
+      value = d * value + (1 - d) * jax.lax.stop_gradient(batch_mean)
+      running.value = value
+    return batch_mean + jax.lax.stop_gradient(value - batch_mean)  # Value: `value`; gradient: to batch_mean.
+
+  @nn.compact
   def __call__(self, z: jax.Array, train: bool = True) -> Quantized:
-    del train
-    q = self.normalise(z.astype(jnp.float32))
+    k = self.num_codes
+    z = z.astype(jnp.float32)
+    q = self.normalise(z)
     codes = jnp.argmax(q, axis=-1).astype(jnp.int32)
-    one_hot = jax.nn.one_hot(codes, self.num_codes)
+    one_hot = jax.nn.one_hot(codes, k)
     embedding = one_hot + (q - jax.lax.stop_gradient(q))  # Exactly one-hot forward; d/dq backward.
-    diversity = self.diversity_loss(q)
-    code_diversity = self.diversity_loss(embedding)  # Value: the codes' frequencies; gradient: qbar's.
+    update = train and self.is_mutable_collection("quantizer_state") and not self.is_initializing()
+    mean_q = jnp.mean(q.reshape(-1, k), axis=0)
+    frequencies = jnp.mean(embedding.reshape(-1, k), axis=0)  # Value: the codes' frequencies; gradient: qbar's.
+    diversity = self.spread(self.target("diversity_target", mean_q, update))
+    code_diversity = self.spread(self.target("code_target", frequencies, update))
     aux = self.diversity_weight * diversity + self.code_diversity_weight * code_diversity
-    return Quantized(
-      codes, embedding, aux, _stats(codes, self.num_codes, diversity_loss=diversity, code_diversity_loss=code_diversity)
-    )
+    min_mass = jnp.min(jnp.sum(jax.nn.relu(z), axis=-1))
+    stats = _stats(codes, k, diversity_loss=diversity, code_diversity_loss=code_diversity, min_relu_mass=min_mass)
+    return Quantized(codes, embedding, aux, stats)
 
   def embed_codes(self, codes: jax.Array) -> jax.Array:
     """The decoder's conditioning vectors for given codes (one-hot)."""
