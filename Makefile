@@ -10,9 +10,12 @@ VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := fluidsynth fluid-soundfont-gm libsndfile1 shellcheck g++
+APT_INSTALL := $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+  --no-install-recommends
+# The oldest Python the pinned numpy/jax/flax/orbax/grain install on: pyproject.toml's requires-python.
+PYTHON_MIN := $(shell sed -n 's/^requires-python = ">=\([0-9.]*\)".*/\1/p' pyproject.toml)
 
-.PHONY: demo test test-fast lint results system venv testtools tfds browser
+.PHONY: demo test test-fast lint results python pythoncheck system venv testtools tfds browser
 
 demo: venv
 	$(PY) -m argmax_music.demo
@@ -30,18 +33,37 @@ lint: venv testtools
 results: venv
 	$(PY) -m argmax_music.experiments.small_scale --parallel=0
 
-# System packages: installed only when missing (apt without recommends: no Qt/GTK).
-# shellcheck is for the launch scripts' test; g++ builds the native CPU sampler (argmax_music/models/native.py).
-system:
-	@if ! command -v fluidsynth shellcheck c++ >/dev/null || [ ! -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ] || \
-	   ! ldconfig -p | grep -q libsndfile; then \
-	  $(SUDO) apt-get update -qq && \
-	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PACKAGES); \
-	fi
+# Python itself, when `python3` is missing (another PYTHON is the user's to install).
+python:
+	$(if $(shell command -v $(PYTHON)),,$(if $(filter python3,$(PYTHON)),$(APT_INSTALL) python3))
 
-venv: system $(VENV)/.installed $(VENV)/.installed-eval
+# Stops before anything is installed when PYTHON is older than the pins need (one line, by make's $(error)).
+pythoncheck: python
+	$(if $(filter ok,$(python_status)),,$(error $(PYTHON) is $(python_status): argmax_music needs Python \
+	  >= $(PYTHON_MIN) (install it, e.g. apt-get install python$(PYTHON_MIN), and set PYTHON=python$(PYTHON_MIN))))
 
-$(VENV)/.installed: requirements.txt pyproject.toml
+python_status = $(or $(shell $(PYTHON) -c 'import sys; v = sys.version_info; \
+  print("ok" if v[:2] >= tuple(map(int, "$(PYTHON_MIN)".split("."))) else "%d.%d.%d" % v[:3])' 2>/dev/null),missing)
+
+# System packages, each checked on its own and installed only when missing (apt without recommends: no Qt/GTK).
+# shellcheck is for the launch scripts' test; g++ builds the native CPU sampler (argmax_music/models/native.py);
+# python3.X-venv holds Debian's ensurepip, without which `python3 -m venv` fails.
+unless = $(if $(shell $(2) >/dev/null 2>&1 && echo ok),,$(1))
+MISSING = $(strip \
+  $(call unless,fluidsynth,command -v fluidsynth) \
+  $(call unless,fluid-soundfont-gm,test -f /usr/share/sounds/sf2/FluidR3_GM.sf2) \
+  $(call unless,libsndfile1,PATH="$$PATH:/sbin:/usr/sbin" ldconfig -p | grep -q libsndfile) \
+  $(call unless,shellcheck,command -v shellcheck) \
+  $(call unless,g++,command -v c++) \
+  $(call unless,$(shell $(PYTHON) -c 'import sys; print("python%d.%d-venv" % sys.version_info[:2])'),\
+    $(PYTHON) -c 'import ensurepip'))
+
+system: pythoncheck
+	$(if $(MISSING),$(APT_INSTALL) $(MISSING))
+
+venv: $(VENV)/.installed $(VENV)/.installed-eval
+
+$(VENV)/.installed: requirements.txt pyproject.toml | system
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements.txt
@@ -74,8 +96,7 @@ $(VENV)/.installed-tfds: $(VENV)/.installed requirements-tfds.txt
 browser: $(VENV)/.installed-browser
 
 $(VENV)/.installed-browser: $(VENV)/.installed requirements-browser.txt
-	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
-	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; } || \
+	@command -v chromium >/dev/null || { $(APT_INSTALL) chromium; } || \
 	  echo "Chromium could not be installed: the browser test will be skipped"
 	$(PY) -m pip install -q -r requirements-browser.txt
 	touch $@

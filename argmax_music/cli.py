@@ -7,8 +7,8 @@ It also keeps the memory XLA frees for reuse (`host_memory.keep_freed_memory`).
   show; Orbax's and JAX's INFO chatter (the 'Unable to initialize backend' probe included) is
   hidden. An explicit `--verbosity=N` (absl's flag) shows every library's log at that level,
   with absl's usual prefix.
-- Errors a user can cause (a missing folder or file, a malformed dataset, an impossible or
-  unknown config key, plus the tool's own `user_errors`) print one line, `error: ...`, on
+- Errors a user can cause (a missing folder or file, an unreadable audio file, a malformed dataset,
+  an impossible or unknown config key, plus the tool's own `user_errors`) print one line, `error: ...`, on
   stderr and exit with status 1; `--verbosity=1` or higher shows the traceback instead.
 """
 
@@ -22,13 +22,15 @@ from collections.abc import Callable
 from absl import app, flags, logging
 
 from argmax_music import host_memory
+from argmax_music.audio import AudioError
 from argmax_music.config import ConfigError
 from argmax_music.data.dataset import DatasetError
 
 PACKAGE_DIR = "argmax_music"
 # Errors whose message names the file or key at fault: no traceback needed to act on them.
 # OSError: a missing folder or file, no permission, a full disk; the config file that failed to load.
-USER_ERRORS = (ConfigError, DatasetError, OSError)
+# AudioError: an audio file given to a tool that is missing, unreadable, empty or not finite.
+USER_ERRORS = (AudioError, ConfigError, DatasetError, OSError)
 
 
 def verbosity_asked(argv: list[str]) -> int | None:

@@ -169,7 +169,7 @@ def summary(root: Path, samples: Path, times: dict[str, float], total: float) ->
   lines += [
     f"runs: {root / 'level1'} (level 1), {root / 'codes'} (its codes), {root / 'prior'} (the prior)",
     f"each stage's full output: {root / 'logs'}",
-    f"curves, audio and spectrograms: tensorboard --logdir={root}",
+    f"curves, audio and spectrograms: .venv/bin/tensorboard --logdir={root}",
   ]
   return "\n".join(lines)
 

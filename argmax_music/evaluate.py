@@ -59,9 +59,14 @@ def evaluate_stack(
   rate = sampler.sample_rate
   result = {"levels": [s.describe() for s in levels], "levels_used": used, "temperatures": temperatures}
   picked = validation_clips(data_dir, clips, seconds, sampler.top_hop(used))
-  _, decoded = sampler.reconstruct(np.stack([c.waveform for c in picked]), used)
+  codes, decoded = sampler.reconstruct(np.stack([c.waveform for c in picked]), used)
   midi = scores.midi_index(dataset.PreparedDataset(data_dir), midi_root)
-  result["reconstruction"] = figures.reconstruction_figures(picked, decoded, rate, midi)
+  clip_scores = [scores.clip_score(midi, c, decoded.shape[1] / rate) for c in picked]
+  result["reconstruction"] = figures.reconstruction_figures(picked, decoded, rate, clip_scores)
+  result["codes"] = {
+    f"level{i}": figures.codes_figures(c, levels[i - 1].task.num_codes, sampler.top_hop(i) / rate, clip_scores)
+    for i, c in enumerate(codes, 1)
+  }
   if generate and prior is not None:
     top = sampler.prior_codes(generate, math.ceil(seconds * rate / sampler.top_hop()))
     waveforms = sampler.decode(top, len(levels))[-1][:, : int(seconds * rate)]
@@ -87,6 +92,13 @@ def format_table(result: dict) -> str:
         f"{r['estimated_notes']:4.0f}/{r['reference_notes']:<4.0f} {r['stft_distance']:6.2f} "
         f"{r['log_mel_distance_db']:6.2f} {r['chroma_cosine']:6.3f}"
       )
+  for level, c in result.get("codes", {}).items():
+    carried = (
+      f", {c['information_bits']:.2f} bits/code about the score (of {c['label_entropy_bits']:.2f}; {c['clips']} clips)"
+      if "information_bits" in c
+      else ""
+    )
+    lines.append(f"{level} codes: usage {c['usage']:.2f}, entropy {c['entropy_bits']:.2f} bits/code{carried}")
   if "generated" in result:
     s = result["generated"]["summary"]
     lines.append("generated")

@@ -156,6 +156,17 @@ class AdaTask(Task):
         f"(model.encoder.strides={tuple(config.model.encoder.strides)})"
       )
     check_crop(config, config.data.crop, "model.decoder", config.model.decoder)
+    q = config.model.quantizer
+    positions = config.train.batch_size * config.data.crop // self.hop
+    diverse = q.diversity_weight or q.code_diversity_weight
+    if q.kind == "argmax" and diverse and not q.diversity_target_decay and positions < 8 * self.num_codes:
+      logging.warning(
+        "the diversity loss sees %d code positions a step (train.batch_size x data.crop / hop) for K = %d codes: "
+        "with fewer than 8 per code it punishes any code that repeats within the batch; a running target "
+        "(model.quantizer.diversity_target_decay, e.g. 0.99) or a larger batch measures usage over more positions",
+        positions,
+        self.num_codes,
+      )
 
   def apply(self, params, model_state, batch, rng=None, train=True):
     variables = {"params": params, **model_state}

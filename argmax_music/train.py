@@ -24,9 +24,10 @@ from absl import flags, logging
 from ml_collections import config_flags
 
 import argmax_music
-from argmax_music import audio, checkpoints, files, sharding, stack, trainer, workdir_guard, writer
+from argmax_music import audio, checkpoints, files, sharding, stack, train_state, workdir_guard, writer
 from argmax_music.config import ConfigError, flatten
 from argmax_music.data import clips, dataset, pipeline
+from argmax_music.metrics import code_information, scores
 from argmax_music.metrics.figures import training_clip_figures
 from argmax_music.preemption import Preemption
 from argmax_music.tasks import Task, make_task
@@ -156,9 +157,9 @@ def _train(config, workdir: Path, devices, profile_steps: int, preemption: Preem
   )
 
   # State: restored, or built from shapes directly into its shardings.
-  optimizer = trainer.make_optimizer(config.train)
+  optimizer = train_state.make_optimizer(config.train)
   init_rng, step_rng = jax.random.split(jax.random.key(config.seed), 3)[:2]  # Three: the streams of earlier runs.
-  abstract = trainer.abstract_state(task, optimizer, mesh)
+  abstract = train_state.abstract_state(task, optimizer, mesh)
   ckpt = checkpoints.Checkpoints(workdir, config.train.keep, config.train.checkpoint_every)
   restored = ckpt.restore_latest(abstract)
   if restored:
@@ -166,7 +167,7 @@ def _train(config, workdir: Path, devices, profile_steps: int, preemption: Preem
     train_iter.set_state(data_state)
     logging.info("resumed from %s at step %d (best eval NLL so far: %s)", ckpt.directory, start, ckpt.best_nll())
   else:
-    state, start = trainer.init_state(task, optimizer, abstract, init_rng), 0
+    state, start = train_state.init_state(task, optimizer, abstract, init_rng), 0
   n_params = sum(x.size for x in jax.tree.leaves(state.params))
   logging.info(
     "%s: %.2fM parameters, %d devices, %d processes",
@@ -176,16 +177,18 @@ def _train(config, workdir: Path, devices, profile_steps: int, preemption: Preem
     jax.process_count(),
   )
 
-  step_fn = jax.jit(functools.partial(trainer.train_step, task, optimizer), donate_argnums=(0,))
+  step_fn = jax.jit(functools.partial(train_state.train_step, task, optimizer), donate_argnums=(0,))
   eval_fn = jax.jit(task.eval_sums)
   metric_writer = writer.MetricWriter(workdir, data.manifest["sample_rate"])
   progress = writer.ProgressReporter(config.train.steps, start)
   eval_result, last, profiling = {}, {}, False
+  longest = max(e["length"] for e in data.entries("validation"))
   listening_clip = None  # Reconstructed at every eval (TensorBoard audio, spectrogram and musical figures).
   if task.is_level and data.kind == "mu_law" and config.eval.audio_seconds > 0:
-    longest = max(e["length"] for e in data.entries("validation"))
     length = min(int(config.eval.audio_seconds * data.rate), longest)
     listening_clip = clips.pick_clips(data, "validation", 1, length, task.hop)[0].waveform.astype(np.int32)
+  # Validation clips with a score (corpus or MAESTRO data): the eval measures what the codes carry about it.
+  scored = scores.scored_clips(data, 4, min(int(4 * data.rate), longest), task.hop) if task.is_level else []
 
   def save(step, force=False, metrics=None):
     if ckpt.latest_step() != step and ckpt.save(step, state, train_iter.get_state(), metrics, force):
@@ -233,6 +236,11 @@ def _train(config, workdir: Path, devices, profile_steps: int, preemption: Preem
     if step % config.train.eval_every == 0 or step == config.train.steps:
       params, model_state = state.eval_variables()
       eval_result = run_eval(task, eval_fn, params, model_state, eval_batches, mesh)
+      if scored:
+        level = stack.Stage(config, task, *jax.device_get((params, model_state)), step)
+        codes = [level.encode(np.asarray(c.waveform, np.int32)) for c, _ in scored]
+        carried = code_information.score_information(codes, [n for _, n in scored], task.hop / data.rate)
+        eval_result["code_information_bits"] = carried["information_bits"]
       metric_writer.scalars(step, eval_result, "eval")
       logging.info("eval at step %d: %s", step, json.dumps(eval_result))
       if jax.process_index() == 0:

@@ -4,7 +4,7 @@
       [--out=results/cost_model.json]
 
 For each config (default: `paper` levels 1 and 2 and its prior, `tpu_hop20` level 1 and its prior)
-the real jitted train step (`trainer.train_step`, state and batch sharded as in training) is lowered
+the real jitted train step (`train_state.train_step`, state and batch sharded as in training) is lowered
 from abstract shapes and compiled for meshes of 8 and 64 forced CPU devices, each mesh size in its own
 process (`--xla_force_host_platform_device_count` is read when JAX starts). Per device it reports
 FLOPs, transcendentals and bytes accessed per step (`cost_analysis`) and argument / output / temporary
@@ -17,8 +17,8 @@ peaks: max(FLOPs / (40% of peak), bytes accessed / bandwidth), and the days of `
 v5e-64 slice (the 64-device figures) and on 8 x H100 (the 8-device figures). Prints JSON; writes `--out`.
 
 A step's cost depends on the classes of the signal the stage models: 256 for mu-law audio, the level
-below's K for codes. CONFIGS gives them for the default configs; any other config's are read from the
-manifest of its prepared `data.dir`.
+below's K for codes. `flops.SIGNAL_CLASSES` gives them for the default configs; any other config's are read
+from the manifest of its prepared `data.dir`.
 """
 
 from __future__ import annotations
@@ -34,17 +34,10 @@ from pathlib import Path
 
 from absl import flags
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # `flops`, when run as a script or imported.
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # `flops`, `measure`, when run as a script or imported.
 import flops  # noqa: E402
+import measure  # noqa: E402
 
-# The default configs and the classes of the signal each one models (mu-law audio, or level 1's K = 2048 codes).
-CONFIGS = {
-  "configs/paper.py": 256,
-  "configs/paper.py:level=2": 2048,
-  "configs/paper.py:stage=prior": 2048,
-  "configs/tpu_hop20.py": 256,
-  "configs/tpu_hop20.py:prior": 2048,
-}
 # Published per-chip peaks: bf16 dense FLOP/s, memory bandwidth (bytes/s), memory (GiB); the slice and its mesh.
 HARDWARE = {
   "v5e-64": {"chip": "TPU v5e", "peak_flops": 197e12, "bandwidth": 819e9, "memory_gib": 16, "devices": 64},
@@ -53,47 +46,11 @@ HARDWARE = {
 UTILISATION = 0.4  # Of peak FLOP/s, for the compute-bound time.
 FIT_MESH = 8  # The mesh whose two compiles give memory as a function of the batch.
 
-flags.DEFINE_multi_string("config", list(CONFIGS), "Config file[:variant] (repeatable).")
+flags.DEFINE_multi_string("config", list(flops.SIGNAL_CLASSES), "Config file[:variant] (repeatable).")
 flags.DEFINE_list("meshes", ["8", "64"], "Forced CPU device counts, one process each.")
 flags.DEFINE_string("out", "results/cost_model.json", "Where the JSON goes ('' for nowhere).")
 flags.DEFINE_integer("devices", 0, "Internal: compile on this many devices in this process and print JSON.")
 FLAGS = flags.FLAGS
-
-
-def signal_classes(spec: str, config) -> int:
-  """The classes of the signal `spec` models: from CONFIGS, else from its prepared data's manifest."""
-  if spec in CONFIGS:
-    return CONFIGS[spec]
-  manifest = Path(config.data.dir) / "manifest.json"
-  if not manifest.exists():
-    raise ValueError(f"{spec}: no {manifest} to read its signal's classes from; prepare its data.dir first")
-  return int(json.loads(manifest.read_text())["num_classes"])
-
-
-def without_cycle(section) -> dict:
-  return {k: v for k, v in section.items() if k != "cycle"}  # The dilations do not change the count.
-
-
-def analytic_macs(config, classes: int) -> dict:
-  """Forward multiply-adds per signal timestep of a model of `classes`-way signals: the autoregressive
-  WaveNet alone, and the whole model."""
-  if config.stage == "prior":
-    if config.prior.kind != "wavenet":
-      raise ValueError("the analytic count covers WaveNet priors only")
-    wavenet = flops.wavenet_forward_macs(num_classes=classes, **without_cycle(config.prior.wavenet))
-    return {"wavenet": wavenet, "total": wavenet}
-  model = config.model
-  wavenet = flops.wavenet_forward_macs(
-    num_classes=classes, cond_channels=model.upsampler.channels, **without_cycle(model.decoder)
-  )
-  hop = math.prod(model.encoder.strides)
-  embed_dim = model.num_codes if model.quantizer.kind == "argmax" else model.quantizer.dim
-  encoder = flops.encoder_forward_macs(
-    model.encoder.strides, model.encoder.channels, model.encoder.blocks_per_stage, model.encoder.kernel_size, embed_dim
-  )
-  upsampler = flops.upsampler_forward_macs(hop, embed_dim, model.upsampler.channels, model.upsampler.kernel_size)
-  vq = model.num_codes * model.quantizer.dim / hop if model.quantizer.kind == "vq" else 0.0
-  return {"wavenet": wavenet, "encoder": encoder, "upsampler": upsampler, "total": wavenet + encoder + upsampler + vq}
 
 
 def compile_step(spec: str, mesh, per_device_batch: int) -> dict:
@@ -102,21 +59,20 @@ def compile_step(spec: str, mesh, per_device_batch: int) -> dict:
   import jax.numpy as jnp
 
   from argmax_music import config as config_lib
-  from argmax_music import sharding, tasks, trainer
+  from argmax_music import sharding, tasks, train_state
 
   config = config_lib.load(spec)
-  task = tasks.make_task(config, signal_classes(spec, config))
-  optimizer = trainer.make_optimizer(config.train)
-  state = trainer.abstract_state(task, optimizer, mesh)
+  task = tasks.make_task(config, flops.signal_classes(spec, config))
+  optimizer = train_state.make_optimizer(config.train)
+  state = train_state.abstract_state(task, optimizer, mesh)
   batch = jax.ShapeDtypeStruct(
     (per_device_batch * mesh.devices.size, config.data.crop), jnp.int32, sharding=sharding.batch_sharding(mesh)
   )
-  step = jax.jit(functools.partial(trainer.train_step, task, optimizer), donate_argnums=(0,))  # As train.py.
+  step = jax.jit(functools.partial(train_state.train_step, task, optimizer), donate_argnums=(0,))  # As train.py.
   start = time.perf_counter()
   compiled = step.lower(state, batch, jax.random.key(0)).compile()
   seconds = time.perf_counter() - start
-  cost = compiled.cost_analysis()
-  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+  cost = measure.cost_analysis(compiled)
   memory = compiled.memory_analysis()
   sizes = {
     "argument_bytes": memory.argument_size_in_bytes,
@@ -197,7 +153,7 @@ def summarize(spec: str, by_mesh: dict) -> dict:
   from argmax_music import config as config_lib
 
   config = config_lib.load(spec)
-  macs = analytic_macs(config, signal_classes(spec, config))
+  macs = flops.analytic_macs(config, flops.signal_classes(spec, config))
   result = {
     "config": spec,
     "stage": config.stage,

@@ -1,4 +1,4 @@
-"""Analytic FLOP counts of the WaveNet: the one helper behind every MFU or cost figure the benchmarks print.
+"""Analytic FLOP counts of the models: the one helper behind every MFU or cost figure the benchmarks print.
 
 Counts multiply-adds of the matmuls only (elementwise gates, softmax and the optimizer are
 a few percent at these widths). One multiply-add is 2 FLOPs; a training step costs about 3
@@ -7,6 +7,20 @@ weights, twice the forward's matmuls).
 """
 
 from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+# The default configs of the cost and speed benchmarks and the classes of the signal each one models (mu-law audio,
+# or level 1's K = 2048 codes).
+SIGNAL_CLASSES = {
+  "configs/paper.py": 256,
+  "configs/paper.py:level=2": 2048,
+  "configs/paper.py:stage=prior": 2048,
+  "configs/tpu_hop20.py": 256,
+  "configs/tpu_hop20.py:prior": 2048,
+}
 
 
 def wavenet_forward_macs(
@@ -17,7 +31,6 @@ def wavenet_forward_macs(
   skip_channels: int,
   num_classes: int,
   cond_channels: int = 0,
-  global_channels: int = 0,
 ) -> int:
   """Multiply-adds per timestep of one WaveNet forward pass (`argmax_music.models.wavenet.WaveNet`)."""
   gate_inputs = 2 * gate_channels  # The dilated convolution makes the tanh and the sigmoid halves.
@@ -28,8 +41,6 @@ def wavenet_forward_macs(
     + gate_channels * skip_channels
   )  # skip projection
   head = skip_channels * skip_channels + skip_channels * num_classes
-  # Global conditioning is projected once per sequence, not per timestep.
-  del global_channels
   return layers * per_layer + head
 
 
@@ -52,3 +63,39 @@ def upsampler_forward_macs(hop: int, embed_dim: int, channels: int, kernel_size:
 def train_flops(forward_macs_per_timestep: int, timesteps: int) -> float:
   """FLOPs of one training step (forward + backward) over `timesteps` timesteps in all."""
   return 2.0 * 3.0 * forward_macs_per_timestep * timesteps
+
+
+def signal_classes(spec: str, config) -> int:
+  """The classes of the signal `spec` models: from SIGNAL_CLASSES, else from its prepared data's manifest."""
+  if spec in SIGNAL_CLASSES:
+    return SIGNAL_CLASSES[spec]
+  manifest = Path(config.data.dir) / "manifest.json"
+  if not manifest.exists():
+    raise ValueError(f"{spec}: no {manifest} to read its signal's classes from; prepare its data.dir first")
+  return int(json.loads(manifest.read_text())["num_classes"])
+
+
+def without_cycle(section) -> dict:
+  return {k: v for k, v in section.items() if k != "cycle"}  # The dilations do not change the count.
+
+
+def analytic_macs(config, classes: int) -> dict:
+  """Forward multiply-adds per signal timestep of a config's model of `classes`-way signals: the autoregressive
+  WaveNet alone, and the whole model."""
+  if config.stage == "prior":
+    if config.prior.kind != "wavenet":
+      raise ValueError("the analytic count covers WaveNet priors only")
+    wavenet = wavenet_forward_macs(num_classes=classes, **without_cycle(config.prior.wavenet))
+    return {"wavenet": wavenet, "total": wavenet}
+  model = config.model
+  wavenet = wavenet_forward_macs(
+    num_classes=classes, cond_channels=model.upsampler.channels, **without_cycle(model.decoder)
+  )
+  hop = math.prod(model.encoder.strides)
+  embed_dim = model.num_codes if model.quantizer.kind == "argmax" else model.quantizer.dim
+  encoder = encoder_forward_macs(
+    model.encoder.strides, model.encoder.channels, model.encoder.blocks_per_stage, model.encoder.kernel_size, embed_dim
+  )
+  upsampler = upsampler_forward_macs(hop, embed_dim, model.upsampler.channels, model.upsampler.kernel_size)
+  vq = model.num_codes * model.quantizer.dim / hop if model.quantizer.kind == "vq" else 0.0
+  return {"wavenet": wavenet, "encoder": encoder, "upsampler": upsampler, "total": wavenet + encoder + upsampler + vq}

@@ -25,7 +25,6 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 
 from absl import app, flags
 
@@ -49,44 +48,29 @@ flags.DEFINE_bool("worker", False, "Internal: serve timings of this checkout's s
 FLAGS = flags.FLAGS
 
 
-class CachedSampler:
-  """The decoder of the flags' shape and a compiled cached sampler, timed one run at a time."""
+def decoder(layers: int):
+  """(model, params) of the flags' decoder of `layers` layers, randomly initialised."""
+  import jax
+  import jax.numpy as jnp
 
-  def __init__(self, layers: int, batch: int, length: int):
-    import jax
-    import jax.numpy as jnp
+  from argmax_music.models.wavenet import WaveNet
 
-    from argmax_music.models import generate
-    from argmax_music.models.wavenet import WaveNet
-
-    c = FLAGS.channels
-    self.model = WaveNet(
-      256,
-      layers=layers,
-      cycle=FLAGS.cycle,
-      residual_channels=c,
-      gate_channels=c,
-      skip_channels=2 * c,
-      cond_channels=FLAGS.cond_channels,
-    )
-    self.params = self.model.init(
-      jax.random.key(0), jnp.zeros((1, 16), jnp.int32), jnp.zeros((1, 16, FLAGS.cond_channels))
-    )["params"]
-    self.cond = jax.random.normal(jax.random.key(1), (batch, length, FLAGS.cond_channels))
-    self.batch, self.length = batch, length
-    self.run = lambda: jax.block_until_ready(
-      generate.generate(self.model, self.params, jax.random.key(2), batch, length, self.cond)
-    )
-    self.run()  # Compile and warm up.
-
-  def seconds(self) -> float:
-    start = time.perf_counter()
-    self.run()
-    return time.perf_counter() - start
+  c = FLAGS.channels
+  model = WaveNet(
+    256,
+    layers=layers,
+    cycle=FLAGS.cycle,
+    residual_channels=c,
+    gate_channels=c,
+    skip_channels=2 * c,
+    cond_channels=FLAGS.cond_channels,
+  )
+  params = model.init(jax.random.key(0), jnp.zeros((1, 16), jnp.int32), jnp.zeros((1, 16, FLAGS.cond_channels)))
+  return model, params["params"]
 
 
 class BaselineSampler:
-  """CachedSampler of another checkout, in a subprocess that imports that checkout's package."""
+  """`measure.CachedSampler` of another checkout, in a subprocess that imports that checkout's package."""
 
   def __init__(self, root: str, layers: int, batch: int, length: int):
     env = dict(os.environ, PYTHONPATH=os.path.abspath(root))
@@ -115,6 +99,8 @@ class BaselineSampler:
 
 def serve():
   """Worker loop: 'LAYERS BATCH LENGTH' builds a sampler (answers the package's path), 'time' times one run."""
+  import measure
+
   import argmax_music
 
   sampler = None
@@ -122,7 +108,8 @@ def serve():
     if line.strip() == "time":
       print(sampler.seconds(), flush=True)
     else:
-      sampler = CachedSampler(*map(int, line.split()))
+      layers, batch, length = map(int, line.split())
+      sampler = measure.CachedSampler(*decoder(layers), batch, length)
       print(os.path.dirname(os.path.dirname(os.path.abspath(argmax_music.__file__))), flush=True)
 
 
@@ -155,7 +142,7 @@ def measure_depth(layers: int) -> list[dict]:
 
   results, bound = [], None
   for batch in map(int, FLAGS.batches):
-    sampler = CachedSampler(layers, batch, FLAGS.length)
+    sampler = measure.CachedSampler(*decoder(layers), batch, FLAGS.length)
     bound = bound or weight_streaming_bound(sampler.model, sampler.params)
     model, params, cond, rf = sampler.model, sampler.params, sampler.cond, sampler.model.receptive_field
     baseline = BaselineSampler(FLAGS.baseline, layers, batch, FLAGS.length) if FLAGS.baseline else None
@@ -208,50 +195,6 @@ def measure_depth(layers: int) -> list[dict]:
   return results
 
 
-def measure_hierarchy(seconds: float) -> dict:
-  """Real-time factor of the demo's stack at batch 1: prior codes, their conditioning, then the decoder."""
-  import jax
-  import jax.numpy as jnp
-
-  from argmax_music import config as config_lib
-  from argmax_music.models import build, generate
-
-  config, prior_config = config_lib.load("configs/cpu_demo.py"), config_lib.load("configs/cpu_demo.py:prior")
-  ada = build.build_ada(config.model, 256)
-  prior = build.build_prior(prior_config.prior, config.model.num_codes)
-  ada_variables = ada.init(jax.random.key(0), jnp.zeros((1, 4 * ada.hop), jnp.int32), train=False)  # + VQ state.
-  prior_params = prior.init(jax.random.key(1), jnp.zeros((1, 16), jnp.int32))["params"]
-  codes_length = round(seconds * 16000 / ada.hop)
-  condition = jax.jit(lambda codes: ada.apply(ada_variables, codes, method=ada.condition))
-
-  def run():
-    start = time.perf_counter()
-    codes = jax.block_until_ready(generate.generate(prior, prior_params, jax.random.key(2), 1, codes_length))
-    mid = time.perf_counter()
-    cond = condition(codes)
-    audio = jax.block_until_ready(
-      generate.generate(
-        ada.decoder, ada_variables["params"]["decoder"], jax.random.key(3), 1, codes_length * ada.hop, cond
-      )
-    )
-    return mid - start, time.perf_counter() - mid, audio.shape[1]
-
-  run()  # Compile and warm up.
-  runs = [run() for _ in range(FLAGS.repeats)]
-  prior_s, decoder_s = statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
-  total_s = statistics.median(r[0] + r[1] for r in runs)
-  return {
-    "config": "configs/cpu_demo.py",
-    "batch": 1,
-    "audio_seconds": runs[0][2] / 16000,
-    "hop": ada.hop,
-    "prior_seconds": prior_s,
-    "conditioning_and_decoder_seconds": decoder_s,
-    "total_seconds": total_s,
-    "real_time_factor": runs[0][2] / 16000 / total_s,
-  }
-
-
 def plot(path: str, results: list[dict]) -> None:
   from argmax_music import plots
 
@@ -291,7 +234,11 @@ def main(argv):
     "results": results,
   }
   if FLAGS.hierarchy_seconds:
-    report["hierarchy"] = measure_hierarchy(FLAGS.hierarchy_seconds)
+    import measure
+
+    report["hierarchy"] = measure.hierarchy(
+      "configs/cpu_demo.py", "configs/cpu_demo.py:prior", FLAGS.hierarchy_seconds, FLAGS.repeats
+    )
   print(json.dumps({**report, "load_average": os.getloadavg()}))
 
 

@@ -3,21 +3,18 @@
   python benchmarks/train_step.py [--config=configs/small_scale.py:amae_hop20] [--channels=16,32,64]
       [--devices=1,2] [--cpu_devices=2] [--steps=10] [--plot=train_step.png]
 
-Random mu-law batches of the config's crop and global batch (no data needed), one jitted
-step over a mesh of the first N devices, as in training. --config is repeatable and names
-configs as everywhere else (file path, optional variant after a colon). --channels sets the
+A random mu-law batch of the config's crop and global batch (no data needed), one jitted
+step over a mesh of the first N devices, as in training (`measure.TrainStep`). --config is
+repeatable and names configs as everywhere else (file path, optional variant after a colon). --channels sets the
 decoder's residual and gate channels (skip = 2x) to sweep the model size; --cpu_devices forces
 that many host devices on a CPU-only machine (they share its cores, so scaling there shows the
 overhead of sharding, not a speed-up). Memory: what XLA plans for one step (`step_mb`), the
 device's peak where the backend reports it, and the host's peak RSS.
 """
 
-import functools
 import json
 import os
-import time
 
-import numpy as np
 from absl import flags
 
 from argmax_music import cli
@@ -37,47 +34,28 @@ def measure(spec: str, channels: int | None, devices: int, steps: int, batch_siz
   import measure as m
 
   from argmax_music import config as config_lib
-  from argmax_music import sharding, tasks, trainer
+  from argmax_music import sharding
 
   config = config_lib.load(spec)
   if channels:
     config.model.decoder.update(residual_channels=channels, gate_channels=channels, skip_channels=2 * channels)
   if batch_size:
     config.train.batch_size = batch_size
-  task = tasks.make_task(config, 256)
-  optimizer = trainer.make_optimizer(config.train)
-  mesh = sharding.make_mesh(jax.devices()[:devices])
-  rng = np.random.default_rng(0)
-  batch = lambda: sharding.global_batch(
-    rng.integers(0, 256, (config.train.batch_size, config.data.crop), dtype=np.uint8), mesh
-  )
-  state = jax.jit(functools.partial(trainer.create_state, task, optimizer), out_shardings=sharding.replicated(mesh))(
-    jax.random.key(0), batch()
-  )
-  step = jax.jit(functools.partial(trainer.train_step, task, optimizer), donate_argnums=(0,))
-  start = time.perf_counter()
-  compiled = step.lower(state, batch(), jax.random.key(1)).compile()
-  compile_s = time.perf_counter() - start
-  state, metrics = compiled(state, batch(), jax.random.key(1))
-  jax.block_until_ready(metrics)
-  start = time.perf_counter()
-  for _ in range(steps):
-    state, metrics = compiled(state, batch(), jax.random.key(1))
-  jax.block_until_ready(metrics)
-  step_s = (time.perf_counter() - start) / steps
+  step = m.TrainStep(config, 256, sharding.make_mesh(jax.devices()[:devices]))
+  step_s = step.seconds(steps)
   examples = config.train.batch_size / step_s
   return {
     "config": spec,
     "decoder_channels": config.model.decoder.residual_channels,
     "devices": devices,
-    "params_m": sum(x.size for x in jax.tree.leaves(state.params)) / 1e6,
+    "params_m": step.params / 1e6,
     "batch": config.train.batch_size,
     "crop": config.data.crop,
-    "compile_s": compile_s,
+    "compile_s": step.compile_s,
     "step_s": step_s,
     "examples_per_s": examples,
     "timesteps_per_s": examples * config.data.crop,
-    "step_mb": m.compiled_memory_mb(compiled),
+    "step_mb": m.compiled_memory_mb(step.compiled),
     **m.peak_memory_mb(),
   }
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from argmax_music.metrics.code_information import code_information_bits, frame_pitch_labels
+from argmax_music.metrics.code_information import code_information_bits, frame_pitch_labels, score_information
 
 
 def test_frame_pitch_labels_are_the_sets_sounding_at_each_centre():
@@ -63,3 +63,17 @@ def test_code_information():
     assert r["shuffled_bits"] >= -1e-9
   with pytest.raises(ValueError, match="one label per code"):
     code_information_bits(np.zeros(3), np.zeros(4))
+
+
+def test_score_information_lays_clips_end_to_end_and_skips_clips_without_a_score():
+  rng = np.random.default_rng(1)
+  frame = 0.02
+  clips = [made_up_score(rng, 40.0) for _ in range(3)]
+  codes = []  # Each frame's lowest sounding pitch: the same code means the same thing in every clip.
+  for notes in clips:
+    centres = (np.arange(2000) + 0.5) * frame
+    sounding = (notes[:, 0] <= centres[:, None]) & (centres[:, None] < notes[:, 1])
+    codes.append(np.where(sounding.any(1), np.min(np.where(sounding, notes[:, 2], 999), 1), 0).astype(int))
+  result = score_information(codes + [codes[0]], clips + [None], frame)
+  assert result["clips"] == 3 and result["information_bits"] > 3.0
+  assert score_information(codes[:1], [None], frame) == {}

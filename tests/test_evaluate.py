@@ -392,3 +392,17 @@ def test_evaluate_training_logs_musical_figures_only_when_asked(tiny_data, tmp_p
   [music] = writer.read_metrics(tmp_path / "run", "music").values()
   for key in ("onset_f1", "log_mel_distance_db", "chroma_cosine", "flatness_db"):
     assert np.isfinite(music[key]), key
+
+
+@pytest.mark.slow
+@needs_eval
+@needs_fluidsynth
+def test_training_eval_measures_what_the_codes_carry_about_the_score(piano, tiny_data, tmp_path):
+  from conftest import tiny_config
+
+  from argmax_music import train
+
+  scored = train.train(tiny_config(piano / "prepared", steps=2, eval_every=2), tmp_path / "piano")
+  assert 0.0 <= scored["eval"]["code_information_bits"] < 8.0
+  unscored = train.train(tiny_config(tiny_data, steps=2, eval_every=2), tmp_path / "tones")  # No MIDI.
+  assert "code_information_bits" not in unscored["eval"]

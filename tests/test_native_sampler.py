@@ -1,10 +1,16 @@
-"""The native CPU sampler (C++ through the XLA FFI) against the JAX step: same tokens, same cache."""
+"""The native CPU sampler (C++ through the XLA FFI) against the JAX step: same tokens, same cache; its build."""
+
+import fcntl
+import os
+import subprocess
+import sys
+import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import small_wavenet
+from conftest import REPO, small_wavenet
 
 from argmax_music.models import generate, native
 
@@ -86,3 +92,61 @@ def test_without_a_compiler_sampling_falls_back_to_the_jax_step(monkeypatch, tmp
     assert not native.available()
   finally:
     native.available.cache_clear()
+
+
+FAKE_COMPILER = """#!/bin/sh
+# A C++ compiler's stand-in: its version from $FAKE_CXX_VERSION; each build logged, slept and an empty -o file.
+if [ "$1" = --version ]; then echo "fake c++ ${FAKE_CXX_VERSION:-1}"; exit 0; fi
+echo build >> "$FAKE_CXX_LOG"
+sleep "${FAKE_CXX_SECONDS:-0}"
+while [ $# -gt 1 ]; do if [ "$1" = -o ]; then : > "$2"; fi; shift; done
+"""
+
+
+@pytest.fixture
+def fake_compiler(tmp_path, monkeypatch):
+  """CXX set to FAKE_COMPILER, a fresh cache; the build log's path."""
+  compiler = tmp_path / "fake-c++"
+  compiler.write_text(FAKE_COMPILER)
+  compiler.chmod(0o755)
+  log = tmp_path / "builds.log"
+  monkeypatch.setenv("CXX", str(compiler))
+  monkeypatch.setenv("FAKE_CXX_LOG", str(log))
+  monkeypatch.setenv("ARGMAX_MUSIC_CACHE", str(tmp_path / "cache"))
+  return log
+
+
+@pytest.mark.slow
+def test_two_processes_building_at_once_compile_once(fake_compiler, tmp_path):
+  cache = tmp_path / "cache"
+  cache.mkdir()
+  script = "from argmax_music.models import native; print('ready', flush=True); print(native._build())"
+  env = dict(os.environ, FAKE_CXX_SECONDS="1", JAX_PLATFORMS="cpu")
+  with open(cache / "wavenet_sampler.lock", "w") as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)  # Held until both have looked for the library and found none.
+    builders = [
+      subprocess.Popen([sys.executable, "-c", script], cwd=REPO, env=env, stdout=subprocess.PIPE, text=True)
+      for _ in range(2)
+    ]
+    assert [b.stdout.readline() for b in builders] == ["ready\n"] * 2
+    time.sleep(1.0)
+  paths = [b.communicate(timeout=120)[0].strip() for b in builders]
+  assert [b.returncode for b in builders] == [0, 0]
+  assert paths[0] == paths[1] and os.path.exists(paths[0])
+  assert fake_compiler.read_text().splitlines() == ["build"]
+
+
+def test_another_compiler_version_builds_anew_and_replaces_the_old_build(fake_compiler, monkeypatch):
+  first = native._build()
+  assert native._build() == first and len(fake_compiler.read_text().splitlines()) == 1  # Cached.
+  monkeypatch.setenv("FAKE_CXX_VERSION", "2")
+  second = native._build()
+  assert second != first and len(fake_compiler.read_text().splitlines()) == 2
+  assert set(os.listdir(os.path.dirname(second))) == {"wavenet_sampler.lock", os.path.basename(second)}
+
+
+def test_a_build_past_its_timeout_fails(fake_compiler, monkeypatch):
+  monkeypatch.setenv("FAKE_CXX_SECONDS", "10")
+  monkeypatch.setattr(native, "BUILD_TIMEOUT_S", 1)
+  with pytest.raises(RuntimeError, match="took over 1 s"):
+    native._build()

@@ -1,5 +1,6 @@
 """Encoder, quantizers and the ADA."""
 
+import logging
 import math
 
 import jax
@@ -278,3 +279,18 @@ def test_ada_overfits_one_clip(quantizer):
   codes = model.apply({"params": params}, clip, method=model.encode)
   assert codes.shape == (1, 100)
   assert model.apply({"params": params}, codes, method=model.condition).shape == (1, 800, 16)
+
+
+def test_few_code_positions_per_step_warn_at_start(caplog):
+  from argmax_music import tasks
+  from configs import tiny
+
+  config = tiny.get_config("ada")  # 4 crops x 160 samples / hop 8 = 80 code positions a step for K = 16.
+  with caplog.at_level(logging.WARNING):
+    tasks.make_task(config, 256, 16000).check(None)
+  assert "80 code positions a step" in caplog.text
+  caplog.clear()
+  config.model.quantizer.diversity_target_decay = 0.99
+  with caplog.at_level(logging.WARNING):
+    tasks.make_task(config, 256, 16000).check(None)
+  assert "code positions" not in caplog.text

@@ -1,8 +1,10 @@
 """The RESULTS.md writer: Welch intervals, collapse and the sentences it writes from made-up results."""
 
+import json
 import math
 
 import pytest
+from conftest import REPO
 
 from argmax_music.experiments import findings, report, stats
 
@@ -207,3 +209,17 @@ def test_the_codes_term_is_compared_with_the_published_loss_and_collapses_are_co
     "**Collapse by diversity loss** (AMAE runs collapsed, every K, hop and receptive field): no diversity loss: "
     "3 of 3; mean, weight 1: 4 of 6; mean, weight 1 + codes term, weight 1: 0 of 3."
   )
+
+
+def test_results_name_the_jax_their_runs_used_against_the_pin(tmp_path):
+  meta = json.loads((REPO / "results" / "small_scale.json").read_text())["meta"]
+  pin = report.pinned("jax")
+  assert meta["trained_with_jax"] and pin, "results/small_scale.json and requirements.txt each name a JAX version"
+  header = (REPO / "RESULTS.md").read_text().split("\n\n")[1]
+  if meta["trained_with_jax"] == [pin]:
+    assert "pins jax==" not in header
+  else:  # RESULTS.md says the numbers came from another JAX than `make demo` installs.
+    assert f"pins jax=={pin} (what `make demo` installs), not the JAX {meta['trained_with_jax'][0]}" in header
+  requirements = tmp_path / "requirements.txt"
+  requirements.write_text("# jax==0.1\njaxlib==0.9.0\njax == 0.9.0  # runtime\n")
+  assert report.pinned("jax", requirements) == "0.9.0" and report.pinned("flax", requirements) is None

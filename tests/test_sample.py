@@ -134,3 +134,37 @@ def test_mismatched_or_missing_checkpoints_are_named(tiny_data, tiny_stack, tmp_
     stack.load_stack([tmp_path / "missing"], None)
   with pytest.raises(stack.StackError, match="is a prior, not a level"):
     stack.load_stack([tiny_stack / "prior"], None)
+
+
+@pytest.mark.slow
+def test_one_reconstruction_path(tiny_data, tmp_path, monkeypatch):
+  """Training's eval audio, `sample --mode=reconstruct` and `evaluate` reconstruct the same clip of the same
+  checkpoint (its EMA parameters) into the same codes and, at temperature 0, the same audio."""
+  from conftest import tiny_config
+
+  from argmax_music import evaluate, writer
+  from argmax_music.metrics import figures
+
+  heard = {}
+  monkeypatch.setattr(writer.MetricWriter, "audio_and_spectrogram", lambda self, step, o, r: heard.update(o=o, r=r))
+  config = tiny_config(tiny_data, ema_decay=0.9)
+  config.eval.audio_seconds = 0.05
+  train.train(config, tmp_path / "level1")
+  levels, _ = stack.open_stack(tmp_path, with_prior=False)
+  original = audio.mu_law_encode(heard["o"])
+  # sample: the clip as a WAV file, as a user would give it.
+  audio.save_audio(tmp_path / "clip.wav", heard["o"])
+  wav = str(tmp_path / "clip.wav")
+  sample.sample("reconstruct", levels, None, tmp_path / "rec", seconds=0.05, input_file=wav, temperatures=[0.0])
+  np.testing.assert_array_equal(
+    audio.mu_law_encode(read(tmp_path / "rec" / "sample_0.wav")), audio.mu_law_encode(heard["r"])
+  )
+  with np.load(tmp_path / "rec" / "codes.npz") as codes:
+    np.testing.assert_array_equal(codes["level1"][0], levels[0].encode(original))
+  # evaluate: the same clip (the one clip picker), what it scores is what training played.
+  scored = {}
+  monkeypatch.setattr(figures, "reconstruction_figures", lambda clips, decoded, *a: scored.update(d=decoded) or {})
+  monkeypatch.setattr(figures, "codes_figures", lambda *a: {})
+  monkeypatch.setattr(evaluate.transcription, "speed", lambda: 0.0)
+  evaluate.evaluate_stack(levels, None, clips=1, seconds=len(original) / 16000, generate=0)
+  np.testing.assert_array_equal(scored["d"][0], audio.mu_law_encode(heard["r"]))

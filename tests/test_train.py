@@ -235,16 +235,16 @@ def test_crop_shorter_than_receptive_field(tiny_data, tiny_stack, tmp_path, stag
 @pytest.mark.slow
 def test_eval_pairs_ema_params_with_the_codebook_averaged_alike():
   """VQ with an EMA codebook and Polyak parameters: eval uses the averaged parameters and the averaged codebook."""
-  from argmax_music import trainer
+  from argmax_music import train_state
 
   config = tiny.get_config()
   config.model.quantizer.update(kind="vq", ema_decay=0.9)
   config.train.update(ema_decay=0.5, ema_debias=False)  # Plain EMA: one step leaves half the initial codebook.
   task = tasks.make_task(config, 256)
-  optimizer = trainer.make_optimizer(config.train)
+  optimizer = train_state.make_optimizer(config.train)
   batch = jax.random.randint(jax.random.key(1), (4, 160), 0, 256)
-  state = trainer.create_state(task, optimizer, jax.random.key(0), batch)
-  step = jax.jit(functools.partial(trainer.train_step, task, optimizer))  # Compiled: op by op takes ~40 s.
+  state = train_state.create_state(task, optimizer, jax.random.key(0), batch)
+  step = jax.jit(functools.partial(train_state.train_step, task, optimizer))  # Compiled: op by op takes ~40 s.
   new, _ = step(state, batch, jax.random.key(2))
   params, model_state = new.eval_variables()
   assert params is new.ema_params and model_state is new.ema_model_state

@@ -70,7 +70,7 @@ def check_one_line_error(done: subprocess.CompletedProcess, *names: str) -> str:
 
 
 @pytest.mark.slow
-def test_user_errors_without_traceback(tmp_path):
+def test_user_errors_without_traceback(tmp_path, tiny_stack):
   base = ["argmax_music.train", "--config=configs/tiny.py", f"--workdir={tmp_path / 'run'}"]
   check_one_line_error(
     run_tool(*base, f"--config.data.dir={tmp_path / 'missing'}"), "data.dir", str(tmp_path / "missing")
@@ -89,3 +89,14 @@ def test_user_errors_without_traceback(tmp_path):
   # The traceback is one flag away.
   verbose = run_tool(*base, f"--config.data.dir={tmp_path / 'prepared'}", "--verbosity=1")
   assert verbose.returncode != 0 and "Traceback" in verbose.stderr
+
+  # An audio file to read that is missing or not audio: one line naming it, in each mode that reads one.
+  not_audio = tmp_path / "notes.wav"
+  not_audio.write_text("not audio")
+  sample = ["argmax_music.sample", f"--workdir={tiny_stack}", f"--out={tmp_path / 'samples'}", "--seconds=0.5"]
+  for flags, path, reason in [
+    (["--mode=reconstruct", f"--input={tmp_path / 'missing.wav'}"], tmp_path / "missing.wav", "no such file"),
+    (["--mode=reconstruct", f"--input={not_audio}"], not_audio, "cannot read audio"),
+    (["--mode=continue", f"--prompt={not_audio}"], not_audio, "cannot read audio"),
+  ]:
+    check_one_line_error(run_tool(*sample, *flags), str(path), reason)

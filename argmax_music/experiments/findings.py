@@ -14,9 +14,10 @@ import itertools
 import math
 
 from argmax_music.experiments import stats
+from configs import base
 
-COLLAPSE_ENTROPY_BITS = 1.0
-COLLAPSE_USAGE = 0.1
+COLLAPSE_ENTROPY_BITS = base.get_config().eval.collapse_entropy_bits  # As every run's eval judges it.
+COLLAPSE_USAGE = base.get_config().eval.collapse_usage
 # (a) diversity loss form x K: rows grouped by K; the variant without the loss is each group's reference.
 DIVERSITY_TABLE = {
   64: ("amae_hop20_nodiv", "amae_hop20", "amae_hop20_sum", "amae_hop20_codes"),

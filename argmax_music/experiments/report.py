@@ -27,6 +27,8 @@ def row(cells) -> str:
   return "| " + " | ".join(str(c) for c in cells) + " |"
 
 
+# What `make demo` installs: the report names a JAX pin its runs did not train with.
+REQUIREMENTS = Path(__file__).resolve().parents[2] / "requirements.txt"
 CODE_HEADER = [
   "seeds",
   "NLL (bits/timestep)",
@@ -155,6 +157,28 @@ def musical_table(figures: dict[str, dict]) -> list[str]:
   return lines
 
 
+def pinned(package: str, requirements: Path = REQUIREMENTS) -> str | None:
+  """The version `requirements` pins `package` to (None where it pins none, or the file is absent)."""
+  if not requirements.exists():
+    return None
+  for line in requirements.read_text().splitlines():
+    name, _, version = line.partition("#")[0].partition("==")
+    if name.strip().lower() == package and version.strip():
+      return version.strip()
+  return None
+
+
+def jax_note(meta: dict) -> str:
+  """A sentence for the header where the runs trained with another JAX than requirements.txt pins (else "")."""
+  used, pin = meta.get("trained_with_jax", []), pinned("jax")
+  if not used or pin is None or used == [pin]:
+    return ""
+  return (
+    f" `requirements.txt` pins jax=={pin} (what `make demo` installs), not the JAX {' and '.join(used)} the runs "
+    "trained with: a rerun under the pin may not reproduce these numbers exactly."
+  )
+
+
 def write_report(
   path: Path, out: Path, results: dict[str, list[dict]], audio_files: dict, meta: dict, figures: dict | None = None
 ) -> None:
@@ -168,7 +192,8 @@ def write_report(
     "",
     f"Made by `{meta['command']}` on {meta['date']}, in {meta['minutes']:.1f} minutes on {meta['machine']}. "
     f"The runs trained on {' and on '.join(meta['trained_on'])} ({meta['train_minutes']:.1f} minutes of "
-    "training summed over the runs, earlier invocations included; finished runs are kept, not retrained). "
+    "training summed over the runs, earlier invocations included; finished runs are kept, not retrained)."
+    f"{jax_note(meta)} "
     f"Every variant trains {meta['steps']} steps (batch {meta['batch']} x {meta['crop']} timesteps) with "
     f"{meta['seeds']} seeds on the embedded piano corpus ({meta['train_hours']:.2f} h of training audio, "
     f"{meta['validation_hours']:.2f} h for validation: `{meta['data']}`). Config: `configs/small_scale.py`; "

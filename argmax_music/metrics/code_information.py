@@ -75,3 +75,15 @@ def code_information_bits(codes: np.ndarray, labels: np.ndarray, shuffles: int =
     "label_entropy_bits": _entropy_bits(labels),
     "code_entropy_bits": code_bits,
   }
+
+
+def score_information(codes: list[np.ndarray], notes: list[np.ndarray | None], frame_seconds: float) -> dict:
+  """`code_information_bits` of clips' codes against their scores, the clips laid end to end; clips whose score
+  is None are left out, and with none left the result is {}. codes[i]: clip i's codes, one per `frame_seconds`."""
+  kept = [(c, n) for c, n in zip(codes, notes) if n is not None]
+  if not kept:
+    return {}
+  starts = np.cumsum([0] + [len(c) for c, _ in kept])[:-1] * frame_seconds
+  laid = np.concatenate([np.asarray(n).reshape(-1, 3) + [s, s, 0] for (_, n), s in zip(kept, starts)])
+  flat = np.concatenate([c for c, _ in kept])
+  return code_information_bits(flat, frame_pitch_labels(laid, len(flat), frame_seconds)) | {"clips": len(kept)}

@@ -2,6 +2,7 @@
 
 `clip_figures`: one clip (notes/s, polyphony, flatness), against its original (spectral and chroma
 distances) and its score (note F1); `reconstruction_figures`: reconstructed clips against theirs;
+`codes_figures`: a level's codes of clips, their usage, entropy and information about the score;
 `generated_figures`: generated clips against a `TrainingReference` (the training set's notes and
 flatness, and white noise's). Raise metrics.MissingDependencies without the evaluation dependencies.
 """
@@ -18,7 +19,17 @@ from absl import logging
 from argmax_music import audio, metrics
 from argmax_music.data import clips as clips_lib
 from argmax_music.data import dataset
-from argmax_music.metrics import chroma, flatness, note_f1, pitch_stats, scores, spectral, transcription
+from argmax_music.metrics import (
+  chroma,
+  code_information,
+  flatness,
+  note_f1,
+  pitch_stats,
+  scores,
+  spectral,
+  transcription,
+)
+from argmax_music.models.quantizers import code_statistics
 
 VS_SCORE = "score"
 VS_TRANSCRIPTION = "transcription of the original"
@@ -82,20 +93,27 @@ def mean_figures(rows: list[dict]) -> dict:
 
 
 def reconstruction_figures(
-  clips: list[clips_lib.Clip], decoded: np.ndarray, sample_rate: int, midi: dict | None = None
+  clips: list[clips_lib.Clip], decoded: np.ndarray, sample_rate: int, clip_scores: list[np.ndarray | None]
 ) -> dict:
-  """Each mu-law reconstruction in `decoded` against its clip (and the clip's score, where `midi`, a
-  `scores.midi_index`, has it), with the transcriber's own score on the original; and their mean."""
+  """Each mu-law reconstruction in `decoded` against its clip (and the clip's score, where it has one: None
+  otherwise), with the transcriber's own score on the original; and their mean."""
   rows = []
-  for clip, waveform in zip(clips, decoded):
+  for clip, waveform, score in zip(clips, decoded, clip_scores):
     original = audio.mu_law_decode(clip.waveform[: len(waveform)])
-    score = scores.clip_score(midi or {}, clip, len(waveform) / sample_rate)
     row = {"source": clip.source, "start_s": round(clip.start_s, 3)}
     row |= clip_figures(audio.mu_law_decode(waveform), sample_rate, original, score)
     if score is not None:  # The transcriber's own score on the original: the ceiling for this clip.
       row["original_onset_f1"] = clip_figures(original, sample_rate, midi_notes=score)["onset_f1"]
     rows.append(row)
   return {"clips": rows, "summary": mean_figures(rows) | {"vs": " / ".join(sorted({r["vs"] for r in rows}))}}
+
+
+def codes_figures(codes: np.ndarray, num_codes: int, frame_seconds: float, clip_scores: list) -> dict:
+  """A level's codes of some clips (clips, frames): usage and entropy, and the bits per code they share with the
+  clips' scores (`code_information.score_information`; absent where no clip has a score)."""
+  histogram = np.bincount(np.asarray(codes).reshape(-1), minlength=num_codes)
+  figures = {k: float(v) for k, v in code_statistics(histogram, 1.0 / frame_seconds).items()}
+  return figures | code_information.score_information(list(codes), clip_scores, frame_seconds)
 
 
 @dataclasses.dataclass(frozen=True)

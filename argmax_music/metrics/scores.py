@@ -7,8 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
+from argmax_music import metrics
 from argmax_music.data import corpus, dataset
-from argmax_music.data.clips import Clip
+from argmax_music.data.clips import Clip, pick_clips
 from argmax_music.metrics import note_f1
 
 
@@ -35,3 +36,15 @@ def file_score(path: str | os.PathLike, seconds: float) -> np.ndarray | None:
     if found:
       return note_f1.midi_notes(found[0], found[1], seconds)
   return None
+
+
+def scored_clips(
+  data: dataset.PreparedDataset, count: int, length: int, multiple: int = 1
+) -> list[tuple[Clip, np.ndarray]]:
+  """Validation clips (`clips.pick_clips`) with their score's notes, those whose file has MIDI; [] when the data has
+  none or the evaluation dependencies are missing."""
+  midi = {} if metrics.missing_dependencies() else midi_index(data)
+  if not midi:
+    return []
+  picked = pick_clips(data, "validation", count, length, multiple)
+  return [(c, clip_score(midi, c, length / data.rate)) for c in picked if os.path.normpath(c.source) in midi]

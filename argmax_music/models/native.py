@@ -5,21 +5,24 @@ At batch 1 on a CPU, JAX's cached step is bound by XLA's per-operation overhead 
 (the same cache layout and Gumbel-noise draw as the JAX step: the same tokens up to float rounding)
 on THREADS threads, each streaming its share of the weights. `generate.generate` takes it
 on a CPU wherever `supports` says so. It is built once per machine with the host's C++
-compiler into $ARGMAX_MUSIC_CACHE (else ~/.cache/argmax_music); where no compiler works,
-or with ARGMAX_MUSIC_NATIVE=0, sampling stays on the JAX step (slower).
+compiler into $ARGMAX_MUSIC_CACHE (else ~/.cache/argmax_music): one process compiles while
+the others wait on a lock and reuse its library, and a build replaces the older ones. Where no
+compiler works (or it takes over BUILD_TIMEOUT_S), or with ARGMAX_MUSIC_NATIVE=0, sampling stays
+on the JAX step (slower).
 """
 
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import functools
+import glob
 import hashlib
 import logging
 import os
 import platform
 import shutil
 import subprocess
-import tempfile
 
 import jax
 import jax.numpy as jnp
@@ -28,6 +31,8 @@ import numpy as np
 TARGET = "argmax_music_wavenet_sample_block"
 SOURCE = os.path.join(os.path.dirname(__file__), "wavenet_sampler.cc")
 FLAGS = ["-O3", "-march=native", "-std=c++17", "-shared", "-fPIC"]
+# Seconds a build may take (about 5 s measured on a 2-core AMD EPYC) before it counts as failed.
+BUILD_TIMEOUT_S = 120
 # Steps per kernel call: XLA draws a block's Gumbel noise before the call (1 KiB per step and batch item).
 BLOCK = 4096
 # Threads per step: each streams its share of the weights (2 measured; more would meet more often per byte).
@@ -47,27 +52,45 @@ def _cpu_signature() -> str:
     return platform.processor() + platform.machine()
 
 
+def _compiler_version(compiler: str) -> str:
+  """The first line of `compiler --version`: part of the cache key (an upgraded compiler builds anew)."""
+  try:
+    result = subprocess.run([compiler, "--version"], capture_output=True, text=True, timeout=30)
+  except (OSError, subprocess.TimeoutExpired) as error:
+    raise RuntimeError(f"{compiler} --version failed: {error}") from error
+  return (result.stdout.splitlines() or [""])[0]
+
+
 def _build() -> str:
-  """Compile the kernel (once per source, compiler flags, JAX and CPU); the shared library's path."""
+  """Compile the kernel (once per source, compiler and its version, flags, JAX and CPU); the shared library's path."""
   compiler = os.environ.get("CXX") or shutil.which("c++") or shutil.which("g++") or shutil.which("clang++")
   if compiler is None:
     raise RuntimeError("no C++ compiler (set CXX, or install g++)")
   with open(SOURCE, "rb") as f:
     source = f.read()
-  key = hashlib.sha256(
-    b"\0".join([source, " ".join([compiler, *FLAGS]).encode(), jax.__version__.encode(), _cpu_signature().encode()])
-  ).hexdigest()[:16]
+  parts = [source, " ".join([compiler, *FLAGS]), _compiler_version(compiler), jax.__version__, _cpu_signature()]
+  key = hashlib.sha256(b"\0".join(p if isinstance(p, bytes) else p.encode() for p in parts)).hexdigest()[:16]
   cache = os.environ.get("ARGMAX_MUSIC_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "argmax_music")
   path = os.path.join(cache, f"wavenet_sampler-{key}.so")
-  if not os.path.exists(path):
-    os.makedirs(cache, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=cache) as scratch:  # Then an atomic rename: safe for concurrent builds.
-      built = os.path.join(scratch, "wavenet_sampler.so")
-      command = [compiler, *FLAGS, "-I", jax.ffi.include_dir(), SOURCE, "-o", built]
-      result = subprocess.run(command, capture_output=True, text=True)
-      if result.returncode:
-        raise RuntimeError(f"{' '.join(command)} failed:\n{result.stderr[-2000:]}")
-      os.replace(built, path)
+  if os.path.exists(path):
+    return path
+  os.makedirs(cache, exist_ok=True)
+  with open(os.path.join(cache, "wavenet_sampler.lock"), "w") as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)  # One process compiles; the others wait here, then find its library.
+    if os.path.exists(path):
+      return path
+    partial = f"{path}.partial"
+    command = [compiler, *FLAGS, "-I", jax.ffi.include_dir(), SOURCE, "-o", partial]
+    try:
+      result = subprocess.run(command, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)
+    except subprocess.TimeoutExpired as error:
+      raise RuntimeError(f"{' '.join(command)} took over {BUILD_TIMEOUT_S} s; stopped") from error
+    if result.returncode:
+      raise RuntimeError(f"{' '.join(command)} failed:\n{result.stderr[-2000:]}")
+    os.replace(partial, path)
+    for old in glob.glob(os.path.join(cache, "wavenet_sampler-*.so*")):  # Earlier builds, and killed ones' parts.
+      if old != path:
+        os.remove(old)
   return path
 
 
@@ -96,7 +119,6 @@ def supports(model, batch: int, top_p: float | None) -> bool:
     and (top_p is None or top_p >= 1.0)
     and jnp.dtype(model.dtype) == jnp.float32
     and all(n % 8 == 0 for n in widths)
-    and not model.global_channels
     and available()
   )
 

@@ -1,8 +1,7 @@
 """WaveNet: a causal autoregressive model over a sequence of classes (mu-law samples or codes).
 
 Each layer: a dilated causal convolution of the residual stream, plus the layer's
-share of the local conditioning (codes upsampled to this rate) and the global
-conditioning, through a gated tanh * sigmoid unit, then a residual projection and
+share of the local conditioning (codes upsampled to this rate), through a gated tanh * sigmoid unit, then a residual projection and
 a skip projection. The skips are summed, passed through ReLU -> 1x1 -> ReLU -> 1x1
 to logits. Inputs are shifted right by one (a learned start embedding first), so
 logits[t] predicts tokens[t] from tokens[:t].
@@ -40,7 +39,7 @@ def embed_tokens(table: jax.Array, tokens: jax.Array) -> jax.Array:
 
 
 class WaveNet(nn.Module):
-  """Gated, dilated, causal WaveNet with optional local and global conditioning."""
+  """Gated, dilated, causal WaveNet with optional local conditioning."""
 
   num_classes: int
   layers: int = 20
@@ -50,7 +49,6 @@ class WaveNet(nn.Module):
   gate_channels: int = 64
   skip_channels: int = 128
   cond_channels: int = 0
-  global_channels: int = 0
   dtype: Any = jnp.float32
 
   def setup(self):
@@ -66,8 +64,6 @@ class WaveNet(nn.Module):
     self.skip_b = self.param("skip_b", zeros, (S,))
     if self.cond_channels:
       self.cond_w = self.param("cond_w", normal(self.cond_channels), (self.cond_channels, L, 2 * G))
-    if self.global_channels:
-      self.global_w = self.param("global_w", normal(self.global_channels), (self.global_channels, L, 2 * G))
     self.head = [
       nn.Dense(S, dtype=self.dtype, name="head_hidden"),
       nn.Dense(self.num_classes, dtype=self.dtype, name="head_logits"),
@@ -80,7 +76,7 @@ class WaveNet(nn.Module):
   def _cast(self, x):
     return jnp.asarray(x, self.dtype)
 
-  def _conditioning(self, cond, glob) -> list[jax.Array | float]:
+  def _conditioning(self, cond) -> list[jax.Array | float]:
     """Per-layer conditioning terms (broadcastable to the gate pre-activations), for a sequence."""
     terms = [0.0] * self.layers
     if self.cond_channels:
@@ -89,11 +85,6 @@ class WaveNet(nn.Module):
       w = self._cast(self.cond_w)
       # One projection per layer: all layers at once would not fit in memory for long sequences.
       terms = [t + self._cast(cond) @ w[:, i] for i, t in enumerate(terms)]
-    if self.global_channels:
-      if glob is None:
-        raise ValueError("this WaveNet has global conditioning (global_channels > 0): pass `glob`")
-      proj = jnp.einsum("bc,clg->blg", self._cast(glob), self._cast(self.global_w))
-      terms = [t + proj[:, None, i] for i, t in enumerate(terms)]
     return terms
 
   def _gate(self, z):
@@ -104,16 +95,14 @@ class WaveNet(nn.Module):
     hidden = self.head[0](jax.nn.relu(skip))
     return self.head[1](jax.nn.relu(hidden)).astype(jnp.float32)
 
-  def __call__(self, tokens: jax.Array, cond: jax.Array | None = None, glob: jax.Array | None = None):
+  def __call__(self, tokens: jax.Array, cond: jax.Array | None = None):
     """Logits (batch, time, num_classes): logits[:, t] predicts tokens[:, t] from tokens[:, :t].
 
-    cond: (batch, time, cond_channels) local conditioning at this rate; glob: (batch, global_channels).
+    cond: (batch, time, cond_channels): local conditioning at this rate.
     """
-    return self.logits_from_embeddings(embed_tokens(self.embedding, tokens), cond, glob)
+    return self.logits_from_embeddings(embed_tokens(self.embedding, tokens), cond)
 
-  def logits_from_embeddings(
-    self, inputs: jax.Array, cond: jax.Array | None = None, glob: jax.Array | None = None
-  ) -> jax.Array:
+  def logits_from_embeddings(self, inputs: jax.Array, cond: jax.Array | None = None) -> jax.Array:
     """`__call__` from the embedded tokens (batch, time, residual_channels): differentiable in them.
 
     Each dilated convolution is one matmul over the input and its copies shifted in time, side
@@ -123,7 +112,7 @@ class WaveNet(nn.Module):
     x = self._cast(inputs)
     start = jnp.broadcast_to(self._cast(self.embedding[-1]), (x.shape[0], 1, x.shape[2]))
     h = jnp.concatenate([start, x[:, :-1]], axis=1)  # Shift right: position t sees tokens[:, :t].
-    terms = self._conditioning(cond, glob)
+    terms = self._conditioning(cond)
     skip = self._cast(self.skip_b)
     k, length = self.kernel_size, h.shape[1]
     for i, d in enumerate(dilations(self.layers, self.cycle)):
@@ -154,10 +143,10 @@ class WaveNet(nn.Module):
     width = (self.kernel_size - 1) * 2 * self.gate_channels
     return {"t": jnp.zeros((), jnp.int32), "history": jnp.zeros((batch, int(sizes.sum()), width), self.dtype)}
 
-  def conditioning_terms(self, cond: jax.Array | None = None, glob: jax.Array | None = None) -> jax.Array:
+  def conditioning_terms(self, cond: jax.Array | None = None) -> jax.Array:
     """What `step_with_terms` adds to each layer's gate: bias + conditioning, (batch, [time,] layers, 2 * gate).
 
-    cond: (batch, [time,] cond_channels), glob: (batch, global_channels). Computing it for many
+    cond: (batch, [time,] cond_channels). Computing it for many
     timesteps at once turns the per-step conditioning projections into one large matmul.
     """
     terms = self._cast(self.conv_b)
@@ -167,21 +156,15 @@ class WaveNet(nn.Module):
       w = self._cast(self.cond_w)
       proj = self._cast(cond) @ w.reshape(w.shape[0], -1)
       terms = terms + proj.reshape(proj.shape[:-1] + (self.layers, -1))
-    if self.global_channels:
-      if glob is None:
-        raise ValueError("this WaveNet has global conditioning (global_channels > 0): pass `glob`")
-      proj = jnp.einsum("bc,clg->blg", self._cast(glob), self._cast(self.global_w))
-      time_axes = 0 if cond is None else cond.ndim - 2
-      terms = terms + proj.reshape(proj.shape[:1] + (1,) * time_axes + proj.shape[1:])
     return terms
 
-  def step(self, cache: dict, prev_token: jax.Array, cond_t: jax.Array | None = None, glob: jax.Array | None = None):
+  def step(self, cache: dict, prev_token: jax.Array, cond_t: jax.Array | None = None):
     """One timestep: (logits for the token at cache['t'], next cache), given the token before it.
 
     prev_token: (batch,) int, -1 at the first step; cond_t: (batch, cond_channels) at this timestep.
     """
     terms = jnp.broadcast_to(
-      self.conditioning_terms(cond_t, glob), (prev_token.shape[0], self.layers, 2 * self.gate_channels)
+      self.conditioning_terms(cond_t), (prev_token.shape[0], self.layers, 2 * self.gate_channels)
     )
     return self.step_with_terms(cache, prev_token, terms, self.step_weights())
 

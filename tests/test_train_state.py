@@ -9,7 +9,7 @@ import numpy as np
 import optax
 import pytest
 
-from argmax_music import tasks, trainer
+from argmax_music import tasks, train_state
 from configs import base, tiny
 
 
@@ -33,7 +33,7 @@ def linear_state(task, optimizer):
   model_state = {"state": {"steps": jnp.zeros(())}}
   other = lambda tree: jax.tree.map(lambda x: 0.3 * x + 0.77, tree)  # An average that is not the parameters.
   step = nan_steps = jnp.zeros((), jnp.int32)
-  return trainer.TrainState(
+  return train_state.TrainState(
     step, params, optimizer.init(params), model_state, other(params), other(model_state), nan_steps
   )
 
@@ -41,7 +41,7 @@ def linear_state(task, optimizer):
 def test_polyak_debiased():
   # A constant stream (learning rate 0): the average is the parameters exactly from the first update on.
   task, optimizer = linear_task(ema_decay=0.999), optax.sgd(0.0)
-  step = jax.jit(functools.partial(trainer.train_step, task, optimizer))
+  step = jax.jit(functools.partial(train_state.train_step, task, optimizer))
   state = linear_state(task, optimizer)
   params = state.params
   for _ in range(5):
@@ -50,7 +50,7 @@ def test_polyak_debiased():
       np.testing.assert_array_equal(a, p)  # Bitwise.
   # The plain EMA (ema_debias=False) still weighs the initial average d^n.
   plain = linear_task(ema_decay=0.999, ema_debias=False)
-  state, _ = jax.jit(functools.partial(trainer.train_step, plain, optimizer))(
+  state, _ = jax.jit(functools.partial(train_state.train_step, plain, optimizer))(
     linear_state(plain, optimizer), jnp.float32(1.0), jax.random.key(0)
   )
   p0 = np.array([0.1, -0.7])
@@ -60,7 +60,7 @@ def test_polyak_debiased():
   # with a NaN loss is skipped and does not count: the next finite step is the average's first update.
   d, lr = 0.9, 0.1
   task, optimizer = linear_task(ema_decay=d), optax.sgd(lr)
-  step = jax.jit(functools.partial(trainer.train_step, task, optimizer))
+  step = jax.jit(functools.partial(train_state.train_step, task, optimizer))
   state = linear_state(task, optimizer)
   state, metrics = step(state, jnp.float32(np.nan), jax.random.key(0))
   assert not bool(metrics["finite"]) and int(state.nan_steps) == 1
@@ -82,7 +82,9 @@ def test_gradient_norms_per_module():
   optimizer = optax.sgd(0.1)
   for is_level, expected in ((True, {"encoder": 5.0, "decoder": 3.0}), (False, {"prior": np.sqrt(34.0)})):
     task = linear_task(is_level=is_level)
-    _, metrics = trainer.train_step(task, optimizer, linear_state(task, optimizer), jnp.float32(1.0), jax.random.key(0))
+    _, metrics = train_state.train_step(
+      task, optimizer, linear_state(task, optimizer), jnp.float32(1.0), jax.random.key(0)
+    )
     assert {k: pytest.approx(float(v)) for k, v in metrics.items() if k.startswith("grad_norm/")} == {
       f"grad_norm/{name}": value for name, value in expected.items()
     }
@@ -97,14 +99,14 @@ def test_running_diversity_target_lives_in_the_train_state():
   config.model.upsampler.normalize = True
   config.train.ema_decay = 0.5
   task = tasks.make_task(config, 256)
-  optimizer = trainer.make_optimizer(config.train)
+  optimizer = train_state.make_optimizer(config.train)
   batch = jax.random.randint(jax.random.key(1), (4, 160), 0, 256)
-  state = trainer.create_state(task, optimizer, jax.random.key(0), batch)
+  state = train_state.create_state(task, optimizer, jax.random.key(0), batch)
   targets = state.model_state["quantizer_state"]["quantizer"]
   assert set(targets) == {"diversity_target", "code_target"}
   for value in targets.values():
     np.testing.assert_array_equal(value, np.full(16, 1 / 16, np.float32))
-  new, metrics = jax.jit(functools.partial(trainer.train_step, task, optimizer))(state, batch, jax.random.key(2))
+  new, metrics = jax.jit(functools.partial(train_state.train_step, task, optimizer))(state, batch, jax.random.key(2))
   assert {"grad_norm/encoder", "grad_norm/upsampler", "grad_norm/decoder", "min_relu_mass"} <= set(metrics)
   live = new.model_state["quantizer_state"]["quantizer"]["diversity_target"]
   assert not np.allclose(live, 1 / 16) and float(jnp.sum(live)) == pytest.approx(1.0, abs=1e-3)
