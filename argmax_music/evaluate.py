@@ -111,6 +111,11 @@ def format_table(result: dict) -> str:
       f"  flatness {s['flatness_db']:.1f} dB  (training audio {s['training_flatness_db']:.1f} dB, "
       f"white noise {s['noise_flatness_db']:.1f} dB)"
     )
+    if "structure" in s:
+      lines.append(
+        f"  structure {s['structure']:.2f}: pitch classes of the first and last 5 s correlated (training clips "
+        f"{s['training_structure_same_piece']:.2f}; different pieces {s['training_structure_different_pieces']:.2f})"
+      )
   lines.append(f"transcriber: {result['transcriber_s_per_audio_s']:.3f} s of compute per s of audio")
   return "\n".join(lines)
 

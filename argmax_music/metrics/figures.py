@@ -3,8 +3,8 @@
 `clip_figures`: one clip (notes/s, polyphony, flatness), against its original (spectral and chroma
 distances) and its score (note F1); `reconstruction_figures`: reconstructed clips against theirs;
 `codes_figures`: a level's codes of clips, their usage, entropy and information about the score;
-`generated_figures`: generated clips against a `TrainingReference` (the training set's notes and
-flatness, and white noise's). Raise metrics.MissingDependencies without the evaluation dependencies.
+`generated_figures`: generated clips against a `TrainingReference` (the training set's notes,
+flatness and structure, and white noise's). Raise metrics.MissingDependencies without the evaluation dependencies.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from argmax_music.metrics import (
   pitch_stats,
   scores,
   spectral,
+  structure,
   transcription,
 )
 from argmax_music.models.quantizers import code_statistics
@@ -127,6 +128,8 @@ class TrainingReference:
   notes_from: str  # "MIDI of N training files" or "transcriptions of N training clips"
   notes_per_s: float  # transcribed, over the first NOTES_PER_S_CLIPS training clips
   noise_notes_per_s: float
+  structure_same_piece: float  # median `structure.ends_correlation` of a clip with itself (nan: clips too short)
+  structure_different_pieces: float  # ... of one clip's opening with the next clip's ending
 
 
 def training_reference(
@@ -142,10 +145,13 @@ def training_reference(
   midi = scores.midi_index(data, midi_root)
   if picked and all(os.path.normpath(c.source) in midi for c in picked):
     notes = [note_f1.midi_notes(midi[os.path.normpath(c.source)][0]) for c in picked]
+    in_clips = [scores.clip_score(midi, c, seconds) for c in picked]
     notes_from = f"MIDI of {len(picked)} training files"
   else:
-    notes = [transcription.transcribe(c, rate).notes for c in clips]
+    notes = in_clips = [transcription.transcribe(c, rate).notes for c in clips]
     notes_from = f"transcriptions of {len(picked)} training clips ({seconds:g} s each)"
+  long_enough = seconds >= 2 * structure.WINDOW_S and len(in_clips) > 1
+  ends = lambda pairs: float(np.nanmedian([structure.ends_correlation(a, b, seconds) for a, b in pairs]))
   pooled = np.concatenate(notes) if notes else np.zeros((0, 3))
   noise = np.random.default_rng(0).uniform(-0.5, 0.5, int(seconds * rate)).astype(np.float32)
   notes_per_s = lambda x: _note_figures(transcription.transcribe(x, rate))["notes_per_s"]
@@ -158,16 +164,21 @@ def training_reference(
     notes_from,
     float(np.mean(counted)) if counted else math.nan,
     notes_per_s(noise),
+    ends(zip(in_clips, in_clips)) if long_enough else math.nan,
+    ends(zip(in_clips, in_clips[1:] + in_clips[:1])) if long_enough else math.nan,
   )
 
 
 def generated_figures(signals: list[np.ndarray], sample_rate: int, training: TrainingReference) -> dict:
-  """Per-clip figures of generated float clips, and over all of them: pitch-class and duration histogram
-  distances (total variation, 0..1) to the training notes, mean flatness beside the training audio's and noise's."""
+  """Per-clip figures of generated float clips (`structure`, the correlation of the pitch classes of their first and
+  last 5 s, from 10 s up), and over all of them: pitch-class and duration histogram distances (total variation,
+  0..1) to the training notes, mean flatness and structure beside the training audio's (and noise's flatness)."""
   rows, notes = [], []
   for signal in signals:
     notes.append(transcription.transcribe(signal, sample_rate))
     rows.append(_note_figures(notes[-1]) | {"flatness_db": flatness.spectral_flatness_db(signal)})
+    if notes[-1].seconds >= 2 * structure.WINDOW_S:  # Long enough to have a beginning and an end.
+      rows[-1]["structure"] = structure.ends_correlation(notes[-1].notes, notes[-1].notes, notes[-1].seconds)
   pooled = np.concatenate([n.notes for n in notes]) if notes else np.zeros((0, 3))
   summary = mean_figures(rows) | {
     "pitch_class_distance": pitch_stats.histogram_distance(
@@ -179,5 +190,7 @@ def generated_figures(signals: list[np.ndarray], sample_rate: int, training: Tra
     "training_notes_per_s": training.notes_per_s,
     "noise_notes_per_s": training.noise_notes_per_s,
     "training_notes_from": training.notes_from,
+    "training_structure_same_piece": training.structure_same_piece,
+    "training_structure_different_pieces": training.structure_different_pieces,
   }
   return {"clips": rows, "summary": summary}
