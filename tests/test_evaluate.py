@@ -406,3 +406,12 @@ def test_training_eval_measures_what_the_codes_carry_about_the_score(piano, tiny
   assert 0.0 <= scored["eval"]["code_information_bits"] < 8.0
   unscored = train.train(tiny_config(tiny_data, steps=2, eval_every=2), tmp_path / "tones")  # No MIDI.
   assert "code_information_bits" not in unscored["eval"]
+
+
+@needs_eval
+@needs_fluidsynth
+def test_training_reference_structure_of_20_second_clips(piano):
+  reference = musical.training_reference(piano / "prepared", seconds=20.0)
+  assert -1.0 <= reference.structure_different_pieces <= 1.0
+  assert reference.structure_same_piece > 0.5  # A chorale begins and ends in its key.
+  assert np.isnan(musical.training_reference(piano / "prepared", seconds=SECONDS).structure_same_piece)
