@@ -13,8 +13,9 @@ field 1,024 samples). Each other variant changes only what its entry says:
   num_codes      K
   layers         decoder layers, one dilation cycle (receptive field 2^layers samples)
   stage          'wavenet': the decoder alone, with no codes (the unconditional baseline)
-  kind, diversity_weight, diversity_reduce, code_diversity_weight, ema_decay,
-  restart_threshold    model.quantizer keys
+  kind, diversity_weight, diversity_reduce, code_diversity_weight, diversity_target_decay, mass_floor,
+  ema_decay, restart_threshold    model.quantizer keys
+  normalize      model.upsampler.normalize
 """
 
 from configs import base
@@ -24,6 +25,8 @@ QUANTIZER_KEYS = (
   "diversity_weight",
   "diversity_reduce",
   "code_diversity_weight",
+  "diversity_target_decay",
+  "mass_floor",
   "ema_decay",
   "restart_threshold",
 )
@@ -50,6 +53,18 @@ VARIANTS = {
   # Baselines: plain VQ-VAE (as in the paper) and VQ-VAE with EMA codebooks and dead-code restarts.
   "vqvae_hop20": {"kind": "vq", "diversity_weight": 0.0},
   "vqvae_ema_hop20": {"kind": "vq", "diversity_weight": 0.0, "ema_decay": 0.99, "restart_threshold": 1.0},
+  # (e) What makes the AMAE work (issue 27): each hypothesis at hop 8 against amae_hop8 and the VQ-VAE + EMA there.
+  "amae_hop8_running": {"strides": (2, 4), "diversity_target_decay": 0.9},  # a running diversity target
+  "amae_hop8_norm": {"strides": (2, 4), "normalize": True},  # code vectors at unit scale after the upsampler
+  "amae_hop8_floor": {"strides": (2, 4), "mass_floor": 0.1},  # the normaliser's gradient bounded
+  "amae_hop8_weak": {"strides": (2, 4), "diversity_weight": 0.1},  # the diversity loss at a tenth of the weight
+  "vqvae_ema_hop8": {
+    "strides": (2, 4),
+    "kind": "vq",
+    "diversity_weight": 0.0,
+    "ema_decay": 0.99,
+    "restart_threshold": 1.0,
+  },
 }
 
 
@@ -67,7 +82,7 @@ def get_config(variant: str = "amae_hop20"):
   )
   c.model.quantizer.update({k: v for k, v in change.items() if k in QUANTIZER_KEYS})
   c.model.encoder.update(strides=change.get("strides", (4, 5)), channels=32, blocks_per_stage=2)
-  c.model.upsampler.channels = 32
+  c.model.upsampler.update(channels=32, normalize=change.get("normalize", False))
   layers = change.get("layers", 10)
   c.model.decoder.update(layers=layers, cycle=layers, residual_channels=32, gate_channels=32, skip_channels=64)
   # 2,000 steps of 2 x 4,160 samples (17 variants x 3 seeds: 7.7 minutes on one H200, one process per variant;

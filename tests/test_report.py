@@ -223,3 +223,26 @@ def test_results_name_the_jax_their_runs_used_against_the_pin(tmp_path):
   requirements = tmp_path / "requirements.txt"
   requirements.write_text("# jax==0.1\njaxlib==0.9.0\njax == 0.9.0  # runtime\n")
   assert report.pinned("jax", requirements) == "0.9.0" and report.pinned("flax", requirements) is None
+
+
+def test_table_e_sets_each_switch_beside_the_amae_and_the_vq_vae_with_the_bits_about_the_score():
+  results = {
+    "amae_hop8": variant("amae_hop8", [5.40, 5.42, 5.44], hop=8, perplexity=60.0),
+    "amae_hop8_norm": variant("amae_hop8_norm", [5.30, 5.31, 5.32], hop=8, perplexity=60.0),
+    "vqvae_ema_hop8": variant("vqvae_ema_hop8", [5.10, 5.12, 5.14], hop=8, kind="vq"),
+  }
+  for runs, bits in ((results["amae_hop8"], 0.02), (results["amae_hop8_norm"], 0.03), (results["vqvae_ema_hop8"], 0.5)):
+    for r in runs:
+      r["eval"]["code_information_bits"] = bits
+  for r in results["amae_hop8_norm"]:
+    r["config"]["model"]["upsampler"] = {"normalize": True}
+  for r in results["vqvae_ema_hop8"]:
+    r["config"]["model"]["quantizer"]["ema_decay"] = 0.99
+  v = {name: findings.Variant(name, runs) for name, runs in results.items()}
+  text = "\n".join(report.tables(v, 16000.0))
+  table_e = text[text.index("## (e)") :]
+  assert "| amae_hop8_norm | mean, weight 1, normalised conditioning |" in table_e
+  [vq_row] = [line for line in table_e.splitlines() if line.startswith("| vqvae_ema_hop8 |")]
+  assert vq_row.endswith("| 0.500 ± 0.000 |")  # The VQ-VAE's bits about the score.
+  said = findings.amae_findings(v)
+  assert [s.split(".**")[0] for s in said] == ["**amae_hop8_norm vs amae_hop8", "**amae_hop8 vs vqvae_ema_hop8"]

@@ -28,6 +28,17 @@ RECEPTIVE_FIELD_TABLE = (("amae_rf256", "wavenet_rf256"), ("amae_hop20", "wavene
 # (c) hop, against the WaveNet of the decoder's receptive field; (d) quantizers at hop 20.
 HOP_TABLE, HOP_BASELINE = ("amae_hop8", "amae_hop20", "amae_hop64"), "wavenet"
 QUANTIZER_TABLE = ("amae_hop20", "vqvae_hop20", "vqvae_ema_hop20")
+# (e) What makes the AMAE work: the reference, each hypothesis's switch, and the VQ-VAE + EMA, at hop 8 and hop 20.
+AMAE_TABLE = (
+  "amae_hop8",
+  "amae_hop8_running",
+  "amae_hop8_norm",
+  "amae_hop8_floor",
+  "amae_hop8_weak",
+  "vqvae_ema_hop8",
+  "amae_hop20",
+  "vqvae_ema_hop20",
+)
 
 
 class Variant:
@@ -40,6 +51,8 @@ class Variant:
     self.collapsed_seeds = []
     if self.has_codes:
       self.values.update(usage=[], entropy=[], bit_rate=[])
+      if all("code_information_bits" in r["eval"] for r in runs):  # Runs whose data has a score.
+        self.values["information"] = [r["eval"]["code_information_bits"] for r in runs]
       for r in runs:
         e = r["eval"]
         entropy = e["entropy_bits"] if "entropy_bits" in e else math.log2(e["perplexity"])
@@ -226,6 +239,12 @@ def quantizer_findings(v: dict[str, Variant]) -> list[str]:
   return [pair_finding(f"{a} vs {b}", v[a], v[b]) for i, a in enumerate(names) for b in names[i + 1 :]]
 
 
+def amae_findings(v: dict[str, Variant]) -> list[str]:
+  """Each switch of table (e) against the AMAE at the same hop, and the AMAE against the VQ-VAE + EMA."""
+  pairs = [(n, "amae_hop8") for n in AMAE_TABLE[1:5]] + [("amae_hop8", "vqvae_ema_hop8")]
+  return [pair_finding(f"{a} vs {b}", v[a], v[b]) for a, b in pairs if a in v and b in v]
+
+
 def eval_curve(run: dict, key: str) -> dict[int, float]:
   """One run's validation `key` by step (empty where the run has no recorded curve)."""
   return {int(s): e[key] for s, e in run.get("curves", {}).get("eval", {}).items() if key in e}
@@ -298,6 +317,7 @@ def findings(v: dict[str, Variant], sample_rate: float) -> list[str]:
     + receptive_field_findings(v, sample_rate)
     + hop_findings(v, sample_rate)
     + quantizer_findings(v)
+    + amae_findings(v)
   )
 
 
@@ -310,4 +330,9 @@ def form_label(v: Variant) -> str:
     terms.append(f"{q['diversity_reduce']}, weight {q['diversity_weight']:g}")
   if q.get("code_diversity_weight"):
     terms.append(f"+ codes term, weight {q['code_diversity_weight']:g}")
-  return " ".join(terms) or "no diversity loss"
+  switches = [
+    f"running target (decay {q['diversity_target_decay']:g})" if q.get("diversity_target_decay") else "",
+    f"mass floor {q['mass_floor']:g}" if q.get("mass_floor") else "",
+    "normalised conditioning" if v.runs[0]["config"]["model"].get("upsampler", {}).get("normalize") else "",
+  ]
+  return ", ".join([" ".join(terms) or "no diversity loss"] + [s for s in switches if s])
