@@ -27,7 +27,7 @@ def encode_dataset(
   """Encode every split of the level's data (or `input_dir`) into `output`; returns the manifest."""
   level = stack.Stage.load(workdir)
   config, task = level.config, level.task
-  encode_fn = level.encoder()
+  encode_fn = level.encoder
   source = dataset.PreparedDataset(input_dir or config.data.dir)
   hop = task.hop
   crop = min(config.data.crop, max(e["length"] for s in dataset.SPLITS for e in source.entries(s)) // hop * hop)

@@ -9,6 +9,7 @@ training crop (as the corpus is encoded for the level above), decode top-down at
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import time
 from pathlib import Path
@@ -92,8 +93,9 @@ class Stage:
     made_by = self.run.get("data_made_by", {})
     return made_by if made_by.get("tool") == "encode" else None
 
+  @functools.cached_property
   def encoder(self):
-    """A jitted function: signal (batch, time) -> codes (batch, time / hop)."""
+    """A jitted function: signal (batch, time) -> codes (batch, time / hop); made once, so compiled once a shape."""
     if not self.task.is_level:
       raise StackError(f"{self.describe()}: a {self.config.stage!r} stage has no encoder")
     return self.task.encoder(self.params, self.model_state)
@@ -101,7 +103,7 @@ class Stage:
   def encode(self, signal: np.ndarray, crop: int | None = None) -> np.ndarray:
     """Codes of one signal, in windows of the training crop (or `crop`), as when the corpus was encoded."""
     crop = min(crop or self.config.data.crop, len(signal) // self.hop * self.hop)
-    return encode_array(self.encoder(), signal, crop, self.hop, batch=8)
+    return encode_array(self.encoder, signal, crop, self.hop, batch=8)
 
   def describe(self) -> str:
     return f"{self.workdir or 'in memory'} (step {self.step})"

@@ -236,8 +236,8 @@ def _train(config, workdir: Path, devices, profile_steps: int, preemption: Preem
     if step % config.train.eval_every == 0 or step == config.train.steps:
       params, model_state = state.eval_variables()
       eval_result = run_eval(task, eval_fn, params, model_state, eval_batches, mesh)
+      level = stack.Stage(config, task, *jax.device_get((params, model_state)), step) if task.is_level else None
       if scored:
-        level = stack.Stage(config, task, *jax.device_get((params, model_state)), step)
         codes = [level.encode(np.asarray(c.waveform, np.int32)) for c, _ in scored]
         carried = code_information.score_information(codes, [n for _, n in scored], task.hop / data.rate)
         eval_result["code_information_bits"] = carried["information_bits"]
@@ -246,7 +246,6 @@ def _train(config, workdir: Path, devices, profile_steps: int, preemption: Preem
       if jax.process_index() == 0:
         files.atomic_write_json(workdir / "eval.json", {"step": step, **eval_result})
       if listening_clip is not None and jax.process_index() == 0:
-        level = stack.Stage(config, task, *jax.device_get((params, model_state)), step)
         recon = stack.Sampler([level], quiet=True, temperatures=[0.0]).reconstruct(listening_clip)[1][0]
         original = listening_clip[: len(recon)]
         metric_writer.audio_and_spectrogram(step, audio.mu_law_decode(original), audio.mu_law_decode(recon))
