@@ -100,9 +100,9 @@ class Stage:
       raise StackError(f"{self.describe()}: a {self.config.stage!r} stage has no encoder")
     return self.task.encoder(self.params, self.model_state)
 
-  def encode(self, signal: np.ndarray, crop: int | None = None) -> np.ndarray:
-    """Codes of one signal, in windows of the training crop (or `crop`), as when the corpus was encoded."""
-    crop = min(crop or self.config.data.crop, len(signal) // self.hop * self.hop)
+  def encode(self, signal: np.ndarray) -> np.ndarray:
+    """Codes of one signal, in windows of the training crop, as when the corpus was encoded."""
+    crop = min(self.config.data.crop, len(signal) // self.hop * self.hop)
     return encode_array(self.encoder, signal, crop, self.hop, batch=8)
 
   def describe(self) -> str:

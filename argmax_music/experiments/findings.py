@@ -16,8 +16,8 @@ import math
 from argmax_music.experiments import stats
 from configs import base
 
-COLLAPSE_ENTROPY_BITS = base.get_config().eval.collapse_entropy_bits  # As every run's eval judges it.
-COLLAPSE_USAGE = base.get_config().eval.collapse_usage
+_EVAL = base.get_config().eval  # The thresholds every run's eval judges collapse by.
+COLLAPSE_ENTROPY_BITS, COLLAPSE_USAGE = _EVAL.collapse_entropy_bits, _EVAL.collapse_usage
 # (a) diversity loss form x K: rows grouped by K; the variant without the loss is each group's reference.
 DIVERSITY_TABLE = {
   64: ("amae_hop20_nodiv", "amae_hop20", "amae_hop20_sum", "amae_hop20_codes"),

@@ -7,8 +7,9 @@ Trains every variant of configs/small_scale.py with each seed on the same data: 
 diversity loss's form and weight at K = 64 and 512, the decoder's receptive field (each
 against an unconditional WaveNet of the same receptive field), the hop, and AMAE against
 plain VQ-VAE and VQ-VAE with EMA codebooks and restarts. Then it reconstructs a validation
-clip with seed 0 of every autoencoder (argmax decoding, stack.Sampler.reconstruct), samples the WaveNet, scores them (note F1 against the
-clip's MIDI, spectral distances; notes/s and flatness of the samples: argmax_music.metrics.figures),
+clip with seed 0 of every autoencoder (argmax decoding, stack.Sampler.reconstruct), samples the
+WaveNet, scores them (note F1 against the clip's MIDI, spectral distances; notes/s and flatness of
+the samples: argmax_music.metrics.figures),
 and writes the report (experiments/report.py: tables of mean ± std, findings from Welch
 intervals) and results/small_scale.json.
 

@@ -15,6 +15,7 @@ import os
 
 import numpy as np
 from absl import logging
+from tqdm import tqdm
 
 from argmax_music import audio, metrics
 from argmax_music.data import clips as clips_lib
@@ -99,7 +100,8 @@ def reconstruction_figures(
   """Each mu-law reconstruction in `decoded` against its clip (and the clip's score, where it has one: None
   otherwise), with the transcriber's own score on the original; and their mean."""
   rows = []
-  for clip, waveform, score in zip(clips, decoded, clip_scores):
+  progress = tqdm(list(zip(clips, decoded, clip_scores)), desc="transcribe", unit="clips")
+  for clip, waveform, score in progress:
     original = audio.mu_law_decode(clip.waveform[: len(waveform)])
     row = {"source": clip.source, "start_s": round(clip.start_s, 3)}
     row |= clip_figures(audio.mu_law_decode(waveform), sample_rate, original, score)
