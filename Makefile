@@ -6,6 +6,8 @@
 #                 10 hours on 2 CPU cores (17 of them: 7.7 minutes on one H200, README.md says how); resumable (finished
 #                 runs in runs/small_scale are kept), e.g. `nohup make results > results.log &`.
 #                 `python -m argmax_music.experiments.small_scale --quick` checks every table in minutes.
+#   make pretrained  retrain the shipped model (pretrained/piano, its card, RESULTS.md table (f)): a 3.4-hour corpus,
+#                 two levels, the prior and the one-level comparison; resumable; the card says how long it took.
 VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
@@ -15,7 +17,7 @@ APT_INSTALL := $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninte
 # The oldest Python the pinned numpy/jax/flax/orbax/grain install on: pyproject.toml's requires-python.
 PYTHON_MIN := $(shell sed -n 's/^requires-python = ">=\([0-9.]*\)".*/\1/p' pyproject.toml)
 
-.PHONY: demo test test-fast lint results python pythoncheck system venv testtools tfds browser
+.PHONY: demo test test-fast lint results pretrained python pythoncheck system venv testtools tfds browser
 
 demo: venv
 	$(PY) -m argmax_music.demo
@@ -32,6 +34,9 @@ lint: venv testtools
 
 results: venv
 	$(PY) -m argmax_music.experiments.small_scale --parallel=0
+
+pretrained: venv
+	$(PY) -m argmax_music.pretrained
 
 # Python itself, when `python3` is missing (another PYTHON is the user's to install).
 python:

@@ -22,7 +22,7 @@ from absl import logging
 from jax.experimental import multihost_utils
 from orbax.checkpoint.checkpoint_managers import preservation_policy as policies
 
-from argmax_music import sharding
+from argmax_music import files, sharding
 from argmax_music.tasks import Task, make_task
 
 RUN_FILE = "run.json"
@@ -200,3 +200,24 @@ def load_params(workdir: str | Path, which: str | int = "latest", use_ema: bool 
   restored = manager.restore(step, args=ocp.args.Composite(state=args))["state"]
   checkpoints.close()
   return Trained(config, task, restored[keys["params"]], restored[keys["model_state"]], step, run)
+
+
+def export_params(workdir: str | Path, out: str | Path) -> Trained:
+  """Write a stage's latest parameters (the EMA ones when kept) as a params-only stage that `load_params` reads.
+
+  OUT gets the workdir's run.json (its provenance intact, so a stack of exports still checks which codes each stage
+  trained on) and one checkpoint holding only parameters and model state: what `pretrained/` ships.
+  """
+  trained = load_params(workdir)
+  out = Path(out)
+  if out.exists():
+    raise FileExistsError(f"{out}: already there; export into a new folder")
+  run = json.loads(json.dumps(trained.run))
+  run["config"]["train"]["ema_decay"] = 0.0  # The parameters saved are already the ones to sample with.
+  run["exported_from"] = {"workdir": str(workdir), "step": trained.step}
+  out.mkdir(parents=True)
+  files.atomic_write_json(out / RUN_FILE, run)
+  checkpoints = Checkpoints(out, keep=1, asynchronous=False)
+  checkpoints.save(trained.step, {"params": trained.params, "model_state": trained.model_state}, {}, force=True)
+  checkpoints.close()
+  return trained

@@ -4,7 +4,8 @@
       [--verbosity=0]
 
 render corpus -> prepare -> train level 1 (VQ-VAE) -> encode codes -> train the prior
--> reconstruct a validation clip and generate new pieces (WAV, spectrograms, index.html) -> score
+-> reconstruct a validation clip and generate new pieces (WAV, spectrograms, index.html) -> sample the
+shipped two-level model (pretrained/piano; its model card is pretrained/piano/README.md) -> score
 reconstructions of validation clips against their MIDI (ROOT/eval/metrics.json). Every stage resumes or
 skips finished work, so running the demo again continues where it stopped.
 
@@ -163,6 +164,7 @@ def summary(root: Path, samples: Path, times: dict[str, float], total: float) ->
   for mode, what in (
     ("reconstruct", "a validation clip beside its reconstruction"),
     ("generate", "new music: prior -> codes -> decoder"),
+    ("pretrained", "new music from the shipped two-level model (pretrained/piano)"),
   ):
     lines.append(f"  {samples / mode / 'index.html'}  ({what})")
   lines += figure_lines(root, samples)
@@ -225,6 +227,15 @@ def main(argv):
       f"--out={samples / 'generate'}",
       label="generate",
     )
+    times["pretrained"] = stage(
+      "argmax_music.sample",
+      "--pretrained=piano",
+      "--mode=generate",
+      f"--seconds={FLAGS.pretrained_seconds}",
+      f"--num={FLAGS.pretrained_num}",
+      f"--out={samples / 'pretrained'}",
+      label="pretrained",
+    )
     times["evaluate"] = stage(
       "argmax_music.evaluate",
       f"--workdir={root}",
@@ -247,6 +258,8 @@ if __name__ == "__main__":
   flags.DEFINE_integer("steps", None, "Override the training steps of both stages (default: the config's).")
   flags.DEFINE_float("seconds", 4.0, "Seconds of audio to reconstruct and to generate.")
   flags.DEFINE_integer("num", 4, "Pieces to generate.")
+  flags.DEFINE_float("pretrained_seconds", 20.0, "Seconds of each piece sampled from the shipped model.")
+  flags.DEFINE_integer("pretrained_num", 2, "Pieces sampled from the shipped model.")
   flags.DEFINE_integer("eval_clips", 3, "Validation clips to reconstruct and score against their MIDI.")
   flags.DEFINE_float(
     "temperature",

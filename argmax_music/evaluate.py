@@ -68,12 +68,18 @@ def evaluate_stack(
     for i, c in enumerate(codes, 1)
   }
   if generate and prior is not None:
-    top = sampler.prior_codes(generate, math.ceil(seconds * rate / sampler.top_hop()))
-    waveforms = sampler.decode(top, len(levels))[-1][:, : int(seconds * rate)]
     reference = figures.training_reference(data_dir, seconds=seconds, midi_root=midi_root)
-    result["generated"] = figures.generated_figures([audio.mu_law_decode(w) for w in waveforms], rate, reference)
+    result["generated"] = figures.generated_figures(generated(sampler, generate, seconds), rate, reference)
   result["transcriber_s_per_audio_s"] = transcription.speed()
   return result
+
+
+def generated(sampler: stack.Sampler, count: int, seconds: float) -> list[np.ndarray]:
+  """`count` new pieces of `seconds` from the sampler's prior through every level, as float audio."""
+  rate = sampler.sample_rate
+  top = sampler.prior_codes(count, math.ceil(seconds * rate / sampler.top_hop()))
+  waveforms = sampler.decode(top, len(sampler.levels))[-1][:, : int(seconds * rate)]
+  return [audio.mu_law_decode(w) for w in waveforms]
 
 
 def format_table(result: dict) -> str:
@@ -105,7 +111,8 @@ def format_table(result: dict) -> str:
     lines.append(
       f"  notes/s {s['notes_per_s']:.2f}  pitched frames {s['pitched_fraction']:.2f}  "
       f"polyphony {s['polyphony']:.2f}  pitch-class dist {s['pitch_class_distance']:.2f}  "
-      f"duration dist {s['duration_distance']:.2f}  (vs {s['training_notes_from']})"
+      f"duration dist {s['duration_distance']:.2f}  (vs {s['training_notes_from']}; pitch-class dist between "
+      f"their two halves {s['training_pitch_class_halves_distance']:.2f})"
     )
     lines.append(
       f"  flatness {s['flatness_db']:.1f} dB  (training audio {s['training_flatness_db']:.1f} dB, "

@@ -1,15 +1,17 @@
 """Sample music from a trained stack: generate, continue a prompt, reconstruct a file, upsample codes.
 
+  python -m argmax_music.sample --pretrained=piano --mode=generate --seconds=20 --num=4 --out=DIR
   python -m argmax_music.sample --workdir=runs/demo --mode=generate --seconds=10 --num=4 \
       [--temperature=1.0 | --temperature=0.9,1.0] [--top_p=0.95] [--seed=0] [--out=DIR]
   python -m argmax_music.sample --workdir=runs/demo --mode=continue --prompt=FILE --seconds=5
   python -m argmax_music.sample --workdir=runs/demo --mode=reconstruct --input=FILE [--levels_used=1]
   python -m argmax_music.sample --workdir=runs/demo --mode=upsample --codes=FILE.npz
 
---workdir=ROOT finds ROOT/level1, ROOT/level2, ... and ROOT/prior; or name them with
---levels=DIR1,DIR2 (bottom first) and --prior=DIR. --temperature takes one value for
-every stage or a list: the prior first, then each level from the top down. The output
-folder holds WAV files, codes (npz), a spectrogram PNG per sample and index.html.
+--pretrained=piano samples the shipped model (pretrained/piano/README.md: at its card's temperatures unless
+--temperature says otherwise); --workdir=ROOT finds ROOT/level1, ROOT/level2, ... and ROOT/prior; or name them
+with --levels=DIR1,DIR2 (bottom first) and --prior=DIR. --temperature takes one value for every stage or a list:
+the prior first, then each level from the top down. The output folder holds WAV files, codes (npz), a spectrogram
+PNG per sample and index.html.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from absl import app, flags, logging
 
-from argmax_music import audio, listening_page, metrics
+from argmax_music import audio, listening_page, metrics, pretrained
 from argmax_music.metrics import figures as musical
 from argmax_music.metrics import scores
 from argmax_music.stack import Sampler, StackError, Stage, find_stack, load_stack
@@ -169,14 +171,21 @@ def sample(
 def main(argv):
   del argv
   FLAGS = flags.FLAGS
+  default_out = None
   if FLAGS.levels:
     level_dirs, prior_dir = [Path(d) for d in FLAGS.levels.split(",")], FLAGS.prior and Path(FLAGS.prior)
   elif FLAGS.workdir:
     level_dirs, prior_dir = find_stack(Path(FLAGS.workdir))
+  elif FLAGS.pretrained:
+    level_dirs, prior_dir = find_stack(pretrained.locate(FLAGS.pretrained))
+    default_out = Path("runs") / "pretrained" / Path(FLAGS.pretrained).name / FLAGS.mode  # Not into the shipped folder.
   else:
-    raise app.UsageError("give --workdir=ROOT or --levels=DIR[,DIR...]")
+    raise app.UsageError("give --pretrained=piano, --workdir=ROOT or --levels=DIR[,DIR...]")
   levels, prior = load_stack(level_dirs, prior_dir if FLAGS.mode in ("generate", "continue") else None)
-  out = Path(FLAGS.out or Path(FLAGS.workdir or level_dirs[0]) / "samples" / FLAGS.mode)
+  temperatures = [float(t) for t in FLAGS.temperature.split(",")]
+  if FLAGS.pretrained and not FLAGS["temperature"].present:
+    temperatures = pretrained.temperatures(pretrained.locate(FLAGS.pretrained), FLAGS.mode)
+  out = Path(FLAGS.out or default_out or Path(FLAGS.workdir or level_dirs[0]) / "samples" / FLAGS.mode)
   settings = sample(
     FLAGS.mode,
     levels,
@@ -184,7 +193,7 @@ def main(argv):
     out,
     FLAGS.seconds,
     FLAGS.num,
-    [float(t) for t in FLAGS.temperature.split(",")],
+    temperatures,
     FLAGS.top_p,
     FLAGS.seed,
     FLAGS.prompt,
@@ -199,6 +208,7 @@ def main(argv):
 
 if __name__ == "__main__":
   flags.DEFINE_enum("mode", "generate", MODES, "What to do.")
+  flags.DEFINE_string("pretrained", None, "A shipped model by name ('piano': pretrained/piano) or its folder.")
   flags.DEFINE_string("workdir", None, "Root with level1/, level2/, ..., prior/.")
   flags.DEFINE_string("levels", None, "Level workdirs, bottom first, comma-separated (instead of --workdir).")
   flags.DEFINE_string("prior", None, "The prior's workdir (with --levels).")

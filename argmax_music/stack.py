@@ -172,7 +172,8 @@ class Sampler:
     self.temperatures = temperatures * stages if len(temperatures) == 1 else temperatures
     self.top_p, self.seed, self.chunk, self.quiet = top_p, seed, chunk, quiet
     self.mesh = sharding.make_mesh()
-    self.rates: dict[str, float] = {}
+    self.rates: dict[str, float] = {}  # Timesteps per second of each stage's last run (the whole batch).
+    self.seconds: dict[str, float] = {}  # Wall seconds of each stage's last run.
 
   @property
   def sample_rate(self) -> int:
@@ -204,7 +205,8 @@ class Sampler:
       sharding=self._sharding(batch),
     )
     progress.close()
-    self.rates[name] = length * batch / (time.monotonic() - start)
+    self.seconds[name] = time.monotonic() - start
+    self.rates[name] = length * batch / self.seconds[name]
     return np.asarray(out)
 
   def prior_codes(self, batch: int, length: int, prompt: np.ndarray | None = None) -> np.ndarray:

@@ -161,3 +161,30 @@ def test_checkpoint_of_the_old_format_loads_for_sampling_and_asks_to_retrain(tin
     np.testing.assert_array_equal(x, y)
   with pytest.raises(ConfigError, match="written before the checkpoint format changed.*retrain"):
     train.train(config, workdir)
+
+
+def folder_bytes(path) -> int:
+  return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+@pytest.mark.slow
+def test_exported_stack_loads_with_the_same_parameters(tiny_stack, tmp_path):
+  """`export_params` writes parameters only: a stack of exports loads (its provenance still checks), with the
+  parameters the workdirs sample with, in less room; `sample --pretrained=FOLDER` finds it."""
+  from argmax_music import pretrained
+
+  out = tmp_path / "shipped"
+  for name in ("level1", "prior"):
+    checkpoints.export_params(tiny_stack / name, out / name)
+    assert folder_bytes(out / name / "checkpoints") < folder_bytes(tiny_stack / name / "checkpoints") / 2
+  with pytest.raises(FileExistsError, match="already there"):
+    checkpoints.export_params(tiny_stack / "level1", out / "level1")
+  levels, prior = stack.open_stack(out)
+  originals, original_prior = stack.open_stack(tiny_stack)
+  for exported, original in ((levels[0], originals[0]), (prior, original_prior)):
+    assert exported.step == original.step
+    for x, y in zip(jax.tree.leaves(exported.params), jax.tree.leaves(original.params), strict=True):
+      np.testing.assert_array_equal(x, y)
+  assert pretrained.locate(str(out)) == out
+  with pytest.raises(stack.StackError, match="--pretrained=nowhere"):
+    pretrained.locate("nowhere")

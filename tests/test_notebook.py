@@ -21,7 +21,9 @@ def test_notebook_is_committed_cleared_and_its_code_parses():
 def test_sampling_notebook_runs_headless(tiny_stack):
   nb = nbformat.read(REPO / "colab" / "sample.ipynb", as_version=4)
   params = next(c for c in nb.cells if "CHECKPOINTS =" in c.source)
-  params.source = params.source.replace('"runs/demo"', repr(str(tiny_stack))).replace("SECONDS = 4.0", "SECONDS = 0.05")
+  params.source = params.source.replace('"pretrained/piano"', repr(str(tiny_stack))).replace(
+    "SECONDS = 20.0", "SECONDS = 0.05"
+  )
   nbclient.NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(REPO)}}).execute()
   outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
   assert not [o for o in outputs if o.output_type == "error"]

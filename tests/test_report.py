@@ -246,3 +246,52 @@ def test_table_e_sets_each_switch_beside_the_amae_and_the_vq_vae_with_the_bits_a
   assert vq_row.endswith("| 0.500 ± 0.000 |")  # The VQ-VAE's bits about the score.
   said = findings.amae_findings(v)
   assert [s.split(".**")[0] for s in said] == ["**amae_hop8_norm vs amae_hop8", "**amae_hop8 vs vqvae_ema_hop8"]
+
+
+def stack_result(notes: list[float], structure: list[float], flatness: float, pitch_classes: float) -> dict:
+  clips = [{"notes_per_s": n, "flatness_db": flatness, "structure": s} for n, s in zip(notes, structure)]
+  summary = {
+    "notes_per_s": sum(notes) / len(notes),
+    "flatness_db": flatness,
+    "pitch_class_distance": pitch_classes,
+    "training_notes_per_s": 8.0,
+    "training_flatness_db": -24.0,
+    "training_pitch_class_halves_distance": 0.1,
+    "training_structure_same_piece": 0.8,
+    "training_structure_different_pieces": 0.3,
+    "training_notes_from": "MIDI of 20 training files",
+  }
+  return {
+    "generated": {"clips": clips, "summary": summary},
+    "structure_median": sorted(structure)[len(structure) // 2],
+    "prior_receptive_field_s": 16.4,
+    "training_minutes": 30.0,
+    "temperatures": [1.0, 0.0],
+    "reconstruction_1_levels": {"onset_f1": 0.72},
+  }
+
+
+def test_table_f_floors_and_findings(tmp_path):
+  """Table (f): each floor against the training clips' figures, the Welch sentence, and a splice that replaces
+  the older table (f) in RESULTS.md rather than adding a second."""
+  from argmax_music.experiments import hierarchy
+
+  # Notes 5.0 >= half of 8; 3 dB from the training audio; pitch classes 0.15 <= 1.5 x 0.1; structure 0.7 >= 0.64.
+  two = stack_result([4.0, 5.0, 6.0], [0.7, 0.66, 0.9], -21.0, 0.15)
+  # Notes 1.0 < 4; 10 dB off; pitch classes 0.2 > 0.15; structure 0.2, below the different pieces' 0.3.
+  one = stack_result([1.0, 1.5, 0.5], [0.2, 0.1, 0.3], -14.0, 0.2)
+  assert all(hierarchy.floors(two).values())
+  assert list(hierarchy.floors(one).values()) == [False, False, False, False]
+  h = {"two_level": two, "one_level": one, "command": "c", "date": "d", "machine": "m", "seconds": 20.0}
+  h |= {"seeds": [0], "pieces_per_stack": 3}
+  lines = hierarchy.table_f(h)
+  text = "\n".join(lines)
+  assert "| two levels (hop 8 x 8) | 16.4 s | 30 | 5.00 ± 1.00 | -21.0 ± 0.0 | 0.15 | 0.70 | 0.72 |" in text
+  assert "structure: two levels minus one level +0.55" in text and "a real difference" in text
+  assert "one level: 0 of 4 floors met" in text and "two levels: 4 of 4 floors met." in text
+  results = tmp_path / "RESULTS.md"
+  results.write_text("# R\n\n## (a)\n\n| t |\n\n![plot](p.png)\n")
+  hierarchy.splice(results, lines)
+  hierarchy.splice(results, lines)
+  spliced = results.read_text()
+  assert spliced.count(hierarchy.SECTION) == 1 and spliced.index(hierarchy.SECTION) < spliced.index("![plot]")

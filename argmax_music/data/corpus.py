@@ -75,7 +75,8 @@ def corpus_root() -> Path:
   return Path(music21.__file__).parent / "corpus"
 
 
-def _piece_name(piece: str) -> str:
+def piece_name(piece: str) -> str:
+  """A corpus entry's file stem in the rendered folder: bach/bwv104.6.mxl -> bach__bwv104.6."""
   return str(Path(piece).with_suffix("")).replace(os.sep, "__")
 
 
@@ -139,7 +140,7 @@ def render_piece(args) -> tuple[str, float | None, float | None, str | None]:
   is unknown (a corpus rendered before offsets were kept) is rendered again to measure it.
   """
   piece, out, known_offset = args
-  name = _piece_name(piece)
+  name = piece_name(piece)
   flac = out / "audio" / f"{name}.flac"
   if flac.exists() and known_offset is not None:
     return piece, sf.info(flac).duration, known_offset, None
@@ -171,7 +172,7 @@ def render_corpus(out: str | os.PathLike, pieces: int, workers: int = 1) -> dict
   known = {row["audio_filename"]: float(row["midi_offset"]) for row in midi_index_rows(out) if row["midi_offset"]}
   rendered: dict[str, tuple[float, float]] = {}
   progress = tqdm(total=len(todo), desc="render", unit="pieces")
-  args = [(p, out, known.get(f"audio/{_piece_name(p)}.flac")) for p in todo]
+  args = [(p, out, known.get(f"audio/{piece_name(p)}.flac")) for p in todo]
   for piece, seconds, offset, reason in dataset.ordered_map(render_piece, args, workers):
     if reason is None:
       rendered[piece] = seconds, offset
@@ -191,7 +192,7 @@ def write_metadata(out: Path, rendered: dict[str, tuple[float, float]]) -> None:
   midi_filename, and midi_offset (seconds of the render trimmed before the audio starts)."""
   rows = []
   for piece, (seconds, offset) in rendered.items():
-    name = _piece_name(piece)
+    name = piece_name(piece)
     split = dataset.hash_split(name, VALIDATION_FRACTION, TEST_FRACTION)
     rows.append(
       [Path(piece).parts[0], name, split, f"audio/{name}.flac", f"{seconds:.3f}", f"midi/{name}.mid", f"{offset:.6f}"]

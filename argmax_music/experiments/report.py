@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 from argmax_music import files
+from argmax_music.experiments import hierarchy
 from argmax_music.experiments.findings import (
   AMAE_TABLE,
   COLLAPSE_ENTROPY_BITS,
@@ -224,6 +226,8 @@ def write_report(
     "",
   ]
   lines += tables(v, rate)
+  if (out / "hierarchy.json").exists():  # Table (f), from `make pretrained` (experiments/hierarchy.py).
+    lines += hierarchy.table_f(json.loads((out / "hierarchy.json").read_text()))
   lines += [
     f"![code usage and perplexity over training]({rel}/code_usage.png)",
     "",

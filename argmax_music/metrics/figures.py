@@ -132,6 +132,7 @@ class TrainingReference:
   noise_notes_per_s: float
   structure_same_piece: float  # median `structure.ends_correlation` of a clip with itself (nan: clips too short)
   structure_different_pieces: float  # ... of one clip's opening with the next clip's ending
+  pitch_class_halves_distance: float  # pitch-class histogram distance between alternate files (two halves)
 
 
 def training_reference(
@@ -154,7 +155,9 @@ def training_reference(
     notes_from = f"transcriptions of {len(picked)} training clips ({seconds:g} s each)"
   long_enough = seconds >= 2 * structure.WINDOW_S and len(in_clips) > 1
   ends = lambda pairs: float(np.nanmedian([structure.ends_correlation(a, b, seconds) for a, b in pairs]))
-  pooled = np.concatenate(notes) if notes else np.zeros((0, 3))
+  pool = lambda groups: np.concatenate(groups) if groups else np.zeros((0, 3))
+  pooled = pool(notes)
+  halves = [pitch_stats.pitch_class_histogram(pool(notes[i::2])) for i in (0, 1)]
   noise = np.random.default_rng(0).uniform(-0.5, 0.5, int(seconds * rate)).astype(np.float32)
   notes_per_s = lambda x: _note_figures(transcription.transcribe(x, rate))["notes_per_s"]
   counted = [notes_per_s(c) for c in clips[:NOTES_PER_S_CLIPS]]
@@ -168,6 +171,7 @@ def training_reference(
     notes_per_s(noise),
     ends(zip(in_clips, in_clips)) if long_enough else math.nan,
     ends(zip(in_clips, in_clips[1:] + in_clips[:1])) if long_enough else math.nan,
+    pitch_stats.histogram_distance(*halves) if len(notes) > 1 else math.nan,
   )
 
 
@@ -194,5 +198,6 @@ def generated_figures(signals: list[np.ndarray], sample_rate: int, training: Tra
     "training_notes_from": training.notes_from,
     "training_structure_same_piece": training.structure_same_piece,
     "training_structure_different_pieces": training.structure_different_pieces,
+    "training_pitch_class_halves_distance": training.pitch_class_halves_distance,
   }
   return {"clips": rows, "summary": summary}

@@ -1,0 +1,237 @@
+"""RESULTS.md table (f), the paper's comparison: a two-level stack against a one-level stack trained with the same
+budget, judged on pieces they generate (notes, flatness, pitch classes, long-range structure); and the model card.
+
+  python -m argmax_music.experiments.hierarchy --two_level=pretrained/piano --one_level=runs/piano/one_level \
+      [--pieces=4] [--seeds=0,1] [--seconds=20] [--temperature=1.0,1.0,0] [--out=results/hierarchy.json] \
+      [--card=pretrained/piano/README.md]
+
+Each stack reconstructs validation clips through each of its levels (decoders at temperature 0, onset note F1 vs
+the score) and generates --pieces pieces per seed in --seeds; the figures of every piece (`metrics.figures`) are set
+beside the same figures of 20-s training clips. Writes OUT (JSON), table (f) into RESULTS.md (replacing an older
+table (f); `report.write_report` keeps it) and, with --card, the shipped model's card.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+from absl import flags
+
+from argmax_music import audio, cli, evaluate, files, metrics, stack
+from argmax_music.data import clips as clips_lib
+from argmax_music.data import dataset
+from argmax_music.experiments import stats
+from argmax_music.metrics import figures
+
+FLAGS = flags.FLAGS
+SECTION = "## (f) Two levels against one: structure across 20-second pieces"
+RESULTS = Path(__file__).resolve().parents[2] / "RESULTS.md"
+
+
+def stack_figures(root: Path, pieces: int, seeds: list[int], seconds: float, temperatures, reference):
+  """One stack's reconstruction F1 through each level count and the figures of its generated pieces; returns the
+  figures and the pieces."""
+  levels, prior = stack.open_stack(root)
+  rate = stack.Sampler(levels).sample_rate
+  result = {"root": str(root), "levels": [s.describe() for s in levels], "prior": prior.describe()}
+  result["prior_receptive_field_s"] = prior.task.model.receptive_field * math.prod(s.hop for s in levels) / rate
+  for used in range(1, len(levels) + 1):
+    recon = evaluate.evaluate_stack(levels, None, clips=4, seconds=4.0, generate=0, levels_used=used)
+    result[f"reconstruction_{used}_levels"] = recon["reconstruction"]["summary"]
+  temperatures = [temperatures[0], *temperatures[len(temperatures) - len(levels) :]]
+  signals, start = [], time.monotonic()
+  for seed in seeds:
+    sampler = stack.Sampler(levels, prior, temperatures, seed=seed, quiet=True)
+    signals += evaluate.generated(sampler, pieces, seconds)
+  result["generate_seconds"] = time.monotonic() - start
+  result["temperatures"] = temperatures
+  result["generated"] = figures.generated_figures(signals, rate, reference)
+  result["structure_median"] = float(np.nanmedian([r.get("structure", math.nan) for r in result["generated"]["clips"]]))
+  return result, signals
+
+
+def write_examples(folder: Path, pieces: dict[str, np.ndarray], data_dir: str, seconds: float) -> None:
+  """FLACs of the first piece of each stack and of a real validation clip, and their spectrograms in one PNG."""
+  data = dataset.PreparedDataset(data_dir)
+  real = clips_lib.pick_clips(data, "validation", 1, int(seconds * data.rate))[0]
+  pieces = pieces | {f"real: {Path(real.source).stem} at {real.start_s:.0f} s": audio.mu_law_decode(real.waveform)}
+  for name, x in zip(("two_levels", "one_level", "real"), pieces.values(), strict=True):
+    audio.save_audio(folder / f"example_{name}.flac", x, int(data.rate))
+  audio.save_spectrogram_png(folder / "examples.png", pieces, int(data.rate))
+
+
+def floors(result: dict) -> dict[str, bool]:
+  """The floors a stack's generated pieces are held to, each met or not."""
+  s, structure = result["generated"]["summary"], result["structure_median"]
+  return {
+    "notes/s >= 50% of the training audio's": s["notes_per_s"] >= 0.5 * s["training_notes_per_s"],
+    "flatness within 4 dB of the training audio's": abs(s["flatness_db"] - s["training_flatness_db"]) <= 4,
+    "pitch-class distance <= 1.5 x two halves of the corpus": s["pitch_class_distance"]
+    <= 1.5 * s["training_pitch_class_halves_distance"],
+    "structure >= 0.8 x real clips' and above different pieces'": structure >= 0.8 * s["training_structure_same_piece"]
+    and structure > s["training_structure_different_pieces"],
+  }
+
+
+def per_piece(result: dict, key: str) -> list[float]:
+  return [r[key] for r in result["generated"]["clips"] if key in r and not math.isnan(r[key])]
+
+
+def spread(values: list[float], fmt: str = ".2f") -> str:
+  if not values:
+    return "-"
+  mean, std = stats.mean_std(values)
+  return f"{mean:{fmt}}" + ("" if math.isnan(std) else f" ± {std:{fmt}}")
+
+
+def table_f(h: dict) -> list[str]:
+  """Table (f) and its findings, from `compare`'s JSON."""
+  two, one = h["two_level"], h["one_level"]
+  s = two["generated"]["summary"]
+  lines = [
+    SECTION,
+    "",
+    f"`{h['command']}` on {h['date']} ({h['machine']}). Each stack generated {h['pieces_per_stack']} pieces of "
+    f"{h['seconds']:g} s (seeds {h['seeds']}; prior, then decoders top-down, at temperatures "
+    f"{two['temperatures']} and {one['temperatures']}); mean ± std over pieces. Structure: the correlation of the "
+    "pitch-class profiles of a piece's first and last 5 s (median over pieces). Training clips: "
+    f"{s['training_notes_from']}, {h['seconds']:g}-s clips. Reconstruction: onset note F1 of 4 validation clips "
+    "of 4 s at temperature 0 against their score, through the level 1 alone and through every level. Training "
+    "time: the minutes of the stages that differ (level 1 is shared), on the machine named.",
+    "",
+  ]
+  header = ["stack", "prior sees", "training (min)", "notes/s", "flatness (dB)", "pitch-class distance"]
+  header += ["structure", "reconstruction F1 (level 1 / all)"]
+  rows = []
+  for name, r in (("two levels (hop 8 x 8)", two), ("one level (hop 8)", one)):
+    f1 = [f"{r[f'reconstruction_{n}_levels']['onset_f1']:.2f}" for n in (1, 2) if f"reconstruction_{n}_levels" in r]
+    rows.append(
+      [
+        name,
+        f"{r['prior_receptive_field_s']:.1f} s",
+        f"{r['training_minutes']:.0f}",
+        spread(per_piece(r, "notes_per_s")),
+        spread(per_piece(r, "flatness_db"), ".1f"),
+        f"{r['generated']['summary']['pitch_class_distance']:.2f}",
+        f"{r['structure_median']:.2f}",
+        " / ".join(f1),
+      ]
+    )
+  rows.append(
+    [
+      "training clips",
+      "-",
+      "-",
+      f"{s['training_notes_per_s']:.2f}",
+      f"{s['training_flatness_db']:.1f}",
+      f"{s['training_pitch_class_halves_distance']:.2f} (two halves)",
+      f"{s['training_structure_same_piece']:.2f} (different pieces: {s['training_structure_different_pieces']:.2f})",
+      "-",
+    ]
+  )
+  lines += ["| " + " | ".join(c) + " |" for c in (header, ["---"] * len(header), *rows)] + [""]
+  lines += [f"- {f}" for f in findings(h)] + [""]
+  return lines
+
+
+def findings(h: dict) -> list[str]:
+  """Sentences written from table (f)'s numbers."""
+  two, one = h["two_level"], h["one_level"]
+  out = []
+  for key, what, fmt in (("structure", "structure", ".2f"), ("notes_per_s", "notes/s", ".2f")):
+    diff = stats.difference(per_piece(two, key), per_piece(one, key))
+    if not diff.known:
+      out.append(f"{what}: too few pieces with a value to compare the two stacks.")
+      continue
+    verdict = "a real difference" if diff.excludes_zero else "no difference the pieces can show"
+    out.append(
+      f"{what}: two levels minus one level {diff.estimate:+{fmt}} (95% CI {diff.low:+{fmt}} to {diff.high:+{fmt}}): "
+      f"{verdict}."
+    )
+  for name, r in (("two levels", two), ("one level", one)):
+    met = floors(r)
+    missed = [k for k, ok in met.items() if not ok]
+    out.append(
+      f"{name}: {len(met) - len(missed)} of {len(met)} floors met"
+      + (f"; not met: {'; '.join(missed)}." if missed else ".")
+    )
+  return out
+
+
+def splice(path: Path, lines: list[str]) -> None:
+  """Put table (f) into RESULTS.md: in place of an older one, else before the plots that follow the tables."""
+  text = path.read_text().split("\n")
+  if SECTION in text:
+    start = text.index(SECTION)
+    end = next((i for i in range(start + 1, len(text)) if text[i].startswith(("## ", "!["))), len(text))
+    text[start:end] = lines
+  else:
+    at = next((i for i, line in enumerate(text) if line.startswith("![")), len(text))
+    text[at:at] = lines
+  files.atomic_write_bytes(path, "\n".join(text).encode())
+
+
+def main(argv):
+  del argv
+  metrics.require()
+  from argmax_music import pretrained
+  from argmax_music.experiments.small_scale import machine
+
+  temperatures = [float(t) for t in FLAGS.temperature.split(",")]
+  seeds = [int(s) for s in FLAGS.seeds.split(",")]
+  two_root, one_root = Path(FLAGS.two_level), Path(FLAGS.one_level)
+  levels, _ = stack.open_stack(two_root, with_prior=False)
+  reference = figures.training_reference(levels[0].config.data.dir, seconds=FLAGS.seconds)
+  h = {
+    "command": "python -m argmax_music.experiments.hierarchy " + " ".join(f"--{k}={v}" for k, v in flag_values()),
+    "date": time.strftime("%Y-%m-%d"),
+    "machine": machine(),
+    "seconds": FLAGS.seconds,
+    "seeds": seeds,
+    "pieces_per_stack": FLAGS.pieces * len(seeds),
+  }
+  minutes = training_minutes(two_root)
+  examples = {}
+  for name, root in (("two_level", two_root), ("one_level", one_root)):
+    h[name], pieces = stack_figures(root, FLAGS.pieces, seeds, FLAGS.seconds, temperatures, reference)
+    h[name]["training_minutes"] = minutes[name]
+    examples[f"{name.replace('_', ' ')} stack, seed {seeds[0]}"] = pieces[0]
+  h["floors"] = {name: floors(h[name]) for name in ("two_level", "one_level")}
+  files.atomic_write_json(FLAGS.out, h)
+  lines = table_f(h)
+  splice(RESULTS, lines)
+  if FLAGS.card:
+    write_examples(Path(FLAGS.card).parent, examples, levels[0].config.data.dir, FLAGS.seconds)
+    pretrained.write_card(Path(FLAGS.card), h)
+  print("\n".join(lines))
+
+
+def flag_values():
+  return [(k, FLAGS[k].value) for k in ("two_level", "one_level", "pieces", "seeds", "seconds", "temperature")]
+
+
+def training_minutes(two_root: Path) -> dict[str, float]:
+  """Wall minutes of the stages each stack does not share with the other (training.json of the shipped model)."""
+  record = json.loads((two_root / "training.json").read_text())["stages"]
+  minutes = lambda *names: sum(record[n]["seconds"] for n in names) / 60
+  return {"two_level": minutes("level2", "encode2", "prior"), "one_level": minutes("prior1")}
+
+
+if __name__ == "__main__":
+  flags.DEFINE_string("two_level", "pretrained/piano", "The two-level stack (level1/, level2/, prior/).")
+  flags.DEFINE_string("one_level", "runs/piano/one_level", "The one-level stack (level1/, prior/).")
+  flags.DEFINE_integer("pieces", 4, "Pieces generated per seed and stack.")
+  flags.DEFINE_string("seeds", "0,1", "Sampling seeds.")
+  flags.DEFINE_float("seconds", 20.0, "Seconds per generated piece.")
+  flags.DEFINE_string(
+    "temperature",
+    "1.0,1.0,0",
+    "The prior's, then each level's top-down (the one-level stack takes the prior's and the last one).",
+  )
+  flags.DEFINE_string("out", "results/hierarchy.json", "The figures, as JSON.")
+  flags.DEFINE_string("card", None, "Also write the shipped model's card here (pretrained/piano/README.md).")
+  cli.run(main, metrics.MissingDependencies, stack.StackError)

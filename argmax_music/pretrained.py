@@ -1,0 +1,237 @@
+"""The shipped piano model: train it from nothing, export its parameters, find it by name.
+
+  make pretrained      (= python -m argmax_music.pretrained [--root=runs/piano] [--out=pretrained/piano])
+
+corpus (400 music21 pieces on fluidsynth's piano) -> prepare -> level 1 -> its codes -> level 2 -> its codes ->
+the prior (configs/piano.py) -> the one-level prior of RESULTS.md table (f) -> the comparison of both stacks
+(`argmax_music.experiments.hierarchy`) -> OUT: each stage's parameters only (`checkpoints.export_params`),
+training.json (machine, steps and wall time per stage) and the model card README.md. Every stage resumes or skips
+finished work, so an interrupted run continues where it stopped; each stage's wall time adds up over invocations
+in ROOT/stages.json.
+
+`sample --pretrained=piano` and the notebook load OUT through the normal checkpoint path (`stack.open_stack`).
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import json
+import shutil
+import time
+from pathlib import Path
+
+from absl import flags
+
+from argmax_music import checkpoints, cli, demo, files, stack
+
+FLAGS = flags.FLAGS
+# pretrained/ beside the package: the repository's copy (make demo installs the package in place).
+SHIPPED = Path(__file__).resolve().parents[1] / "pretrained"
+CONFIG = "configs/piano.py"
+
+
+def locate(name: str) -> Path:
+  """The folder of a shipped model (`piano`) or a folder given as a path."""
+  for path in (Path(name), SHIPPED / name):
+    if (path / "level1").is_dir():
+      return path
+  shipped = sorted(p.name for p in SHIPPED.iterdir() if (p / "level1").is_dir()) if SHIPPED.is_dir() else []
+  raise stack.StackError(
+    f"--pretrained={name}: neither a folder with level1/ nor one of the shipped models {shipped} in {SHIPPED}"
+  )
+
+
+def temperatures(root: Path, mode: str) -> list[float]:
+  """The temperatures the model card's figures used (the prior's, then each level's top-down) for `mode`."""
+  chosen = json.loads((root / "training.json").read_text())["temperatures"]
+  return chosen if mode in ("generate", "continue") else chosen[1:]
+
+
+def stage_commands(data: Path, root: Path, pieces: int) -> dict[str, tuple[str, ...]]:
+  """Each stage's command (module and flags), in order."""
+  corpus, prepared = data / "piano_large", data / "piano_large_prepared"
+
+  def train(stage: str, data_dir: Path, workdir: Path) -> tuple[str, ...]:
+    return ("argmax_music.train", f"--config={CONFIG}:{stage}", f"--config.data.dir={data_dir}", f"--workdir={workdir}")
+
+  def encode(level: int) -> tuple[str, ...]:
+    return ("argmax_music.encode", f"--workdir={root / f'level{level}'}", f"--output={root / f'codes{level}'}")
+
+  return {
+    "corpus": ("argmax_music.data.corpus", f"--out={corpus}", f"--pieces={pieces}"),
+    "prepare": ("argmax_music.data.prepare", f"--input={corpus}", f"--output={prepared}", "--min_seconds=1"),
+    "level1": train("level1", prepared, root / "level1"),
+    "encode1": encode(1),
+    "level2": train("level2", root / "codes1", root / "level2"),
+    "encode2": encode(2),
+    "prior": train("prior", root / "codes2", root / "prior"),
+    "prior1": train("prior1", root / "codes1", root / "one_level" / "prior"),
+  }
+
+
+def export(root: Path, out: Path) -> None:
+  """OUT/level1, level2, prior: parameters only; written beside OUT and swapped in whole."""
+  new = out.with_name(f".{out.name}.new")
+  shutil.rmtree(new, ignore_errors=True)
+  levels, prior = stack.find_stack(root)
+  for workdir in [*levels, prior]:
+    checkpoints.export_params(workdir, new / workdir.name)
+  for name in ("training.json", "README.md"):
+    if (out / name).exists():
+      shutil.copy(out / name, new / name)
+  shutil.rmtree(out, ignore_errors=True)
+  new.rename(out)
+
+
+def training_record(root: Path, seconds: dict[str, float], commands: dict) -> dict:
+  """Machine, date, and per stage: its command, steps and wall time (summed over invocations)."""
+  from argmax_music.experiments.small_scale import machine
+
+  stages = {}
+  for name, command in commands.items():
+    entry = {"command": "python -m " + " ".join(command), "seconds": round(seconds.get(name, 0.0), 1)}
+    workdir = next((a.split("=", 1)[1] for a in command if a.startswith("--workdir=")), None)
+    if command[0] == "argmax_music.train" and workdir:
+      entry["steps"] = checkpoints.read_run(workdir)["config"]["train"]["steps"]
+    stages[name] = entry
+  return {
+    "machine": machine(),
+    "date": datetime.date.today().isoformat(),
+    "command": "make pretrained",
+    "stages": stages,
+  }
+
+
+def write_card(path: Path, h: dict) -> None:
+  """The model card: data, stages (config, size, steps, time), machine, figures (from `experiments.hierarchy`'s
+  JSON `h`), use and retraining; written from the numbers, so it says what the weights on disk did."""
+  import jax
+  import numpy as np
+
+  from argmax_music.data import dataset
+
+  root = path.parent
+  record = json.loads((root / "training.json").read_text())
+  levels, prior = stack.open_stack(root)
+  data = dataset.PreparedDataset(levels[0].config.data.dir)
+  hours = {split: data.seconds(split) / 3600 for split in ("train", "validation")}
+  stages = record["stages"]
+  rows = []
+  for stage, what in zip([*levels, prior], ("level 1 (audio)", "level 2 (level 1's codes)", "prior (level 2's codes)")):
+    name = stage.workdir.name
+    size = sum(np.size(x) for x in jax.tree.leaves(stage.params))
+    hop = f"{stage.hop}" if stage.task.is_level else "-"
+    rows.append(
+      f"| {name} | {what} | {hop} | {size / 1e6:.2f} M | {stages[name]['steps']} | {stages[name]['seconds'] / 60:.1f} |"
+    )
+  two, gen = h["two_level"], h["two_level"]["generated"]["summary"]
+  met = h["floors"]["two_level"]
+  lines = [
+    f"# {root.name}: the shipped two-level piano model",
+    "",
+    "The paper's hierarchy at CPU scale (`configs/piano.py`, whose docstring gives the sizes and why both levels are "
+    "VQ-VAEs): level 1 encodes 16-kHz audio at hop 8, level 2 encodes level 1's codes at hop 8 (64 overall, 250 "
+    f"codes/s), and a WaveNet prior over level 2's codes sees {two['prior_receptive_field_s']:.1f} s. Parameters only "
+    "(the EMA-free weights of each stage's last step), loaded by `stack.open_stack` through `checkpoints.load_params`.",
+    "",
+    "## Use",
+    "",
+    "```",
+    "python -m argmax_music.sample --pretrained=piano --mode=generate --seconds=20 --num=4 --out=DIR",
+    "python -m argmax_music.sample --pretrained=piano --mode=continue --prompt=FILE --seconds=10",
+    "python -m argmax_music.sample --pretrained=piano --mode=reconstruct --input=FILE",
+    "python -m argmax_music.sample --pretrained=piano --mode=upsample --codes=DIR/codes.npz",
+    "```",
+    "",
+    f"Generated pieces below used temperatures {two['temperatures']} (the prior, then level 2's and level 1's "
+    "decoders; `--temperature` takes the same list).",
+    "",
+    "## Data",
+    "",
+    f"`{data.root}`: {record['stages']['corpus']['command'].split('--pieces=')[-1]} entries of music21's bundled "
+    "corpus in its fixed order (Bach's chorales: every part on one piano), rendered by `argmax_music.data.corpus` "
+    f"through fluidsynth's FluidR3_GM acoustic grand piano at 16 kHz: {hours['train']:.2f} h for training, "
+    f"{hours['validation']:.2f} h for validation (split by piece).",
+    "",
+    "## Stages",
+    "",
+    f"Trained on {record['machine']}, {record['date']}, by `{record['command']}`.",
+    "",
+    "| stage | models | hop | parameters | steps | wall time (min) |",
+    "| --- | --- | --- | --- | --- | --- |",
+    *rows,
+    "",
+    "## Figures",
+    "",
+    f"From `{h['command']}` ({h['date']}; RESULTS.md table (f) has the one-level comparison):",
+    "",
+    f"- Reconstruction of 4 validation clips of 4 s at temperature 0, onset note F1 against the score: "
+    f"{two['reconstruction_1_levels']['onset_f1']:.2f} through level 1, "
+    f"{two['reconstruction_2_levels']['onset_f1']:.2f} through both levels.",
+    f"- {h['pieces_per_stack']} generated pieces of {h['seconds']:g} s: {gen['notes_per_s']:.2f} notes/s (training "
+    f"clips {gen['training_notes_per_s']:.2f}), flatness {gen['flatness_db']:.1f} dB (training "
+    f"{gen['training_flatness_db']:.1f}), pitch-class distance {gen['pitch_class_distance']:.2f} (two halves of the "
+    f"corpus {gen['training_pitch_class_halves_distance']:.2f}), structure "
+    f"{two['structure_median']:.2f} (real clips {gen['training_structure_same_piece']:.2f}; "
+    f"different pieces {gen['training_structure_different_pieces']:.2f}); generating them took "
+    f"{two['generate_seconds']:.0f} s.",
+    f"- Floors met: {', '.join(k for k, ok in met.items() if ok) or 'none'}; not met: "
+    f"{', '.join(k for k, ok in met.items() if not ok) or 'none'}.",
+    "",
+    "Listen to the first piece of seed 0 ([two levels](example_two_levels.flac); the one-level stack's: "
+    "[one level](example_one_level.flac)) beside [a real validation clip](example_real.flac):",
+    "",
+    "![log-mel spectrograms of the pieces and the real clip](examples.png)",
+    "",
+    "## Retrain",
+    "",
+    "`make pretrained` renders the corpus, trains every stage, exports here and reruns the comparison; it resumes "
+    "where it stopped (each stage's wall time adds up in `runs/piano/stages.json`).",
+    "",
+  ]
+  files.atomic_write_bytes(path, "\n".join(lines).encode())
+
+
+def main(argv):
+  del argv
+  data, root, out = Path(FLAGS.data), Path(FLAGS.root), Path(FLAGS.out)
+  commands = stage_commands(data, root, FLAGS.pieces)
+  record_path = root / "stages.json"
+  seconds = json.loads(record_path.read_text()) if record_path.exists() else {}
+  stage = functools.partial(demo.run, log_dir=root / "logs")
+  start = time.monotonic()
+  try:
+    for name, command in commands.items():
+      seconds[name] = seconds.get(name, 0.0) + stage(*command, label=name)
+      files.atomic_write_json(record_path, seconds)
+    (root / "one_level").mkdir(exist_ok=True)
+    if not (root / "one_level" / "level1").exists():
+      (root / "one_level" / "level1").symlink_to(Path("..") / "level1")
+    export(root, out)
+    record = training_record(root, seconds, commands) | {"temperatures": [float(t) for t in FLAGS.temperature]}
+    files.atomic_write_json(out / "training.json", record)
+    stage(
+      "argmax_music.experiments.hierarchy",
+      f"--two_level={out}",
+      f"--temperature={','.join(FLAGS.temperature)}",
+      f"--one_level={root / 'one_level'}",
+      f"--card={out / 'README.md'}",
+      label="compare",
+    )
+  except demo.StageFailed as e:
+    cli.fail(str(e))
+  print(f"done in {demo.format_minutes(time.monotonic() - start)}: {out} (model card {out / 'README.md'})")
+
+
+if __name__ == "__main__":
+  flags.DEFINE_string("data", "data", "Where the corpus and the prepared dataset go.")
+  flags.DEFINE_string("root", "runs/piano", "Where the runs go (resumed when there).")
+  flags.DEFINE_string("out", str(SHIPPED / "piano"), "Where the shipped parameters and the model card go.")
+  flags.DEFINE_list(
+    "temperature",
+    ["1.0", "1.0", "0"],
+    "Sampling temperatures the card's figures use: the prior's, level 2's, level 1's.",
+  )
+  flags.DEFINE_integer("pieces", 400, "Corpus entries to render (400: the Bach chorales, 3.4 hours).")
+  cli.run(main)

@@ -1,0 +1,65 @@
+"""The shipped piano model: the paper's two-level hierarchy, sized for a 2-core CPU (`python -m argmax_music.pretrained`).
+
+--config=configs/piano.py:level1   level 1 on audio: hop 8 (2 x 4), 2,000 codes/s, K = 128
+--config=configs/piano.py:level2   level 2 on level 1's codes: hop 8 over them (64 overall), 250 codes/s, K = 128
+--config=configs/piano.py:prior    the prior over level 2's codes: receptive field 4,095 codes = 16.4 s
+--config=configs/piano.py:prior1   the one-level comparison (RESULTS.md table (f)): the same prior over level 1's
+                                   codes (4,095 codes = 2.0 s), as many steps as level 2 and the prior together (4,500)
+
+Both levels are VQ-VAEs with an EMA codebook and dead-code restarts, the paper's baseline, not the AMAE: at the
+demo's budget the VQ-VAE reconstructs validation clips at onset note F1 0.62-0.63 and the AMAE's best variant at
+0.24-0.54 (WORKSPACE.md, "What makes the AMAE work"); a shipped model reconstructs first. Level 1 is the demo's
+(configs/cpu_demo.py) trained 3x longer on the larger corpus; level 2 models level 1's codes with a WaveNet whose
+receptive field is 1,024 codes (0.5 s); the prior's 22 layers (two cycles of dilations 1..1,024) see 16 s.
+"""
+
+from argmax_music.config import parse_variant
+from configs import base
+
+STAGES = ("level1", "level2", "prior", "prior1")
+
+
+def get_config(arg: str = ""):
+  stage = parse_variant(arg, dict(stage="level1"), "configs/piano.py")["stage"]
+  if stage not in STAGES:
+    raise ValueError(f"configs/piano.py: stage={stage!r}; expected one of {STAGES}")
+  c = base.get_config()
+  c.stage = "prior" if stage.startswith("prior") else "ada"
+  c.data.dir = {
+    "level1": "data/piano_large_prepared",
+    "level2": "runs/piano/codes1",
+    "prior": "runs/piano/codes2",
+    "prior1": "runs/piano/codes1",
+  }[stage]
+  c.model.num_codes = 128
+  c.model.quantizer.update(kind="vq", ema_decay=0.99, restart_threshold=1.0, diversity_weight=0.0)
+  c.model.encoder.strides = (2, 4)
+  c.model.encoder.blocks_per_stage = 2
+  c.model.upsampler.channels = 32
+  c.model.decoder.update(layers=10, cycle=10, residual_channels=32, gate_channels=32, skip_channels=64)
+  c.train.batch_size = 8
+  c.train.learning_rate = 2e-3
+  c.train.warmup_steps = 100
+  c.train.log_every = 50
+  c.train.checkpoint_every = 100
+  c.train.keep = 1
+  c.eval.batch_size = 8
+  c.eval.max_crops = 32
+  if stage == "level1":
+    c.data.crop = 4000
+    c.model.encoder.channels = 48
+    c.train.steps = 1000
+    c.eval.audio_seconds = 1.0
+  elif stage == "level2":
+    c.data.crop = 2048
+    c.model.encoder.channels = 64
+    c.model.upsampler.channels = 48
+    c.model.decoder.update(residual_channels=48, gate_channels=48, skip_channels=96)
+    c.train.steps = 2000
+  else:
+    c.data.crop = 4096
+    c.train.batch_size = 4
+    c.prior.wavenet.update(layers=22, cycle=11, residual_channels=48, gate_channels=48, skip_channels=96)
+    c.train.steps = 2500 if stage == "prior" else 4500
+  c.train.eval_every = c.train.steps
+  return c

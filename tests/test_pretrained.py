@@ -1,0 +1,46 @@
+"""The shipped piano model (pretrained/piano): it loads through the checkpoint path, reconstructs a validation piece
+of the corpus against its score, and generates."""
+
+import numpy as np
+import pytest
+
+from argmax_music import audio, evaluate, metrics, pretrained, stack
+from argmax_music.data import corpus
+from argmax_music.metrics import note_f1, scores, transcription
+
+# A validation piece of the shipped model's corpus (and of the demo's); the clip is its first 4 s.
+PIECE, SECONDS = "bach__bwv104.6", 4.0
+
+
+@pytest.fixture(scope="module")
+def shipped():
+  root = pretrained.locate("piano")
+  return root, *stack.open_stack(root)
+
+
+@pytest.mark.slow
+def test_pretrained_piano_loads(shipped, tmp_path):
+  if metrics.missing_dependencies():
+    pytest.skip(f"evaluation dependencies missing: {metrics.missing_dependencies()}")
+  root, levels, prior = shipped
+  assert [s.workdir.name for s in levels] == ["level1", "level2"] and prior.task.is_level is False
+  (tmp_path / "audio").mkdir()
+  (tmp_path / "midi").mkdir()
+  piece = next(p for p in corpus.corpus_pieces() if corpus.piece_name(p) == PIECE)
+  _, seconds, offset, reason = corpus.render_piece((piece, tmp_path, None))
+  assert reason is None
+  corpus.write_metadata(tmp_path, {piece: (seconds, offset)})
+  flac = tmp_path / "audio" / f"{PIECE}.flac"
+  rate = int(SECONDS * 16000)
+  clip = audio.mu_law_encode(audio.load_audio(flac, 16000))[:rate].astype(np.int32)
+  score = scores.file_score(flac, SECONDS)
+  f1 = {}
+  for used in (1, 2):
+    sampler = stack.Sampler(levels, temperatures=[0.0], quiet=True)
+    _, decoded = sampler.reconstruct(clip[None], used)
+    notes = transcription.transcribe(audio.mu_law_decode(decoded[0]), 16000).notes
+    f1[used] = note_f1.note_scores(score, notes)["onset_f1"]
+  assert f1[1] >= 0.6, f1
+  sampler = stack.Sampler(levels, prior, pretrained.temperatures(root, "generate"), quiet=True)
+  (piece,) = evaluate.generated(sampler, 1, 2.0)
+  assert piece.shape == (32000,) and np.isfinite(piece).all() and np.sqrt(np.mean(piece**2)) > 1e-3
