@@ -133,7 +133,7 @@ def write_card(path: Path, h: dict) -> None:
     "The paper's hierarchy at CPU scale (`configs/piano.py`, whose docstring gives the sizes and why both levels are "
     "VQ-VAEs): level 1 encodes 16-kHz audio at hop 8, level 2 encodes level 1's codes at hop 8 (64 overall, 250 "
     f"codes/s), and a WaveNet prior over level 2's codes sees {two['prior_receptive_field_s']:.1f} s. Parameters only "
-    "(the EMA-free weights of each stage's last step), loaded by `stack.open_stack` through `checkpoints.load_params`.",
+    "(the weights of each stage's last step), loaded by `stack.open_stack` through `checkpoints.load_params`.",
     "",
     "## Use",
     "",
@@ -150,8 +150,8 @@ def write_card(path: Path, h: dict) -> None:
     "## Data",
     "",
     f"`{data.root}`: {record['stages']['corpus']['command'].split('--pieces=')[-1]} entries of music21's bundled "
-    "corpus in its fixed order (Bach's chorales: every part on one piano), rendered by `argmax_music.data.corpus` "
-    f"through fluidsynth's FluidR3_GM acoustic grand piano at 16 kHz: {hours['train']:.2f} h for training, "
+    "corpus in its fixed order (all Bach, nearly all four-part chorales; every part on one piano), rendered by "
+    f"`argmax_music.data.corpus` through fluidsynth's FluidR3_GM acoustic grand piano at 16 kHz: {hours['train']:.2f} h for training, "
     f"{hours['validation']:.2f} h for validation (split by piece).",
     "",
     "## Stages",
@@ -233,5 +233,5 @@ if __name__ == "__main__":
     ["1.0", "1.0", "0"],
     "Sampling temperatures the card's figures use: the prior's, level 2's, level 1's.",
   )
-  flags.DEFINE_integer("pieces", 400, "Corpus entries to render (400: the Bach chorales, 3.4 hours).")
+  flags.DEFINE_integer("pieces", 400, "Corpus entries to render (400: Bach, nearly all chorales, 3.4 hours).")
   cli.run(main)
