@@ -171,20 +171,21 @@ def sample(
 def main(argv):
   del argv
   FLAGS = flags.FLAGS
-  default_out = None
+  default_out = shipped = None
   if FLAGS.levels:
     level_dirs, prior_dir = [Path(d) for d in FLAGS.levels.split(",")], FLAGS.prior and Path(FLAGS.prior)
   elif FLAGS.workdir:
     level_dirs, prior_dir = find_stack(Path(FLAGS.workdir))
   elif FLAGS.pretrained:
-    level_dirs, prior_dir = find_stack(pretrained.locate(FLAGS.pretrained))
+    shipped = pretrained.locate(FLAGS.pretrained)
+    level_dirs, prior_dir = find_stack(shipped)
     default_out = Path("runs") / "pretrained" / Path(FLAGS.pretrained).name / FLAGS.mode  # Not into the shipped folder.
   else:
     raise app.UsageError("give --pretrained=piano, --workdir=ROOT or --levels=DIR[,DIR...]")
   levels, prior = load_stack(level_dirs, prior_dir if FLAGS.mode in ("generate", "continue") else None)
   temperatures = [float(t) for t in FLAGS.temperature.split(",")]
-  if FLAGS.pretrained and not FLAGS["temperature"].present:
-    temperatures = pretrained.temperatures(pretrained.locate(FLAGS.pretrained), FLAGS.mode)
+  if shipped and not FLAGS["temperature"].present:
+    temperatures = pretrained.temperatures(shipped, FLAGS.mode)
   out = Path(FLAGS.out or default_out or Path(FLAGS.workdir or level_dirs[0]) / "samples" / FLAGS.mode)
   settings = sample(
     FLAGS.mode,

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import platform
+from pathlib import Path
+
 import jax
 import numpy as np
 from jax.sharding import NamedSharding
@@ -42,3 +46,20 @@ def batch_sharding(mesh) -> NamedSharding:
 def global_batch(local: np.ndarray, mesh) -> jax.Array:
   """A global array, batch-sharded over the mesh, from this process's part of the batch."""
   return jax.make_array_from_process_local_data(batch_sharding(mesh), np.asarray(local))
+
+
+def machine() -> str:
+  """This host's cores and CPU model, its JAX devices and JAX's version, as results and model cards record them."""
+  cpu = platform.processor() or "unknown CPU"
+  if Path("/proc/cpuinfo").exists():
+    names = [
+      line.split(":", 1)[1].strip()
+      for line in Path("/proc/cpuinfo").read_text().splitlines()
+      if line.startswith("model name")
+    ]
+    cpu = names[0] if names else cpu
+  device = jax.devices()[0]
+  return (
+    f"{os.cpu_count()} cores ({cpu}), {jax.device_count()} x {device.platform} device "
+    f"({device.device_kind}), JAX {jax.__version__}"
+  )

@@ -13,7 +13,7 @@ import json
 import math
 import statistics
 
-from absl import app, flags
+from absl import flags
 
 flags.DEFINE_string("pretrained", "piano", "A shipped model's name or folder.")
 flags.DEFINE_float("seconds", 20.0, "Seconds of audio per piece.")
@@ -30,8 +30,7 @@ def timed_run(sampler, seconds: float) -> dict[str, float]:
 
 def main(argv):
   del argv
-  from argmax_music import pretrained, stack
-  from argmax_music.experiments.small_scale import machine
+  from argmax_music import pretrained, sharding, stack
 
   root = pretrained.locate(FLAGS.pretrained)
   levels, prior = stack.open_stack(root)
@@ -49,7 +48,7 @@ def main(argv):
         "stage_seconds": {k: round(v, 2) for k, v in stages.items()},
         "total_seconds": round(total, 2),
         "real_time_factor": round(FLAGS.seconds / total, 2),
-        "machine": machine(),
+        "machine": sharding.machine(),
       },
       indent=1,
     )
@@ -57,4 +56,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  from argmax_music import cli
+
+  cli.run(main)

@@ -14,10 +14,11 @@ scores the original clips). Level 2's decoder sees only 16 of level 1's codes (8
 (a decoder with a long receptive field predicts from its own past and leaves the codes little to say). Measured
 through both levels on 4 validation clips of 4 s (level 2's decoder at temperature 0 / 1, level 1's at 0; K = 512
 unless said): a decoder seeing 1,024 codes (K = 128, 2,000 steps) reconstructed at onset note F1 0.00 / 0.06 and
-chroma cosine 0.29 / 0.54; 64 codes: 0.08 / 0.17 and 0.74 / 0.79 in a 600-step run, but 0.03 / 0.04 and 0.32 / 0.49
-in a 3,000-step one (eval NLL 4.59 -> 3.51 bits: a better model of the codes, worse reconstructions); 16 codes: 0.19 / 0.13 and
-0.78 / 0.84 after 500 steps, 0.14 / 0.14 and 0.81 / 0.86 after 1,500 (these weights). Level 2 keeps the harmony,
-not yet the onsets. The prior's 22 layers (two cycles of dilations 1..1,024) see 16 s.
+chroma cosine 0.29 / 0.54; 64 codes: 0.08 / 0.17 and 0.74 / 0.79 in a 600-step run, but 0.03 / 0.04 and 0.32 /
+0.49 in a 3,000-step one (eval NLL 4.59 -> 3.51 bits: a better model of the codes, worse reconstructions); 16
+codes: 0.19 / 0.13 and 0.78 / 0.84 after 500 steps, 0.14 / 0.14 and 0.81 / 0.86 after 1,500 (these weights); 2
+codes (one layer): 0.08 / 0.04 and 0.65 / 0.70 after 500. Level 2 keeps the harmony, not yet the onsets. The
+prior's 22 layers (two cycles of dilations 1..1,024) see 16 s.
 """
 
 from argmax_music.config import parse_variant

@@ -1,8 +1,13 @@
 """The shipped piano model (pretrained/piano): it loads through the checkpoint path, reconstructs a validation piece
 of the corpus against its score, and generates."""
 
+import json
+import subprocess
+import sys
+
 import numpy as np
 import pytest
+from conftest import REPO
 
 from argmax_music import audio, evaluate, metrics, pretrained, stack
 from argmax_music.data import clips, corpus
@@ -48,3 +53,16 @@ def test_pretrained_piano_loads(shipped, tmp_path):
   sampler = stack.Sampler(levels, prior, pretrained.temperatures(root, "generate"), quiet=True)
   (piece,) = evaluate.generated(sampler, 1, 2.0)
   assert piece.shape == (32000,) and np.isfinite(piece).all() and np.sqrt(np.mean(piece**2)) > 1e-3
+
+
+@pytest.mark.slow
+def test_sample_pretrained_from_the_command_line(tmp_path):
+  """`sample --pretrained=piano` finds the shipped model by name and samples it at its card's temperatures."""
+  out = tmp_path / "pieces"
+  command = [sys.executable, "-m", "argmax_music.sample", "--pretrained=piano", "--mode=generate", "--seconds=0.5"]
+  subprocess.run(command + ["--figures=false", f"--out={out}"], cwd=REPO, check=True, capture_output=True)
+  settings = json.loads((out / "page.json").read_text())["settings"]
+  assert (out / "sample_0.wav").exists() and "pretrained/piano/level2" in settings["levels"]
+  assert settings["temperatures (prior, levels top-down)"] == pretrained.temperatures(
+    pretrained.locate("piano"), "generate"
+  )

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from absl import flags
 
-from argmax_music import audio, cli, evaluate, files, metrics, stack
+from argmax_music import audio, cli, evaluate, files, metrics, sharding, stack
 from argmax_music.data import clips as clips_lib
 from argmax_music.data import dataset
 from argmax_music.experiments import stats
@@ -89,7 +89,7 @@ def spread(values: list[float], fmt: str = ".2f") -> str:
 
 
 def table_f(h: dict) -> list[str]:
-  """Table (f) and its findings, from `compare`'s JSON."""
+  """Table (f) and its findings, from the JSON `main` writes (results/hierarchy.json)."""
   two, one = h["two_level"], h["one_level"]
   s = two["generated"]["summary"]
   lines = [
@@ -100,7 +100,7 @@ def table_f(h: dict) -> list[str]:
     f"{two['temperatures']} and {one['temperatures']}); mean ± std over pieces. Structure: the correlation of the "
     "pitch-class profiles of a piece's first and last 5 s (median over pieces). Training clips: "
     f"{s['training_notes_from']}, {h['seconds']:g}-s clips. Reconstruction: onset note F1 of 4 validation clips "
-    "of 4 s at temperature 0 against their score, through the level 1 alone and through every level. Training "
+    "of 4 s at temperature 0 against their score, through level 1 alone and through every level. Training "
     "time: the minutes of the stages that differ (level 1 is shared), on the machine named.",
     "",
   ]
@@ -179,7 +179,6 @@ def main(argv):
   del argv
   metrics.require()
   from argmax_music import pretrained
-  from argmax_music.experiments.small_scale import machine
 
   temperatures = [float(t) for t in FLAGS.temperature.split(",")]
   seeds = [int(s) for s in FLAGS.seeds.split(",")]
@@ -189,7 +188,7 @@ def main(argv):
   h = {
     "command": "python -m argmax_music.experiments.hierarchy " + " ".join(f"--{k}={v}" for k, v in flag_values()),
     "date": time.strftime("%Y-%m-%d"),
-    "machine": machine(),
+    "machine": sharding.machine(),
     "seconds": FLAGS.seconds,
     "seeds": seeds,
     "pieces_per_stack": FLAGS.pieces * len(seeds),

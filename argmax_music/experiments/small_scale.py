@@ -28,7 +28,6 @@ import datetime
 import json
 import math
 import os
-import platform
 import shlex
 import signal
 import subprocess
@@ -41,7 +40,7 @@ import jax
 import numpy as np
 from absl import app, flags, logging
 
-from argmax_music import audio, cli, files, metrics, plots, stack, train, writer
+from argmax_music import audio, cli, files, metrics, plots, sharding, stack, train, writer
 from argmax_music import config as config_lib
 from argmax_music.data import clips, dataset
 from argmax_music.experiments import findings, report
@@ -119,7 +118,7 @@ def train_variant(name: str, config, workdir: Path, data: dataset.PreparedDatase
     "config": config.to_dict(),
     "command": command(name, config, workdir),
     "train_seconds": time.monotonic() - start,
-    "machine": machine(),
+    "machine": sharding.machine(),
     "jax": jax.__version__,
     "steps": last_step,
     "eval": {**evals[last_step], **(returned.get("eval") or {})},
@@ -204,22 +203,6 @@ def musical_figures(signals: dict[str, np.ndarray], score: np.ndarray | None, da
       samples = [x for k, x in signals.items() if k.startswith(f"{name} sample ")]
       figures[name] = musical.generated_figures(samples, rate, reference)["summary"]
   return figures
-
-
-def machine() -> str:
-  cpu = platform.processor() or "unknown CPU"
-  if Path("/proc/cpuinfo").exists():
-    names = [
-      line.split(":", 1)[1].strip()
-      for line in Path("/proc/cpuinfo").read_text().splitlines()
-      if line.startswith("model name")
-    ]
-    cpu = names[0] if names else cpu
-  device = jax.devices()[0]
-  return (
-    f"{os.cpu_count()} cores ({cpu}), {jax.device_count()} x {device.platform} device "
-    f"({device.device_kind}), JAX {jax.__version__}"
-  )
 
 
 def draw_curves(results: dict, out: Path) -> None:
@@ -347,7 +330,7 @@ def main(argv):
   meta = {
     "command": shlex.join(["python", "-m", "argmax_music.experiments.small_scale", *sys.argv[1:]]),
     "date": datetime.date.today().isoformat(),
-    "machine": machine(),
+    "machine": sharding.machine(),
     "minutes": (time.monotonic() - start) / 60,
     "steps": first["train"]["steps"],
     "seeds": seeds,
