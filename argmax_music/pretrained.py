@@ -77,9 +77,9 @@ def export(root: Path, out: Path) -> None:
   levels, prior = stack.find_stack(root)
   for workdir in [*levels, prior]:
     checkpoints.export_params(workdir, new / workdir.name)
-  for name in ("training.json", "README.md"):
-    if (out / name).exists():
-      shutil.copy(out / name, new / name)
+  for kept in out.glob("*") if out.is_dir() else []:  # The card, training.json, examples: rewritten later.
+    if kept.is_file():
+      shutil.copy(kept, new / kept.name)
   shutil.rmtree(out, ignore_errors=True)
   new.rename(out)
 

@@ -66,3 +66,15 @@ def test_sample_pretrained_from_the_command_line(tmp_path):
   assert settings["temperatures (prior, levels top-down)"] == pretrained.temperatures(
     pretrained.locate("piano"), "generate"
   )
+
+
+@pytest.mark.parametrize("stage", ["level1", "level2", "prior"])
+def test_shipped_weights_match_configs_piano(stage):
+  """What `make pretrained` would train (configs/piano.py) is what ships: model, data crop and schedule."""
+  from argmax_music import checkpoints, config
+
+  shipped = config.flatten(checkpoints.read_run(pretrained.locate("piano") / stage)["config"])
+  wanted = config.flatten(config.load(f"configs/piano.py:{stage}").to_dict())
+  keys = [k for k in wanted if k.startswith(("model.", "prior.", "stage", "data.crop", "train.steps", "train.batch"))]
+  keys += ["train.learning_rate", "train.warmup_steps", "train.schedule"]
+  assert {k: shipped[k] for k in keys} == {k: wanted[k] for k in keys}
