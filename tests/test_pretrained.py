@@ -43,13 +43,10 @@ def test_pretrained_piano_loads(shipped, tmp_path):
   clip = x[start : start + length]
   source = f"audio/{PIECE}.flac"
   score = scores.clip_score(corpus.midi_for_audio(tmp_path), clips.Clip(source, start / 16000, clip), SECONDS)
-  f1 = {}
-  for used in (1, 2):
-    sampler = stack.Sampler(levels, temperatures=[0.0], quiet=True)
-    _, decoded = sampler.reconstruct(clip[None], used)
-    notes = transcription.transcribe(audio.mu_law_decode(decoded[0]), 16000).notes
-    f1[used] = note_f1.note_scores(score, notes)["onset_f1"]
-  assert f1[1] >= 0.6, f1
+  _, decoded = stack.Sampler(levels, temperatures=[0.0], quiet=True).reconstruct(clip[None], levels=1)
+  notes = transcription.transcribe(audio.mu_law_decode(decoded[0]), 16000).notes
+  f1 = note_f1.note_scores(score, notes)["onset_f1"]
+  assert f1 >= 0.6, f1  # Through level 1; through both levels the card reports 0.14 (level 2 loses the onsets).
   sampler = stack.Sampler(levels, prior, pretrained.temperatures(root, "generate"), quiet=True)
   (piece,) = evaluate.generated(sampler, 1, 2.0)
   assert piece.shape == (32000,) and np.isfinite(piece).all() and np.sqrt(np.mean(piece**2)) > 1e-3
