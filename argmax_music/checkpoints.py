@@ -202,7 +202,7 @@ def load_params(workdir: str | Path, which: str | int = "latest", use_ema: bool 
   return Trained(config, task, restored[keys["params"]], restored[keys["model_state"]], step, run)
 
 
-def export_params(workdir: str | Path, out: str | Path) -> Trained:
+def export_params(workdir: str | Path, out: str | Path) -> None:
   """Write a stage's latest parameters (the EMA ones when kept) as a params-only stage that `load_params` reads.
 
   OUT gets the workdir's run.json (its provenance intact, so a stack of exports still checks which codes each stage
@@ -220,4 +220,3 @@ def export_params(workdir: str | Path, out: str | Path) -> Trained:
   checkpoints = Checkpoints(out, keep=1, asynchronous=False)
   checkpoints.save(trained.step, {"params": trained.params, "model_state": trained.model_state}, {}, force=True)
   checkpoints.close()
-  return trained

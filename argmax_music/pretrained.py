@@ -114,6 +114,7 @@ def write_card(path: Path, h: dict) -> None:
   levels, prior = stack.open_stack(root)
   data = dataset.PreparedDataset(levels[0].config.data.dir)
   hours = {split: data.seconds(split) / 3600 for split in ("train", "validation")}
+  pieces = sum(len(data.entries(split)) for split in dataset.SPLITS)
   stages = record["stages"]
   rows = []
   for stage, what in zip([*levels, prior], ("level 1 (audio)", "level 2 (level 1's codes)", "prior (level 2's codes)")):
@@ -148,10 +149,10 @@ def write_card(path: Path, h: dict) -> None:
     "",
     "## Data",
     "",
-    f"`{data.root}`: {record['stages']['corpus']['command'].split('--pieces=')[-1]} entries of music21's bundled "
-    "corpus in its fixed order (all Bach, nearly all four-part chorales; every part on one piano), rendered by "
-    f"`argmax_music.data.corpus` through fluidsynth's FluidR3_GM acoustic grand piano at 16 kHz: {hours['train']:.2f} h for training, "
-    f"{hours['validation']:.2f} h for validation (split by piece).",
+    f"`{data.root}`: {pieces} files from music21's bundled corpus in its fixed order (all Bach, nearly all four-part "
+    "chorales; every part on one piano), rendered by `argmax_music.data.corpus` through fluidsynth's FluidR3_GM "
+    f"acoustic grand piano at 16 kHz: {hours['train']:.2f} h for training, {hours['validation']:.2f} h for validation "
+    "(split by piece).",
     "",
     "## Stages",
     "",

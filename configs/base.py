@@ -56,8 +56,9 @@ def get_config():
   c.model.upsampler.channels = 64  # a 1x1 projection of each code vector, repeated hop times, then a conv
   c.model.upsampler.kernel_size = 9
   # True: LayerNorm over channels after the projection, every code's vector at unit scale whatever K. With the AMAE
-  # at diversity weight 0.01 (3 seeds) it lowered the NLL by 0.007-0.018 bits in each seed; onset F1 0.52 / 0.54 /
-  # 0.24 against 0.31 / 0.37 / 0.40 without it: no difference the seeds can show yet, so off.
+  # at diversity weight 0.01 at the demo's budget (6 seeds; WORKSPACE.md, "What makes the AMAE work") onset F1
+  # 0.46 +- 0.12 against 0.39 +- 0.07 without it (Welch 95% CI of the difference -0.05 to +0.20): no difference
+  # shown, so off.
   c.model.upsampler.normalize = False
   c.model.decoder = ml_collections.ConfigDict()
   c.model.decoder.layers = 20

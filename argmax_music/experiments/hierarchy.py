@@ -36,21 +36,22 @@ def stack_figures(root: Path, pieces: int, seeds: list[int], seconds: float, tem
   """One stack's reconstruction F1 through each level count and the figures of its generated pieces; returns the
   figures and the pieces."""
   levels, prior = stack.open_stack(root)
-  rate = stack.Sampler(levels).sample_rate
+  temperatures = [temperatures[0], *temperatures[len(temperatures) - len(levels) :]]
+  samplers = [stack.Sampler(levels, prior, temperatures, seed=seed, quiet=True) for seed in seeds]
+  rate = samplers[0].sample_rate
   result = {"root": str(root), "levels": [s.describe() for s in levels], "prior": prior.describe()}
   result["prior_receptive_field_s"] = prior.task.model.receptive_field * math.prod(s.hop for s in levels) / rate
   for used in range(1, len(levels) + 1):
     recon = evaluate.evaluate_stack(levels, None, clips=4, seconds=4.0, generate=0, levels_used=used)
     result[f"reconstruction_{used}_levels"] = recon["reconstruction"]["summary"]
-  temperatures = [temperatures[0], *temperatures[len(temperatures) - len(levels) :]]
   signals, start = [], time.monotonic()
-  for seed in seeds:
-    sampler = stack.Sampler(levels, prior, temperatures, seed=seed, quiet=True)
+  for sampler in samplers:
     signals += evaluate.generated(sampler, pieces, seconds)
   result["generate_seconds"] = time.monotonic() - start
   result["temperatures"] = temperatures
   result["generated"] = figures.generated_figures(signals, rate, reference)
-  result["structure_median"] = float(np.nanmedian([r.get("structure", math.nan) for r in result["generated"]["clips"]]))
+  structure = per_piece(result, "structure")
+  result["structure_median"] = float(np.median(structure)) if structure else math.nan
   return result, signals
 
 
