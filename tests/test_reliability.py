@@ -68,8 +68,11 @@ def test_kill_9_during_prepare_and_encode_then_rerun_matches(tiny_data, tiny_sta
   ]
   manifest = tmp_path / "killed" / "manifest.json"
   kill_when(cmd, lambda _: manifest.exists() and len(json.loads(manifest.read_text())["splits"]["train"]) >= 2)
-  assert not list((tmp_path / "killed").rglob("*.npy.tmp"))
+  for array in (tmp_path / "killed").rglob("*.npy"):  # whole or absent (a cut write leaves only a .tmp)
+    assert np.load(array).shape[0] > 0
+  (tmp_path / "killed" / "train" / ".cut.npy.tmp").write_bytes(b"\x93NUMPY")  # as a kill mid-write leaves one
   prepare.prepare(folder, tmp_path / "killed")
+  assert not list((tmp_path / "killed").rglob("*.tmp"))
   a, b = (json.loads((tmp_path / d / "manifest.json").read_text()) for d in ("straight", "killed"))
   key = lambda m: sorted((e["source"], e["array"], e["length"], e["sha256"]) for v in m["splits"].values() for e in v)
   assert key(a) == key(b) and len(a["splits"]["train"]) == 6  # and a held-out tail of each in validation

@@ -90,11 +90,14 @@ def new_manifest(kind: str, num_classes: int, dtype: str, rate: float, sample_ra
 
 class DatasetWriter:
   """Writes a prepared dataset in `root` file by file, resuming the one already there (else starting from the
-  manifest `fresh`): each array, then the manifest that lists it, is on disk before the next file starts."""
+  manifest `fresh`): each array, then the manifest that lists it, is on disk before the next file starts.
+  A write that a kill cut short left only a temporary file, which resuming removes."""
 
   def __init__(self, root: str | os.PathLike, fresh: dict):
     self.root = Path(root)
     self.root.mkdir(parents=True, exist_ok=True)
+    for leftover in self.root.rglob(".*.tmp"):
+      leftover.unlink()
     self.path = self.root / MANIFEST
     self.manifest = PreparedDataset(self.root).manifest if self.path.exists() else fresh
 
