@@ -88,7 +88,7 @@ def format_table(result: dict) -> str:
   if "reconstruction" in result:
     lines.append(f"reconstruction (notes scored against: {result['reconstruction']['summary']['vs']})")
     lines.append(
-      f"  {'clip':<40} {'F1 on':>6} {'F1 off':>6} {'orig F1':>7} {'notes':>9} {'STFT':>6} {'mel dB':>6} {'chroma':>6}"
+      f"  {'clip':<40} {'F1 on':>6} {'F1 off':>6} {'orig F1':>7} {'notes':>9} {'STFT':>6} {'mel dB':>6} {'onsets':>6} {'chroma':>6}"
     )
     for r in result["reconstruction"]["clips"] + [dict(result["reconstruction"]["summary"], source="mean")]:
       name = r["source"] if "start_s" not in r else f"{Path(r['source']).stem}@{r['start_s']:.1f}s"
@@ -96,7 +96,7 @@ def format_table(result: dict) -> str:
         f"  {name[-40:]:<40} {r['onset_f1']:6.3f} {r['offset_f1']:6.3f} "
         f"{r.get('original_onset_f1', math.nan):7.3f} "
         f"{r['estimated_notes']:4.0f}/{r['reference_notes']:<4.0f} {r['stft_distance']:6.2f} "
-        f"{r['log_mel_distance_db']:6.2f} {r['chroma_cosine']:6.3f}"
+        f"{r['log_mel_distance_db']:6.2f} {r['onset_envelope_corr']:6.3f} {r['chroma_cosine']:6.3f}"
       )
   for level, c in result.get("codes", {}).items():
     carried = (

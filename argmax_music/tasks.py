@@ -60,7 +60,7 @@ class Task:
     return max(self.hop, self.config.data.crop // self.hop * self.hop)
 
   def init(self, rng, batch):
-    variables = dict(flax.core.unfreeze(self.model.init({"params": rng, "restart": rng}, batch)))
+    variables = dict(flax.core.unfreeze(self.model.init({"params": rng, "restart": rng, "noise": rng}, batch)))
     return variables.pop("params"), variables
 
   def apply(self, params, model_state, batch, rng=None, train=True):
@@ -170,7 +170,7 @@ class AdaTask(Task):
 
   def apply(self, params, model_state, batch, rng=None, train=True):
     variables = {"params": params, **model_state}
-    rngs = {"restart": rng} if rng is not None else None
+    rngs = {"restart": rng, "noise": jax.random.fold_in(rng, 1)} if rng is not None else None
     if train and model_state:
       (logits, quantized), new_state = self.model.apply(
         variables, batch, train=True, rngs=rngs, mutable=list(model_state)

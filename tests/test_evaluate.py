@@ -86,6 +86,18 @@ def test_evaluate_spectral_distances_are_zero_for_a_copy_and_grow_with_noise():
   assert 0 < spectral.log_mel_distance(x, near, RATE) < spectral.log_mel_distance(x, far, RATE)
 
 
+def test_evaluate_onset_envelopes_follow_attacks_not_their_pitch():
+  decay = lambda freq: tone(freq, 0.5) * np.exp(-8 * np.arange(RATE // 2) / RATE).astype(np.float32)
+  notes = lambda freqs: np.concatenate([decay(f) for f in freqs])  # An attack every 0.5 s.
+  x = notes([440, 330, 550, 440])
+  assert spectral.onset_envelope_correlation(x, x, RATE) == pytest.approx(1.0)
+  assert spectral.onset_envelope_correlation(x, notes([220, 660, 440, 330]), RATE) > 0.8  # Same attacks, other notes.
+  late = np.concatenate([np.zeros(RATE // 4, np.float32), x[: -RATE // 4]])  # Attacks between the original's.
+  assert spectral.onset_envelope_correlation(x, late, RATE) < 0.3
+  assert abs(spectral.onset_envelope_correlation(x, 0.3 * noise(2.0), RATE)) < 0.3
+  assert np.isnan(spectral.onset_envelope_correlation(x, np.zeros_like(x), RATE))
+
+
 def test_evaluate_chroma_names_the_pitch_class_and_cosine_tells_keys_apart():
   assert np.argmax(chroma.chroma(tone(440.0), RATE).sum(axis=0)) == 9  # A
   assert np.argmax(chroma.chroma(tone(261.63), RATE).sum(axis=0)) == 0  # C

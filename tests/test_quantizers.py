@@ -177,6 +177,23 @@ def test_mass_floor_bounds_the_normaliser_gradient_and_keeps_the_argmax():
   assert float(plain.apply({}, z).stats["min_relu_mass"]) == pytest.approx(1.5e-4, rel=1e-5)
 
 
+def test_confidence_term_is_the_entropy_of_q_per_position():
+  z = jnp.array([[[1.0, 1.0, 0.0, -1.0], [3.0, 1.0, -2.0, -2.0]]])  # q: (1/2, 1/2, 0, 0) and (3/4, 1/4, 0, 0)
+  h = (1.0 + (0.75 * math.log2(4 / 3) + 0.25 * 2.0)) / 2  # 1 bit and 0.811 bits
+  plain, confident = (
+    ArgmaxQuantizer(4, diversity_weight=0.0),
+    ArgmaxQuantizer(4, diversity_weight=0.0, confidence_weight=0.5),
+  )
+  assert float(plain.apply({}, z).stats["q_entropy"]) == pytest.approx(h, rel=1e-6)
+  assert float(plain.apply({}, z).aux_loss) == 0.0
+  assert float(confident.apply({}, z).aux_loss) == pytest.approx(0.5 * h, rel=1e-6)
+  grad = jax.grad(lambda v: confident.apply({}, v).aux_loss)(z)
+  assert bool(jnp.all(jnp.isfinite(grad))) and float(jnp.abs(grad[..., 2:]).max()) == 0.0  # relu'd entries: none
+  # At the first position (q = 1/2, 1/2) the entropy is at its maximum (along z_0 - z_1): no gradient there.
+  np.testing.assert_allclose(grad[0, 0, :2], [0.0, 0.0], atol=1e-6)
+  assert float(grad[0, 1, 0]) < 0 < float(grad[0, 1, 1])  # (3/4, 1/4): sharpening toward code 0 lowers it
+
+
 @pytest.mark.parametrize("k", [16, 1024])
 def test_upsampler_normalize_gives_every_code_unit_scale(k):
   codes = jax.nn.one_hot(jnp.arange(16)[None], k)  # (1, 16 codes, K)
@@ -294,3 +311,24 @@ def test_few_code_positions_per_step_warn_at_start(caplog):
   with caplog.at_level(logging.WARNING):
     tasks.make_task(config, 256, 16000).check(None)
   assert "code positions" not in caplog.text
+
+
+def test_decoder_input_noise_corrupts_the_decoder_input_in_training_only():
+  clip = jax.random.randint(jax.random.key(1), (2, 800), 0, 256)
+  clean = tiny_ada(VectorQuantizer(16, dim=8))
+  noisy = clean.clone(decoder_input_noise=0.25)
+  params = noisy.init({"params": jax.random.key(0), "noise": jax.random.key(0)}, clip)["params"]
+  corrupted = noisy.apply({"params": params}, clip, rngs={"noise": jax.random.key(2)}, method=noisy.corrupt)
+  assert 0.2 < float(jnp.mean(corrupted != clip)) < 0.3  # 1/4 replaced (of 1,600: std 0.011)
+  assert bool(jnp.all((corrupted >= 0) & (corrupted < 256)))
+  rngs = {"noise": jax.random.key(2)}
+  np.testing.assert_array_equal(  # Evaluation and sampling see the signal itself.
+    noisy.apply({"params": params}, clip, train=False)[0], clean.apply({"params": params}, clip, train=False)[0]
+  )
+  trained = noisy.apply({"params": params}, clip, rngs=rngs)[0]
+  assert float(jnp.max(jnp.abs(trained - clean.apply({"params": params}, clip)[0]))) > 1e-3
+  cond = clean.apply(
+    {"params": params}, clean.apply({"params": params}, clip, method=clean.encode), method=clean.condition
+  )
+  decoded = clean.decoder.apply({"params": params["decoder"]}, corrupted, cond)
+  np.testing.assert_allclose(trained, decoded, rtol=1e-5, atol=1e-5)  # The decoder read the corrupted input.

@@ -56,7 +56,7 @@ def clip_figures(
 
   With `midi_notes` ([onset, offset, pitch] rows in the clip's time) its transcription is scored against
   them (`vs`: "score"); otherwise, with a `reference` signal, against the reference's transcription.
-  With a `reference`, also the spectral distances and chroma cosine.
+  With a `reference`, also the spectral distances, the onset envelopes' correlation and the chroma cosine.
   """
   notes = transcription.transcribe(signal, sample_rate)
   figures = _note_figures(notes) | {"flatness_db": flatness.spectral_flatness_db(signal)}
@@ -69,6 +69,7 @@ def clip_figures(
     figures |= {
       "stft_distance": spectral.stft_distance(reference, signal),
       "log_mel_distance_db": spectral.log_mel_distance(reference, signal, sample_rate),
+      "onset_envelope_corr": spectral.onset_envelope_correlation(reference, signal, sample_rate),
       "chroma_cosine": chroma.chroma_cosine(reference, signal, sample_rate),
     }
   return figures

@@ -1,4 +1,5 @@
-"""Spectral distances between an original and a reconstruction: multi-resolution STFT and log-mel."""
+"""Spectral figures of a reconstruction against its original: multi-resolution STFT and log-mel distances, and how
+well its onset envelope follows the original's."""
 
 from __future__ import annotations
 
@@ -36,3 +37,21 @@ def log_mel_distance(reference: np.ndarray, estimate: np.ndarray, sample_rate: i
   est = audio.log_mel_spectrogram(estimate[:n], sample_rate)
   floor = ref.max() - audio.DYNAMIC_RANGE_DB
   return float(np.mean(np.abs(np.maximum(ref, floor) - np.maximum(est, floor))))
+
+
+def onset_envelope(x: np.ndarray, sample_rate: int, floor_db: float) -> np.ndarray:
+  """Spectral flux: per log-mel frame (16 ms at 16 kHz), the summed rise in dB over the frame before, each band
+  floored at `floor_db`."""
+  mel = np.maximum(audio.log_mel_spectrogram(x, sample_rate), floor_db)
+  return np.maximum(np.diff(mel, axis=1), 0.0).sum(axis=0)
+
+
+def onset_envelope_correlation(reference: np.ndarray, estimate: np.ndarray, sample_rate: int) -> float:
+  """Pearson correlation of the two onset envelopes (1: attacks where the original has them, as strong relative to
+  each other; about 0 for unrelated audio); nan where either envelope is constant (silence)."""
+  n = min(len(reference), len(estimate))
+  floor = audio.log_mel_spectrogram(reference[:n], sample_rate).max() - audio.DYNAMIC_RANGE_DB
+  a, b = (onset_envelope(x[:n], sample_rate, floor) for x in (reference, estimate))
+  if a.std() == 0 or b.std() == 0:
+    return float("nan")
+  return float(np.corrcoef(a, b)[0, 1])

@@ -49,6 +49,7 @@ class ADA(nn.Module):
   quantizer: nn.Module
   upsampler: Upsampler
   decoder: WaveNet
+  decoder_input_noise: float = 0.0
 
   @property
   def hop(self) -> int:
@@ -57,7 +58,18 @@ class ADA(nn.Module):
   def __call__(self, signal: jax.Array, train: bool = True) -> tuple[jax.Array, Quantized]:
     """Decoder logits (batch, time, classes) for `signal` (batch, time), and the quantizer's output."""
     quantized = self.quantizer(self.encoder(signal), train=train)
-    return self.decoder(signal, self.upsampler(quantized.embedding)), quantized
+    inputs = self.corrupt(signal) if train else signal
+    return self.decoder(inputs, self.upsampler(quantized.embedding)), quantized
+
+  def corrupt(self, signal: jax.Array) -> jax.Array:
+    """The decoder's input in training: each timestep, with probability `decoder_input_noise`, a random class
+    instead (the targets stay clean), so that the decoder cannot predict from its own past alone and must read the
+    codes (word dropout, Bowman et al. 2016). 0: the signal itself."""
+    if not self.decoder_input_noise:
+      return signal
+    where_key, class_key = jax.random.split(self.make_rng("noise"))
+    replace = jax.random.bernoulli(where_key, self.decoder_input_noise, signal.shape)
+    return jnp.where(replace, jax.random.randint(class_key, signal.shape, 0, self.decoder.num_classes), signal)
 
   def encode(self, signal: jax.Array) -> jax.Array:
     """Codes (batch, time / hop) of a signal."""

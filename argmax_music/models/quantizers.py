@@ -49,6 +49,11 @@ def _stats(codes, num_codes, **extra) -> dict:
   return {**code_statistics(histogram), "histogram": histogram, **extra}
 
 
+def position_entropy_bits(q: jax.Array) -> jax.Array:
+  """The mean over positions of the entropy (bits) of each distribution q[..., :]; finite gradients at q = 0."""
+  return -jnp.mean(jnp.sum(q * jnp.log2(jnp.maximum(q, 1e-12)), axis=-1))
+
+
 class ArgmaxQuantizer(nn.Module):
   """AMAE: q = relu(z) / sum(relu(z)); code = argmax q, one-hot forward, straight-through gradient to q.
 
@@ -76,6 +81,11 @@ class ArgmaxQuantizer(nn.Module):
   bounded when the positive mass is tiny (q then sums to less than one; the argmax is unchanged).
   0 is the published normalisation, relu(z) / (sum relu(z) + epsilon).
 
+  confidence_weight > 0 adds that weight times the mean entropy of q at each position (bits;
+  logged as `q_entropy` whatever the weight): the forward pass uses the one-hot code and the
+  backward pass q, so a diffuse q makes the straight-through gradient describe a different
+  input than the decoder saw. 0: not in the published loss.
+
   A vector with no positive entry would give q = 0, code 0 and no gradient; such a
   vector is normalised by a softmax instead (its code is then argmax z, and gradients
   reach every entry, so training can move it back). A code whose z is negative in every
@@ -88,6 +98,7 @@ class ArgmaxQuantizer(nn.Module):
   code_diversity_weight: float = 0.0
   diversity_target_decay: float = 0.0
   mass_floor: float = 0.0
+  confidence_weight: float = 0.0
   epsilon: float = 1e-6
 
   @property
@@ -142,9 +153,18 @@ class ArgmaxQuantizer(nn.Module):
     frequencies = jnp.mean(embedding.reshape(-1, k), axis=0)  # Value: the codes' frequencies; gradient: qbar's.
     diversity = self.spread(self.target("diversity_target", mean_q, update))
     code_diversity = self.spread(self.target("code_target", frequencies, update))
+    q_entropy = position_entropy_bits(q)
     aux = self.diversity_weight * diversity + self.code_diversity_weight * code_diversity
+    aux += self.confidence_weight * q_entropy
     min_mass = jnp.min(jnp.sum(jax.nn.relu(z), axis=-1))
-    stats = _stats(codes, k, diversity_loss=diversity, code_diversity_loss=code_diversity, min_relu_mass=min_mass)
+    stats = _stats(
+      codes,
+      k,
+      diversity_loss=diversity,
+      code_diversity_loss=code_diversity,
+      min_relu_mass=min_mass,
+      q_entropy=q_entropy,
+    )
     return Quantized(codes, embedding, aux, stats)
 
   def embed_codes(self, codes: jax.Array) -> jax.Array:
