@@ -180,10 +180,10 @@ def write_card(path: Path, h: dict) -> None:
     f"{', '.join(k for k, ok in met.items() if not ok) or 'none'}.",
     f"- Beside it, the one-level stack (level 1 and a prior of the same shape over its codes, as many steps as level 2 "
     f"and this prior together) generated {one['notes_per_s']:.2f} notes/s at flatness {one['flatness_db']:.1f} dB "
-    f"and met {sum(h['floors']['one_level'].values())} of {len(met)} floors. What limits the two levels here is "
-    f"level 2: through it the reconstructions keep the harmony but lose the onsets (F1 "
-    f"{two['reconstruction_2_levels']['onset_f1']:.2f} against {two['reconstruction_1_levels']['onset_f1']:.2f} "
-    'through level 1 alone; WORKSPACE.md, "The shipped model").',
+    f"and met {sum(h['floors']['one_level'].values())} of {len(met)} floors. Through level 2 the reconstructions "
+    f"score F1 {two['reconstruction_2_levels']['onset_f1']:.2f} against "
+    f"{two['reconstruction_1_levels']['onset_f1']:.2f} through level 1 alone (what level 2 needed and what it still "
+    'loses: WORKSPACE.md, "The shipped model").',
     "",
     "Listen to the first piece of seed 0 ([two levels](example_two_levels.flac); the one-level stack's: "
     "[one level](example_one_level.flac)) beside [a real validation clip](example_real.flac):",

@@ -295,3 +295,23 @@ def test_table_f_floors_and_findings(tmp_path):
   hierarchy.splice(results, lines)
   spliced = results.read_text()
   assert spliced.count(hierarchy.SECTION) == 1 and spliced.index(hierarchy.SECTION) < spliced.index("![plot]")
+
+
+def test_table_f_reuses_an_earlier_one_level_row_only_from_the_same_setup(tmp_path):
+  """--one_level_from: the earlier run must match in seeds, pieces and seconds, and its level 1 must reconstruct
+  as this one's does; the table says where the reused row comes from."""
+  from argmax_music import stack
+  from argmax_music.experiments import hierarchy
+
+  two, one = stack_result([4.0], [0.7], -21.0, 0.15), stack_result([1.0], [0.2], -14.0, 0.2)
+  setup = {"seconds": 20.0, "seeds": [0, 1], "pieces_per_stack": 8}
+  path = tmp_path / "hierarchy.json"
+  path.write_text(json.dumps(setup | {"two_level": two, "one_level": one, "command": "c", "date": "d"}))
+  earlier = hierarchy.earlier_run(path, setup)
+  assert hierarchy.same_level1(earlier, two)
+  assert not hierarchy.same_level1(earlier, two | {"reconstruction_1_levels": {"onset_f1": 0.70}})
+  with pytest.raises(stack.StackError, match="another seeds, pieces_per_stack than this run's"):
+    hierarchy.earlier_run(path, setup | {"seeds": [0], "pieces_per_stack": 4})
+  h = setup | {"two_level": two, "one_level": one | {"from": "from X (c, d), not rerun"}}
+  text = "\n".join(hierarchy.table_f(h | {"command": "c2", "date": "d2", "machine": "m"}))
+  assert "The one-level row is from X (c, d), not rerun." in text

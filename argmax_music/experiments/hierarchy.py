@@ -3,12 +3,15 @@ budget, judged on pieces they generate (notes, flatness, pitch classes, long-ran
 
   python -m argmax_music.experiments.hierarchy --two_level=pretrained/piano --one_level=runs/piano/one_level \
       [--pieces=4] [--seeds=0,1] [--seconds=20] [--temperature=1.0,1.0,0] [--out=results/hierarchy.json] \
-      [--card=pretrained/piano/README.md]
+      [--card=pretrained/piano/README.md] [--one_level_from=results/hierarchy.json]
 
 Each stack reconstructs validation clips through each of its levels (decoders at temperature 0, onset note F1 vs
 the score) and generates --pieces pieces per seed in --seeds; the figures of every piece (`metrics.figures`) are set
 beside the same figures of 20-s training clips. Writes OUT (JSON), table (f) into RESULTS.md (replacing an older
-table (f); `report.write_report` keeps it) and, with --card, the shipped model's card.
+table (f); `report.write_report` keeps it) and, with --card, the shipped model's card. --one_level_from takes the
+one-level stack's figures (and, with --card, its example piece) from an earlier OUT instead of running it: for a
+new level 2 or prior when the one-level prior's weights are gone; the earlier run must have used the same level 1,
+seeds, pieces and seconds, and the table says where its row comes from.
 """
 
 from __future__ import annotations
@@ -102,7 +105,8 @@ def table_f(h: dict) -> list[str]:
     "pitch-class profiles of a piece's first and last 5 s (median over pieces). Training clips: "
     f"{s['training_notes_from']}, {h['seconds']:g}-s clips. Reconstruction: onset note F1 of 4 validation clips "
     "of 4 s at temperature 0 against their score, through level 1 alone and through every level. Training "
-    "time: the minutes of the stages that differ (level 1 is shared), on the machine named.",
+    "time: the minutes of the stages that differ (level 1 is shared), on the machine named."
+    + (f" The one-level row is {one['from']}." if "from" in one else ""),
     "",
   ]
   header = ["stack", "prior sees", "training (min)", "notes/s", "flatness (dB)", "pitch-class distance"]
@@ -195,11 +199,21 @@ def main(argv):
     "pieces_per_stack": FLAGS.pieces * len(seeds),
   }
   minutes = training_minutes(two_root)
+  earlier = earlier_run(Path(FLAGS.one_level_from), h) if FLAGS.one_level_from else None
   examples = {}
   for name, root in (("two_level", two_root), ("one_level", one_root)):
+    label = f"{name.replace('_', ' ')} stack, seed {seeds[0]}"
+    if name == "one_level" and earlier:
+      if not same_level1(earlier, h["two_level"]):
+        raise stack.StackError(f"--one_level_from={FLAGS.one_level_from}: level 1 reconstructs differently there")
+      source = f"from {FLAGS.one_level_from} ({earlier['command']}, {earlier['date']}), not rerun"
+      h[name] = earlier[name] | {"from": source}
+      if FLAGS.card:
+        examples[label] = audio.load_audio(Path(FLAGS.card).parent / "example_one_level.flac")
+      continue
     h[name], pieces = stack_figures(root, FLAGS.pieces, seeds, FLAGS.seconds, temperatures, reference)
     h[name]["training_minutes"] = minutes[name]
-    examples[f"{name.replace('_', ' ')} stack, seed {seeds[0]}"] = pieces[0]
+    examples[label] = pieces[0]
   h["floors"] = {name: floors(h[name]) for name in ("two_level", "one_level")}
   files.atomic_write_json(FLAGS.out, h)
   lines = table_f(h)
@@ -210,8 +224,24 @@ def main(argv):
   print("\n".join(lines))
 
 
+def earlier_run(path: Path, h: dict) -> dict:
+  """An earlier OUT, after checking that it generated as many pieces of the same length with the same seeds."""
+  earlier = json.loads(path.read_text())
+  differ = [k for k in ("seconds", "seeds", "pieces_per_stack") if earlier[k] != h[k]]
+  if differ:
+    raise stack.StackError(f"--one_level_from={path}: another {', '.join(differ)} than this run's")
+  return earlier
+
+
+def same_level1(earlier: dict, two_level: dict) -> bool:
+  """Whether level 1 reconstructs as it did in the earlier run (the onset F1 through it, to 2 places)."""
+  f1 = lambda r: round(r["reconstruction_1_levels"]["onset_f1"], 2)
+  return f1(earlier["two_level"]) == f1(two_level)
+
+
 def flag_values():
-  return [(k, FLAGS[k].value) for k in ("two_level", "one_level", "pieces", "seeds", "seconds", "temperature")]
+  names = ("two_level", "one_level", "pieces", "seeds", "seconds", "temperature", "one_level_from")
+  return [(k, FLAGS[k].value) for k in names if FLAGS[k].value is not None]
 
 
 def training_minutes(two_root: Path) -> dict[str, float]:
@@ -233,5 +263,6 @@ if __name__ == "__main__":
     "The prior's, then each level's top-down (the one-level stack takes the prior's and the last one).",
   )
   flags.DEFINE_string("out", "results/hierarchy.json", "The figures, as JSON.")
+  flags.DEFINE_string("one_level_from", None, "An earlier OUT whose one-level figures to reuse (not rerun).")
   flags.DEFINE_string("card", None, "Also write the shipped model's card here (pretrained/piano/README.md).")
   cli.run(main, metrics.MissingDependencies, stack.StackError)
