@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+TEMPORARY = ".*.tmp"  # The name an atomic write gives its file until the rename, as a pattern over the final name.
+
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
   """Write `data` to a temporary name beside `path`, fsync, then rename over `path`.
@@ -19,7 +21,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
   """
   path = Path(path)
   path.parent.mkdir(parents=True, exist_ok=True)
-  tmp = path.with_name(f".{path.name}.tmp")
+  tmp = path.with_name(TEMPORARY.replace("*", path.name))
   try:
     with open(tmp, "wb") as f:
       f.write(data)
@@ -29,6 +31,12 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
   except OSError as e:
     tmp.unlink(missing_ok=True)
     raise OSError(e.errno, f"{path}: {e.strerror or e}") from e
+
+
+def remove_temporaries(folder: str | os.PathLike) -> None:
+  """Remove, anywhere under `folder`, the temporary files of atomic writes that a kill cut short."""
+  for leftover in Path(folder).rglob(TEMPORARY):
+    leftover.unlink()
 
 
 def atomic_write_json(path: str | os.PathLike, obj) -> None:

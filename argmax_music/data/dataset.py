@@ -96,8 +96,7 @@ class DatasetWriter:
   def __init__(self, root: str | os.PathLike, fresh: dict):
     self.root = Path(root)
     self.root.mkdir(parents=True, exist_ok=True)
-    for leftover in self.root.rglob(".*.tmp"):
-      leftover.unlink()
+    files.remove_temporaries(self.root)
     self.path = self.root / MANIFEST
     self.manifest = PreparedDataset(self.root).manifest if self.path.exists() else fresh
 

@@ -39,19 +39,20 @@ def log_mel_distance(reference: np.ndarray, estimate: np.ndarray, sample_rate: i
   return float(np.mean(np.abs(np.maximum(ref, floor) - np.maximum(est, floor))))
 
 
-def onset_envelope(x: np.ndarray, sample_rate: int, floor_db: float) -> np.ndarray:
-  """Spectral flux: per log-mel frame (16 ms at 16 kHz), the summed rise in dB over the frame before, each band
-  floored at `floor_db`."""
-  mel = np.maximum(audio.log_mel_spectrogram(x, sample_rate), floor_db)
-  return np.maximum(np.diff(mel, axis=1), 0.0).sum(axis=0)
+def onset_envelope(log_mel: np.ndarray, floor_db: float) -> np.ndarray:
+  """Spectral flux of a log-mel spectrogram (n_mels, frames; 16 ms a frame at 16 kHz): per frame, the summed rise in
+  dB over the frame before, each band floored at `floor_db`."""
+  return np.maximum(np.diff(np.maximum(log_mel, floor_db), axis=1), 0.0).sum(axis=0)
 
 
 def onset_envelope_correlation(reference: np.ndarray, estimate: np.ndarray, sample_rate: int) -> float:
   """Pearson correlation of the two onset envelopes (1: attacks where the original has them, as strong relative to
   each other; about 0 for unrelated audio); nan where either envelope is constant (silence)."""
   n = min(len(reference), len(estimate))
-  floor = audio.log_mel_spectrogram(reference[:n], sample_rate).max() - audio.DYNAMIC_RANGE_DB
-  a, b = (onset_envelope(x[:n], sample_rate, floor) for x in (reference, estimate))
+  ref = audio.log_mel_spectrogram(reference[:n], sample_rate)
+  est = audio.log_mel_spectrogram(estimate[:n], sample_rate)
+  floor = ref.max() - audio.DYNAMIC_RANGE_DB
+  a, b = onset_envelope(ref, floor), onset_envelope(est, floor)
   if a.std() == 0 or b.std() == 0:
     return float("nan")
   return float(np.corrcoef(a, b)[0, 1])
