@@ -22,7 +22,7 @@ from argmax_music.config import ConfigError
 from argmax_music.models import build
 from argmax_music.models.ada import LOG2, nll_bits
 from argmax_music.models.quantizers import code_statistics
-from argmax_music.models.wavenet import receptive_field
+from argmax_music.models.wavenet import corrupt_tokens, receptive_field
 
 
 def check_crop(config, crop_key_value: int, model_key: str, section) -> None:
@@ -112,6 +112,11 @@ class PriorTask(Task):
       )
     if config.prior.kind == "wavenet":
       check_crop(config, config.data.crop, "prior.wavenet", config.prior.wavenet)
+
+  def apply(self, params, model_state, batch, rng=None, train=True):
+    noise = self.config.prior.get("input_noise", 0.0)  # Runs older than the key lack it.
+    inputs = corrupt_tokens(rng, batch, noise, self.signal_classes) if train and noise and rng is not None else batch
+    return self.model.apply({"params": params, **model_state}, inputs), None, model_state
 
 
 class WaveNetTask(Task):

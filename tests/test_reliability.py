@@ -211,6 +211,13 @@ def test_incompatible_config_names_the_differing_keys(tiny_data, tmp_path):
   assert train.train(tiny_config(tiny_data, steps=2), tmp_path / "run")["step"] == 2  # more steps: fine
   run = json.loads((tmp_path / "run" / "run.json").read_text())
   assert run["version"] and run["config"]["model"]["num_codes"] == 16
+  del run["config"]["model"]["decoder_input_noise"]  # A run older than the switch: read at base.py's default, 0.
+  (tmp_path / "run" / "run.json").write_text(json.dumps(run))
+  assert train.train(tiny_config(tiny_data, steps=3), tmp_path / "run")["step"] == 3
+  noisy = tiny_config(tiny_data, steps=4)
+  noisy.model.decoder_input_noise = 0.1
+  with pytest.raises(ConfigError, match=r"model.decoder_input_noise: 0.0 -> 0.1"):
+    train.train(noisy, tmp_path / "run")
 
 
 @pytest.fixture

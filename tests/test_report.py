@@ -277,7 +277,7 @@ def test_table_f_floors_and_findings(tmp_path):
   from argmax_music.experiments import hierarchy
 
   # Notes 5.0 >= half of 8; 3 dB from the training audio; pitch classes 0.15 <= 1.5 x 0.1; structure 0.7 >= 0.64.
-  two = stack_result([4.0, 5.0, 6.0], [0.7, 0.66, 0.9], -21.0, 0.15)
+  two = stack_result([4.0, 5.0, 6.0], [0.7, 0.66, 0.9], -21.0, 0.15) | {"prior_input_noise": 0.2}
   # Notes 1.0 < 4; 10 dB off; pitch classes 0.2 > 0.15; structure 0.2, below the different pieces' 0.3.
   one = stack_result([1.0, 1.5, 0.5], [0.2, 0.1, 0.3], -14.0, 0.2)
   assert all(hierarchy.floors(two).values())
@@ -286,7 +286,8 @@ def test_table_f_floors_and_findings(tmp_path):
   h |= {"seeds": [0], "pieces_per_stack": 3}
   lines = hierarchy.table_f(h)
   text = "\n".join(lines)
-  assert "| two levels (hop 8 x 8) | 16.4 s | 30 | 5.00 ± 1.00 | -21.0 ± 0.0 | 0.15 | 0.70 | 0.72 |" in text
+  assert "| two levels (hop 8 x 8) | 16.4 s | 0.2 | 30 | 5.00 ± 1.00 | -21.0 ± 0.0 | 0.15 | 0.70 | 0.72 |" in text
+  assert "| one level (hop 8) | 16.4 s | 0 | 30 |" in text  # A run older than prior.input_noise had none.
   assert "structure: two levels minus one level +0.55" in text and "a real difference" in text
   assert "one level: 0 of 4 floors met" in text and "two levels: 4 of 4 floors met." in text
   results = tmp_path / "RESULTS.md"

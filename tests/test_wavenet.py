@@ -8,7 +8,7 @@ from conftest import small_wavenet
 
 from argmax_music.models import generate
 from argmax_music.models.prior import TransformerPrior
-from argmax_music.models.wavenet import embed_tokens, receptive_field
+from argmax_music.models.wavenet import corrupt_tokens, embed_tokens, receptive_field
 
 
 def setup(model, length=48, batch=2, cond_channels=0, seed=0):
@@ -113,3 +113,31 @@ def test_transformer_prior_cached_sampling_equals_full_forward():
   a, b = model.apply({"params": params}, tokens), model.apply({"params": params}, changed)
   np.testing.assert_array_equal(a[:, :11], b[:, :11])
   assert not np.allclose(a[:, 11:], b[:, 11:])
+
+
+def test_prior_input_noise_corrupts_the_input_in_training_only():
+  from argmax_music.models.ada import LOG2, nll_bits
+  from argmax_music.tasks import make_task
+  from configs import base
+
+  config = base.get_config()
+  config.stage = "prior"
+  config.prior.wavenet.update(layers=4, cycle=4, residual_channels=8, gate_channels=8, skip_channels=8)
+  codes = jax.random.randint(jax.random.key(1), (2, 800), 0, 32)
+  clean = make_task(config, 32)
+  config = config.copy_and_resolve_references()
+  config.prior.input_noise = 0.25
+  noisy = make_task(config, 32)
+  params, state = noisy.init(jax.random.key(0), codes)
+  key = jax.random.key(2)
+  corrupted = corrupt_tokens(key, codes, 0.25, 32)
+  assert 0.2 < float(jnp.mean(corrupted != codes)) < 0.3  # 1/4 replaced, 31/32 of them by another class
+  assert bool(jnp.all((corrupted >= 0) & (corrupted < 32)))
+  np.testing.assert_array_equal(  # Evaluation and sampling see the codes themselves.
+    noisy.apply(params, state, codes, train=False)[0], clean.apply(params, state, codes, key)[0]
+  )
+  trained = noisy.apply(params, state, codes, key)[0]
+  np.testing.assert_array_equal(trained, clean.apply(params, state, corrupted, key)[0])  # It read the noisy input...
+  loss, (metrics, _) = noisy.loss(params, state, codes, key)
+  np.testing.assert_allclose(loss, nll_bits(trained, codes) * LOG2, rtol=1e-6)  # ...and predicts the clean codes.
+  assert float(jnp.max(jnp.abs(trained - clean.apply(params, state, codes, key)[0]))) > 1e-3

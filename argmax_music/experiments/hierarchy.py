@@ -44,6 +44,7 @@ def stack_figures(root: Path, pieces: int, seeds: list[int], seconds: float, tem
   rate = samplers[0].sample_rate
   result = {"root": str(root), "levels": [s.describe() for s in levels], "prior": prior.describe()}
   result["prior_receptive_field_s"] = prior.task.model.receptive_field * math.prod(s.hop for s in levels) / rate
+  result["prior_input_noise"] = prior.config.prior.get("input_noise", 0.0)  # Runs older than the key had none.
   for used in range(1, len(levels) + 1):
     recon = evaluate.evaluate_stack(levels, None, clips=4, seconds=4.0, generate=0, levels_used=used)
     result[f"reconstruction_{used}_levels"] = recon["reconstruction"]["summary"]
@@ -109,8 +110,8 @@ def table_f(h: dict) -> list[str]:
     + (f" The one-level row is {one['from']}." if "from" in one else ""),
     "",
   ]
-  header = ["stack", "prior sees", "training (min)", "notes/s", "flatness (dB)", "pitch-class distance"]
-  header += ["structure", "reconstruction F1 (level 1 / all)"]
+  header = ["stack", "prior sees", "prior input noise", "training (min)", "notes/s", "flatness (dB)"]
+  header += ["pitch-class distance", "structure", "reconstruction F1 (level 1 / all)"]
   rows = []
   for name, r in (("two levels (hop 8 x 8)", two), ("one level (hop 8)", one)):
     f1 = [f"{r[f'reconstruction_{n}_levels']['onset_f1']:.2f}" for n in (1, 2) if f"reconstruction_{n}_levels" in r]
@@ -118,6 +119,7 @@ def table_f(h: dict) -> list[str]:
       [
         name,
         f"{r['prior_receptive_field_s']:.1f} s",
+        f"{r.get('prior_input_noise', 0.0):g}",
         f"{r['training_minutes']:.0f}",
         spread(per_piece(r, "notes_per_s")),
         spread(per_piece(r, "flatness_db"), ".1f"),
@@ -129,6 +131,7 @@ def table_f(h: dict) -> list[str]:
   rows.append(
     [
       "training clips",
+      "-",
       "-",
       "-",
       f"{s['training_notes_per_s']:.2f}",
@@ -207,7 +210,7 @@ def main(argv):
       if not same_level1(earlier, h["two_level"]):
         raise stack.StackError(f"--one_level_from={FLAGS.one_level_from}: level 1 reconstructs differently there")
       source = f"from {FLAGS.one_level_from} ({earlier['command']}, {earlier['date']}), not rerun"
-      h[name] = earlier[name] | {"from": source}
+      h[name] = {"from": source} | earlier[name]  # A row reused before keeps the run that made it.
       if FLAGS.card:
         examples[label] = audio.load_audio(Path(FLAGS.card).parent / "example_one_level.flac")
       continue

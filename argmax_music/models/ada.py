@@ -11,7 +11,7 @@ import jax.numpy as jnp
 
 from argmax_music.models.encoder import Encoder
 from argmax_music.models.quantizers import Quantized
-from argmax_music.models.wavenet import WaveNet
+from argmax_music.models.wavenet import WaveNet, corrupt_tokens
 
 LOG2 = math.log(2.0)
 
@@ -67,9 +67,7 @@ class ADA(nn.Module):
     codes (word dropout, Bowman et al. 2016). 0: the signal itself."""
     if not self.decoder_input_noise:
       return signal
-    where_key, class_key = jax.random.split(self.make_rng("noise"))
-    replace = jax.random.bernoulli(where_key, self.decoder_input_noise, signal.shape)
-    return jnp.where(replace, jax.random.randint(class_key, signal.shape, 0, self.decoder.num_classes), signal)
+    return corrupt_tokens(self.make_rng("noise"), signal, self.decoder_input_noise, self.decoder.num_classes)
 
   def encode(self, signal: jax.Array) -> jax.Array:
     """Codes (batch, time / hop) of a signal."""
