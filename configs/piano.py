@@ -26,7 +26,8 @@ drift: over 8 pieces of 20 s the entropy of their codes in 2-s windows fell from
 and level 2 rendered 0.51 notes/s from them (3.68 from real codes of validation pieces); temperatures 0.7-0.9 gave
 0.67-0.76, nucleus sampling (top-p 0.9) 0.72. In training each of its input codes is a random one with probability
 0.2 (`prior.input_noise`), so that it learns to continue a past with errors in it, as its own samples have: 1.24
-notes/s (eval NLL 3.57 bits against 3.35 without). RESULTS.md table (f)'s one-level row is from a prior1 without it.
+notes/s (eval NLL 3.57 bits against 3.35 without); 0.4 was too much (its samples repeat one code after another, 0.18
+notes/s). RESULTS.md table (f)'s one-level row is from a prior1 without it.
 """
 
 from argmax_music.config import parse_variant

@@ -138,6 +138,6 @@ def test_prior_input_noise_corrupts_the_input_in_training_only():
   )
   trained = noisy.apply(params, state, codes, key)[0]
   np.testing.assert_array_equal(trained, clean.apply(params, state, corrupted, key)[0])  # It read the noisy input...
-  loss, (metrics, _) = noisy.loss(params, state, codes, key)
+  loss, _ = noisy.loss(params, state, codes, key)
   np.testing.assert_allclose(loss, nll_bits(trained, codes) * LOG2, rtol=1e-6)  # ...and predicts the clean codes.
   assert float(jnp.max(jnp.abs(trained - clean.apply(params, state, codes, key)[0]))) > 1e-3
