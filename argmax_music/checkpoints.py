@@ -23,6 +23,7 @@ from jax.experimental import multihost_utils
 from orbax.checkpoint.checkpoint_managers import preservation_policy as policies
 
 from argmax_music import files, sharding
+from argmax_music.config import run_config
 from argmax_music.tasks import Task, make_task
 
 RUN_FILE = "run.json"
@@ -174,7 +175,7 @@ def load_params(workdir: str | Path, which: str | int = "latest", use_ema: bool 
   """
   workdir = Path(workdir)
   run = read_run(workdir)
-  config = ml_collections.ConfigDict(run["config"])
+  config = run_config(run["config"])
   task = make_task(config, run["signal_classes"], run.get("data_rate"))
   checkpoints = Checkpoints(workdir, config.train.keep, read_only=True)
   manager = checkpoints.manager

@@ -98,3 +98,20 @@ def flatten(d: dict, prefix: str = "") -> dict:
     else:
       out[f"{prefix}{k}"] = list(v) if isinstance(v, tuple) else v
   return out
+
+
+def run_config(recorded: dict) -> ml_collections.ConfigDict:
+  """The config a run recorded (run.json's "config"), with every key newer than the run at configs/base.py's default:
+  a new switch defaults to the behaviour before it, so an older run loads, resumes and samples as it trained."""
+  from configs import base
+
+  def with_defaults(values: dict, defaults: dict) -> dict:
+    merged = dict(values)
+    for key, default in defaults.items():
+      if key not in merged:
+        merged[key] = default
+      elif isinstance(default, dict) and isinstance(merged[key], dict):
+        merged[key] = with_defaults(merged[key], default)
+    return merged
+
+  return ml_collections.ConfigDict(with_defaults(recorded, base.get_config().to_dict()))

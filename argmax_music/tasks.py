@@ -114,7 +114,7 @@ class PriorTask(Task):
       check_crop(config, config.data.crop, "prior.wavenet", config.prior.wavenet)
 
   def apply(self, params, model_state, batch, rng=None, train=True):
-    noise = self.config.prior.get("input_noise", 0.0)  # Runs older than the key lack it.
+    noise = self.config.prior.input_noise
     inputs = corrupt_tokens(rng, batch, noise, self.signal_classes) if train and noise and rng is not None else batch
     return self.model.apply({"params": params, **model_state}, inputs), None, model_state
 

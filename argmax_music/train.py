@@ -18,20 +18,18 @@ import uuid
 from pathlib import Path
 
 import jax
-import ml_collections
 import numpy as np
 from absl import flags, logging
 from ml_collections import config_flags
 
 import argmax_music
 from argmax_music import audio, checkpoints, files, sharding, stack, train_state, workdir_guard, writer
-from argmax_music.config import ConfigError, flatten
+from argmax_music.config import ConfigError, flatten, run_config
 from argmax_music.data import clips, dataset, pipeline
 from argmax_music.metrics import code_information, scores
 from argmax_music.metrics.figures import training_clip_figures
 from argmax_music.preemption import Preemption
 from argmax_music.tasks import Task, make_task
-from configs import base
 
 # ---------------------------------------------------------------------------
 # Config checks (the stage's own sections are checked by its task).
@@ -53,8 +51,8 @@ def check_config(config, num_devices: int) -> None:
 def check_compatible(config, task: Task, run: dict | None, workdir: Path) -> None:
   """Refuse to resume a workdir whose checkpoints were made with another model or an older checkpoint format.
 
-  Only the sections the stage uses are compared (a prior's run ignores `model.*`); dtypes may change. A key newer
-  than the run is read at configs/base.py's default (a new switch defaults to the behaviour before it).
+  Only the sections the stage uses are compared (a prior's run ignores `model.*`); dtypes may change; a key newer
+  than the run is read at its default (`config.run_config`).
   """
   if run is None:
     return
@@ -64,7 +62,7 @@ def check_compatible(config, task: Task, run: dict | None, workdir: Path) -> Non
       f"{run.get('checkpoint_format', 1)}, now {checkpoints.FORMAT}); sampling and encoding still "
       "load them, but training cannot resume them: retrain in a new --workdir."
     )
-  old = {**flatten(base.get_config().to_dict()), **flatten(ml_collections.ConfigDict(run["config"]).to_dict())}
+  old = flatten(run_config(run["config"]).to_dict())
   new = flatten(config.to_dict())
   used = lambda k: any(k == s or k.startswith(s + ".") for s in task.sections) and not k.endswith("dtype")
   diff = [

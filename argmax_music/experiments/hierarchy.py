@@ -44,7 +44,7 @@ def stack_figures(root: Path, pieces: int, seeds: list[int], seconds: float, tem
   rate = samplers[0].sample_rate
   result = {"root": str(root), "levels": [s.describe() for s in levels], "prior": prior.describe()}
   result["prior_receptive_field_s"] = prior.task.model.receptive_field * math.prod(s.hop for s in levels) / rate
-  result["prior_input_noise"] = prior.config.prior.get("input_noise", 0.0)  # Runs older than the key had none.
+  result["prior_input_noise"] = prior.config.prior.input_noise
   for used in range(1, len(levels) + 1):
     recon = evaluate.evaluate_stack(levels, None, clips=4, seconds=4.0, generate=0, levels_used=used)
     result[f"reconstruction_{used}_levels"] = recon["reconstruction"]["summary"]

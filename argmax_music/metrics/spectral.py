@@ -30,29 +30,33 @@ def stft_distance(reference: np.ndarray, estimate: np.ndarray) -> float:
   return float(total / len(FFT_SIZES))
 
 
-def log_mel_distance(reference: np.ndarray, estimate: np.ndarray, sample_rate: int) -> float:
-  """Mean |difference| in dB between the log-mel spectrograms, both floored 80 dB below the reference's peak."""
+def floored_log_mels(reference: np.ndarray, estimate: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
+  """Both log-mel spectrograms (n_mels, frames; dB) over their common length, floored 80 dB below the reference's
+  peak."""
   n = min(len(reference), len(estimate))
   ref = audio.log_mel_spectrogram(reference[:n], sample_rate)
   est = audio.log_mel_spectrogram(estimate[:n], sample_rate)
   floor = ref.max() - audio.DYNAMIC_RANGE_DB
-  return float(np.mean(np.abs(np.maximum(ref, floor) - np.maximum(est, floor))))
+  return np.maximum(ref, floor), np.maximum(est, floor)
 
 
-def onset_envelope(log_mel: np.ndarray, floor_db: float) -> np.ndarray:
+def log_mel_distance(reference: np.ndarray, estimate: np.ndarray, sample_rate: int) -> float:
+  """Mean |difference| in dB between the log-mel spectrograms, both floored 80 dB below the reference's peak."""
+  ref, est = floored_log_mels(reference, estimate, sample_rate)
+  return float(np.mean(np.abs(ref - est)))
+
+
+def onset_envelope(log_mel: np.ndarray) -> np.ndarray:
   """Spectral flux of a log-mel spectrogram (n_mels, frames; 16 ms a frame at 16 kHz): per frame, the summed rise in
-  dB over the frame before, each band floored at `floor_db`."""
-  return np.maximum(np.diff(np.maximum(log_mel, floor_db), axis=1), 0.0).sum(axis=0)
+  dB over the frame before."""
+  return np.maximum(np.diff(log_mel, axis=1), 0.0).sum(axis=0)
 
 
 def onset_envelope_correlation(reference: np.ndarray, estimate: np.ndarray, sample_rate: int) -> float:
   """Pearson correlation of the two onset envelopes (1: attacks where the original has them, as strong relative to
-  each other; about 0 for unrelated audio); nan where either envelope is constant (silence)."""
-  n = min(len(reference), len(estimate))
-  ref = audio.log_mel_spectrogram(reference[:n], sample_rate)
-  est = audio.log_mel_spectrogram(estimate[:n], sample_rate)
-  floor = ref.max() - audio.DYNAMIC_RANGE_DB
-  a, b = onset_envelope(ref, floor), onset_envelope(est, floor)
+  each other; about 0 for unrelated audio), each band floored as `floored_log_mels` does; nan where either envelope
+  is constant (silence)."""
+  a, b = map(onset_envelope, floored_log_mels(reference, estimate, sample_rate))
   if a.std() == 0 or b.std() == 0:
     return float("nan")
   return float(np.corrcoef(a, b)[0, 1])

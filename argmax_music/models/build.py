@@ -51,7 +51,7 @@ def build_ada(model, signal_classes: int) -> ADA:
   encoder = Encoder(signal_classes, quantizer.input_dim, **kwargs(model.encoder), dtype=dtype)
   upsampler = Upsampler(encoder.hop, **kwargs(model.upsampler, Upsampler), dtype=dtype)
   decoder = build_wavenet(model.decoder, signal_classes, model.upsampler.channels, dtype)
-  return ADA(encoder, quantizer, upsampler, decoder, model.get("decoder_input_noise", 0.0))  # Older runs lack it.
+  return ADA(encoder, quantizer, upsampler, decoder, model.decoder_input_noise)
 
 
 def build_prior(prior, num_codes: int):
