@@ -3,11 +3,11 @@
   make pretrained      (= python -m argmax_music.pretrained [--root=runs/piano] [--out=pretrained/piano])
 
 corpus (400 music21 pieces on fluidsynth's piano) -> prepare -> level 1 -> its codes -> level 2 -> its codes ->
-the prior (configs/piano.py) -> the one-level prior of RESULTS.md table (f) -> the comparison of both stacks
-(`argmax_music.experiments.hierarchy`) -> OUT: each stage's parameters only (`checkpoints.export_params`),
-training.json (machine, steps and wall time per stage) and the model card README.md. Every stage resumes or skips
-finished work, so an interrupted run continues where it stopped; each stage's wall time adds up over invocations
-in ROOT/stages.json.
+the prior (configs/piano.py) -> the one-level prior of RESULTS.md table (f) -> the prior again from other seeds
+(table (f)'s spread over priors) -> the comparison of both stacks (`argmax_music.experiments.hierarchy`) -> OUT:
+each stage's parameters only (`checkpoints.export_params`), training.json (machine, steps and wall time per stage)
+and the model card README.md. Every stage resumes or skips finished work, so an interrupted run continues where it
+stopped; each stage's wall time adds up over invocations in ROOT/stages.json.
 
 `sample --pretrained=piano` and the notebook load OUT through the normal checkpoint path (`stack.open_stack`).
 """
@@ -29,6 +29,7 @@ FLAGS = flags.FLAGS
 # pretrained/ beside the package: the repository's copy (make demo installs the package in place).
 SHIPPED = Path(__file__).resolve().parents[1] / "pretrained"
 CONFIG = "configs/piano.py"
+PRIOR_SEEDS = (1, 2)  # Beside the shipped prior's seed 0: table (f)'s spread over priors.
 
 
 def locate(name: str) -> Path:
@@ -52,8 +53,9 @@ def stage_commands(data: Path, root: Path, pieces: int) -> dict[str, tuple[str, 
   """Each stage's command (module and flags), in order."""
   corpus, prepared = data / "piano_large", data / "piano_large_prepared"
 
-  def train(stage: str, data_dir: Path, workdir: Path) -> tuple[str, ...]:
-    return ("argmax_music.train", f"--config={CONFIG}:{stage}", f"--config.data.dir={data_dir}", f"--workdir={workdir}")
+  def train(stage: str, data_dir: Path, workdir: Path, *overrides: str) -> tuple[str, ...]:
+    config = f"--config={CONFIG}:{stage}"
+    return ("argmax_music.train", config, f"--config.data.dir={data_dir}", *overrides, f"--workdir={workdir}")
 
   def encode(level: int) -> tuple[str, ...]:
     return ("argmax_music.encode", f"--workdir={root / f'level{level}'}", f"--output={root / f'codes{level}'}")
@@ -67,7 +69,17 @@ def stage_commands(data: Path, root: Path, pieces: int) -> dict[str, tuple[str, 
     "encode2": encode(2),
     "prior": train("prior", root / "codes2", root / "prior"),
     "prior1": train("prior1", root / "codes1", root / "one_level" / "prior"),
+  } | {
+    f"prior_seed{seed}": train("prior", root / "codes2", root / f"prior_seed{seed}" / "prior", f"--config.seed={seed}")
+    for seed in PRIOR_SEEDS
   }
+
+
+def link(stack_root: Path, out: Path, *levels: str) -> None:
+  """STACK_ROOT/level1, ... as links to OUT's: a comparison stack that shares the shipped model's levels."""
+  for name in levels:
+    if not ((stack_root / name).is_symlink() or (stack_root / name).exists()):
+      (stack_root / name).symlink_to((out / name).resolve())
 
 
 def export(root: Path, out: Path) -> None:
@@ -124,6 +136,12 @@ def write_card(path: Path, h: dict) -> None:
     rows.append(
       f"| {name} | {what} | {hop} | {size / 1e6:.2f} M | {stages[name]['steps']} | {stages[name]['seconds'] / 60:.1f} |"
     )
+  shipped = {stage.workdir.name for stage in [*levels, prior]}
+  compared = [
+    f"{name} ({s['steps']} steps, {s['seconds'] / 60:.0f} min)"
+    for name, s in stages.items()
+    if "steps" in s and name not in shipped
+  ]
   two, gen = h["two_level"], h["two_level"]["generated"]["summary"]
   one = h["one_level"]["generated"]["summary"]
   met = h["floors"]["two_level"]
@@ -161,6 +179,8 @@ def write_card(path: Path, h: dict) -> None:
     "| stage | models | hop | parameters | steps | wall time (min) |",
     "| --- | --- | --- | --- | --- | --- |",
     *rows,
+    "",
+    f"Trained for RESULTS.md table (f) only, not shipped: {', '.join(compared) or 'nothing'}.",
     "",
     "## Figures",
     "",
@@ -211,10 +231,10 @@ def main(argv):
     for name, command in commands.items():
       seconds[name] = seconds.get(name, 0.0) + stage(*command, label=name)
       files.atomic_write_json(record_path, seconds)
-    (root / "one_level").mkdir(exist_ok=True)
-    if not (root / "one_level" / "level1").exists():
-      (root / "one_level" / "level1").symlink_to(Path("..") / "level1")
     export(root, out)
+    link(root / "one_level", out, "level1")
+    for seed in PRIOR_SEEDS:
+      link(root / f"prior_seed{seed}", out, "level1", "level2")
     record = training_record(root, seconds, commands) | {"temperatures": [float(t) for t in FLAGS.temperature]}
     files.atomic_write_json(out / "training.json", record)
     stage(
@@ -222,6 +242,7 @@ def main(argv):
       f"--two_level={out}",
       f"--temperature={','.join(FLAGS.temperature)}",
       f"--one_level={root / 'one_level'}",
+      "--prior_seeds=" + ",".join(str(root / f"prior_seed{seed}") for seed in PRIOR_SEEDS),
       f"--card={out / 'README.md'}",
       label="compare",
     )

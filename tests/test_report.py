@@ -316,3 +316,45 @@ def test_table_f_reuses_an_earlier_one_level_row_only_from_the_same_setup(tmp_pa
   h = setup | {"two_level": two, "one_level": one | {"from": "from X (c, d), not rerun"}}
   text = "\n".join(hierarchy.table_f(h | {"command": "c2", "date": "d2", "machine": "m"}))
   assert "The one-level row is from X (c, d), not rerun." in text
+
+
+def test_table_f_prior_seeds(tmp_path):
+  """--prior_seeds: a row per prior and the spread of their means in the findings; a stack with other levels, or
+  a prior trained otherwise than by its seed, is refused, naming what differs."""
+  from argmax_music import stack
+  from argmax_music.experiments import hierarchy
+
+  two = stack_result([1.0, 2.0], [0.1, 0.3], -19.0, 0.3) | {"prior_seed": 0}
+  replicas = [stack_result([n, n], [0.2, 0.2], -19.0, 0.3) | {"prior_seed": s} for s, n in ((1, 2.5), (2, 0.5))]
+  for r in replicas:
+    del r["training_minutes"], r["reconstruction_1_levels"]
+  one = stack_result([1.0], [0.2], -14.0, 0.2)
+  h = {"two_level": two | {"prior_seeds": replicas}, "one_level": one, "command": "c", "date": "d", "machine": "m"}
+  text = "\n".join(hierarchy.table_f(h | {"seconds": 20.0, "seeds": [0], "pieces_per_stack": 2}))
+  assert "| two levels (hop 8 x 8), prior seed 0 | 16.4 s | 0 | 30 | 1.50 ± 0.71 |" in text
+  assert "| two levels, prior seed 2 | 16.4 s | 0 | - | 0.50 ± 0.00 | -19.0 ± 0.0 | 0.30 | 0.20 | (as above) |" in text
+  assert "two levels over 3 priors (seeds 0, 1, 2): notes/s 1.50 ± 1.00 (mean ± std of each prior's mean)" in text
+
+  def stage(root, name, seed, link_to=None):
+    root.mkdir(exist_ok=True)
+    if link_to:
+      (root / name).symlink_to(link_to)
+      return
+    run = {"config": {"seed": seed, "stage": "prior", "train": {"steps": 2500}, "prior": {"input_noise": 0.2}}}
+    (root / name).mkdir()
+    (root / name / "run.json").write_text(json.dumps(run))
+
+  shipped, other = tmp_path / "shipped", tmp_path / "seed1"
+  for name in ("level1", "level2"):
+    stage(shipped, name, 0)
+    stage(other, name, 0, link_to=shipped / name)
+  stage(shipped, "prior", 0)
+  stage(other, "prior", 1)
+  hierarchy.check_prior_seed(other, shipped)
+  (other / "prior" / "run.json").write_text(json.dumps({"config": {"seed": 1, "train": {"steps": 100}}}))
+  with pytest.raises(stack.StackError, match="differs from .* in prior.input_noise, train.steps"):
+    hierarchy.check_prior_seed(other, shipped)
+  (other / "level2").unlink()
+  stage(other, "level2", 0)
+  with pytest.raises(stack.StackError, match="needs .*shipped's levels there"):
+    hierarchy.check_prior_seed(other, shipped)

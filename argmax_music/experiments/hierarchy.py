@@ -3,7 +3,7 @@ budget, judged on pieces they generate (notes, flatness, pitch classes, long-ran
 
   python -m argmax_music.experiments.hierarchy --two_level=pretrained/piano --one_level=runs/piano/one_level \
       [--pieces=4] [--seeds=0,1] [--seconds=20] [--temperature=1.0,1.0,0] [--out=results/hierarchy.json] \
-      [--card=pretrained/piano/README.md] [--one_level_from=results/hierarchy.json]
+      [--card=pretrained/piano/README.md] [--one_level_from=results/hierarchy.json] [--prior_seeds=ROOT,ROOT]
 
 Each stack reconstructs validation clips through each of its levels (decoders at temperature 0, onset note F1 vs
 the score) and generates --pieces pieces per seed in --seeds; the figures of every piece (`metrics.figures`) are set
@@ -11,7 +11,9 @@ beside the same figures of 20-s training clips. Writes OUT (JSON), table (f) int
 table (f); `report.write_report` keeps it) and, with --card, the shipped model's card. --one_level_from takes the
 one-level stack's figures (and, with --card, its example piece) from an earlier OUT instead of running it: for a
 new level 2 or prior when the one-level prior's weights are gone; the earlier run must have used the same level 1,
-seeds, pieces and seconds, and the table says where its row comes from.
+seeds, pieces and seconds, and the table says where its row comes from. --prior_seeds takes stacks that are
+--two_level with a prior trained from another seed (level1/ and level2/ linked to --two_level's): their pieces are
+generated too, one row each, and the findings give the spread over the priors.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from absl import flags
 
-from argmax_music import audio, cli, evaluate, files, metrics, sharding, stack
+from argmax_music import audio, checkpoints, cli, config, evaluate, files, metrics, sharding, stack
 from argmax_music.data import clips as clips_lib
 from argmax_music.data import dataset
 from argmax_music.experiments import stats
@@ -35,9 +37,11 @@ SECTION = "## (f) Two levels against one: structure across 20-second pieces"
 RESULTS = Path(__file__).resolve().parents[2] / "RESULTS.md"
 
 
-def stack_figures(root: Path, pieces: int, seeds: list[int], seconds: float, temperatures, reference):
-  """One stack's reconstruction F1 through each level count and the figures of its generated pieces; returns the
-  figures and the pieces."""
+def stack_figures(
+  root: Path, pieces: int, seeds: list[int], seconds: float, temperatures, reference, reconstruct: bool = True
+):
+  """One stack's reconstruction F1 through each level count (unless not `reconstruct`) and the figures of its
+  generated pieces; returns the figures and the pieces."""
   levels, prior = stack.open_stack(root)
   temperatures = [temperatures[0], *temperatures[len(temperatures) - len(levels) :]]
   samplers = [stack.Sampler(levels, prior, temperatures, seed=seed, quiet=True) for seed in seeds]
@@ -45,7 +49,8 @@ def stack_figures(root: Path, pieces: int, seeds: list[int], seconds: float, tem
   result = {"root": str(root), "levels": [s.describe() for s in levels], "prior": prior.describe()}
   result["prior_receptive_field_s"] = prior.task.model.receptive_field * math.prod(s.hop for s in levels) / rate
   result["prior_input_noise"] = prior.config.prior.input_noise
-  for used in range(1, len(levels) + 1):
+  result["prior_seed"] = prior.config.seed
+  for used in range(1, len(levels) + 1 if reconstruct else 1):
     recon = evaluate.evaluate_stack(levels, None, clips=4, seconds=4.0, generate=0, levels_used=used)
     result[f"reconstruction_{used}_levels"] = recon["reconstruction"]["summary"]
   signals, start = [], time.monotonic()
@@ -112,22 +117,11 @@ def table_f(h: dict) -> list[str]:
   ]
   header = ["stack", "prior sees", "prior input noise", "training (min)", "notes/s", "flatness (dB)"]
   header += ["pitch-class distance", "structure", "reconstruction F1 (level 1 / all)"]
-  rows = []
-  for name, r in (("two levels (hop 8 x 8)", two), ("one level (hop 8)", one)):
-    f1 = [f"{r[f'reconstruction_{n}_levels']['onset_f1']:.2f}" for n in (1, 2) if f"reconstruction_{n}_levels" in r]
-    rows.append(
-      [
-        name,
-        f"{r['prior_receptive_field_s']:.1f} s",
-        f"{r.get('prior_input_noise', 0.0):g}",
-        f"{r['training_minutes']:.0f}",
-        spread(per_piece(r, "notes_per_s")),
-        spread(per_piece(r, "flatness_db"), ".1f"),
-        f"{r['generated']['summary']['pitch_class_distance']:.2f}",
-        f"{r['structure_median']:.2f}",
-        " / ".join(f1),
-      ]
-    )
+  replicas = two.get("prior_seeds", [])
+  shipped = f", prior seed {two['prior_seed']}" if replicas else ""
+  rows = [stack_row(f"two levels (hop 8 x 8){shipped}", two)]
+  rows += [stack_row(f"two levels, prior seed {r['prior_seed']}", r) for r in replicas]
+  rows.append(stack_row("one level (hop 8)", one))
   rows.append(
     [
       "training clips",
@@ -146,6 +140,22 @@ def table_f(h: dict) -> list[str]:
   return lines
 
 
+def stack_row(name: str, r: dict) -> list[str]:
+  """A stack's cells in table (f); '-' where a figure was not measured (a prior seed's reconstructions and time)."""
+  f1 = [f"{r[f'reconstruction_{n}_levels']['onset_f1']:.2f}" for n in (1, 2) if f"reconstruction_{n}_levels" in r]
+  return [
+    name,
+    f"{r['prior_receptive_field_s']:.1f} s",
+    f"{r.get('prior_input_noise', 0.0):g}",
+    f"{r['training_minutes']:.0f}" if "training_minutes" in r else "-",
+    spread(per_piece(r, "notes_per_s")),
+    spread(per_piece(r, "flatness_db"), ".1f"),
+    f"{r['generated']['summary']['pitch_class_distance']:.2f}",
+    f"{r['structure_median']:.2f}",
+    " / ".join(f1) or "(as above)",
+  ]
+
+
 def findings(h: dict) -> list[str]:
   """Sentences written from table (f)'s numbers."""
   two, one = h["two_level"], h["one_level"]
@@ -159,6 +169,16 @@ def findings(h: dict) -> list[str]:
     out.append(
       f"{what}: two levels minus one level {diff.estimate:+{fmt}} (95% CI {diff.low:+{fmt}} to {diff.high:+{fmt}}): "
       f"{verdict}."
+    )
+  priors = [two, *two.get("prior_seeds", [])]
+  if len(priors) > 1:
+    seeds = ", ".join(str(r["prior_seed"]) for r in priors)
+    means = [float(np.mean(per_piece(r, "notes_per_s"))) for r in priors]
+    structures = ", ".join(f"{r['structure_median']:.2f}" for r in priors)
+    met = ", ".join(str(sum(floors(r).values())) for r in priors)
+    out.append(
+      f"two levels over {len(priors)} priors (seeds {seeds}): notes/s {spread(means)} (mean ± std of each prior's "
+      f"mean), structure medians {structures}, floors met {met} of 4."
     )
   for name, r in (("two levels", two), ("one level", one)):
     met = floors(r)
@@ -217,6 +237,10 @@ def main(argv):
     h[name], pieces = stack_figures(root, FLAGS.pieces, seeds, FLAGS.seconds, temperatures, reference)
     h[name]["training_minutes"] = minutes[name]
     examples[label] = pieces[0]
+  for root in map(Path, FLAGS.prior_seeds.split(",") if FLAGS.prior_seeds else []):
+    check_prior_seed(root, two_root)
+    replica, _ = stack_figures(root, FLAGS.pieces, seeds, FLAGS.seconds, temperatures, reference, reconstruct=False)
+    h["two_level"].setdefault("prior_seeds", []).append(replica)
   h["floors"] = {name: floors(h[name]) for name in ("two_level", "one_level")}
   files.atomic_write_json(FLAGS.out, h)
   lines = table_f(h)
@@ -242,8 +266,24 @@ def same_level1(earlier: dict, two_level: dict) -> bool:
   return f1(earlier["two_level"]) == f1(two_level)
 
 
+def check_prior_seed(root: Path, two_root: Path) -> None:
+  """ROOT must hold --two_level's levels (linked) and a prior trained as its prior was but for the seed."""
+  (levels, prior), (two_levels, two_prior) = stack.find_stack(root), stack.find_stack(two_root)
+  if prior is None or [p.resolve() for p in levels] != [p.resolve() for p in two_levels]:
+    raise stack.StackError(
+      f"--prior_seeds={root}: needs {two_root}'s levels there (level1/, level2/ as links to them) and a prior/"
+    )
+  trained = lambda workdir: config.flatten(config.run_config(checkpoints.read_run(workdir)["config"]).to_dict())
+  mine, shipped = trained(prior), trained(two_prior)
+  differ = [
+    k for k in sorted(set(mine) | set(shipped)) if k.startswith(("prior.", "train.")) and mine.get(k) != shipped.get(k)
+  ]
+  if differ:
+    raise stack.StackError(f"--prior_seeds={root}: its prior differs from {two_prior}'s in {', '.join(differ)}")
+
+
 def flag_values():
-  names = ("two_level", "one_level", "pieces", "seeds", "seconds", "temperature", "one_level_from")
+  names = ("two_level", "one_level", "pieces", "seeds", "seconds", "temperature", "one_level_from", "prior_seeds")
   return [(k, FLAGS[k].value) for k in names if FLAGS[k].value is not None]
 
 
@@ -267,5 +307,8 @@ if __name__ == "__main__":
   )
   flags.DEFINE_string("out", "results/hierarchy.json", "The figures, as JSON.")
   flags.DEFINE_string("one_level_from", None, "An earlier OUT whose one-level figures to reuse (not rerun).")
+  flags.DEFINE_string(
+    "prior_seeds", None, "Stacks of --two_level's levels with priors trained from other seeds (ROOT,ROOT)."
+  )
   flags.DEFINE_string("card", None, "Also write the shipped model's card here (pretrained/piano/README.md).")
   cli.run(main, metrics.MissingDependencies, stack.StackError)
