@@ -2,6 +2,7 @@
 
 import json
 import math
+import shutil
 
 import pytest
 from conftest import REPO
@@ -318,10 +319,8 @@ def test_table_f_reuses_an_earlier_one_level_row_only_from_the_same_setup(tmp_pa
   assert "The one-level row is from X (c, d), not rerun." in text
 
 
-def test_table_f_prior_seeds(tmp_path):
-  """--prior_seeds: a row per prior and the spread of their means in the findings; a stack with other levels, or
-  a prior trained otherwise than by its seed, is refused, naming what differs."""
-  from argmax_music import stack
+def test_table_f_prior_seeds():
+  """--prior_seeds: a row per prior and the spread of their means in the findings."""
   from argmax_music.experiments import hierarchy
 
   two = stack_result([1.0, 2.0], [0.1, 0.3], -19.0, 0.3) | {"prior_seed": 0}
@@ -335,26 +334,31 @@ def test_table_f_prior_seeds(tmp_path):
   assert "| two levels, prior seed 2 | 16.4 s | 0 | - | 0.50 ± 0.00 | -19.0 ± 0.0 | 0.30 | 0.20 | (as above) |" in text
   assert "two levels over 3 priors (seeds 0, 1, 2): notes/s 1.50 ± 1.00 (mean ± std of each prior's mean)" in text
 
-  def stage(root, name, seed, link_to=None):
-    root.mkdir(exist_ok=True)
-    if link_to:
-      (root / name).symlink_to(link_to)
-      return
-    run = {"config": {"seed": seed, "stage": "prior", "train": {"steps": 2500}, "prior": {"input_noise": 0.2}}}
-    (root / name).mkdir()
-    (root / name / "run.json").write_text(json.dumps(run))
 
-  shipped, other = tmp_path / "shipped", tmp_path / "seed1"
-  for name in ("level1", "level2"):
-    stage(shipped, name, 0)
-    stage(other, name, 0, link_to=shipped / name)
-  stage(shipped, "prior", 0)
-  stage(other, "prior", 1)
-  hierarchy.check_prior_seed(other, shipped)
-  (other / "prior" / "run.json").write_text(json.dumps({"config": {"seed": 1, "train": {"steps": 100}}}))
-  with pytest.raises(stack.StackError, match="differs from .* in prior.input_noise, train.steps"):
-    hierarchy.check_prior_seed(other, shipped)
-  (other / "level2").unlink()
-  stage(other, "level2", 0)
-  with pytest.raises(stack.StackError, match="needs .*shipped's levels there"):
-    hierarchy.check_prior_seed(other, shipped)
+@pytest.mark.slow
+def test_prior_seeds_must_share_the_levels_config_and_steps(tiny_stack, tmp_path):
+  """A --prior_seeds stack must link the shipped levels and hold a prior trained as the shipped one, as far, but
+  for its seed; otherwise it is refused, naming what differs."""
+  from argmax_music import stack
+  from argmax_music.experiments import hierarchy
+
+  other = tmp_path / "seed1"
+  other.mkdir()
+  (other / "level1").symlink_to(tiny_stack / "level1")
+  shutil.copytree(tiny_stack / "prior", other / "prior")
+  run_file = other / "prior" / "run.json"
+  run = json.loads(run_file.read_text())
+  run_file.write_text(json.dumps(run | {"config": run["config"] | {"seed": 1}}))
+  hierarchy.check_prior_seed(other, tiny_stack)
+  shutil.rmtree(other / "prior" / "checkpoints" / "4")
+  with pytest.raises(stack.StackError, match="its prior is at step 2, .* at 4"):
+    hierarchy.check_prior_seed(other, tiny_stack)
+  run_file.write_text(
+    json.dumps(run | {"config": run["config"] | {"prior": run["config"]["prior"] | {"input_noise": 0.5}}})
+  )
+  with pytest.raises(stack.StackError, match="differs from .* in prior.input_noise"):
+    hierarchy.check_prior_seed(other, tiny_stack)
+  (other / "level1").unlink()
+  (other / "level1").symlink_to(tiny_stack / "prior")
+  with pytest.raises(stack.StackError, match="needs .*'s levels there"):
+    hierarchy.check_prior_seed(other, tiny_stack)

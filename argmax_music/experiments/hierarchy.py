@@ -222,6 +222,9 @@ def main(argv):
     "pieces_per_stack": FLAGS.pieces * len(seeds),
   }
   minutes = training_minutes(two_root)
+  replicas = [Path(root) for root in FLAGS.prior_seeds.split(",")] if FLAGS.prior_seeds else []
+  for root in replicas:
+    check_prior_seed(root, two_root)
   earlier = earlier_run(Path(FLAGS.one_level_from), h) if FLAGS.one_level_from else None
   examples = {}
   for name, root in (("two_level", two_root), ("one_level", one_root)):
@@ -237,8 +240,7 @@ def main(argv):
     h[name], pieces = stack_figures(root, FLAGS.pieces, seeds, FLAGS.seconds, temperatures, reference)
     h[name]["training_minutes"] = minutes[name]
     examples[label] = pieces[0]
-  for root in map(Path, FLAGS.prior_seeds.split(",") if FLAGS.prior_seeds else []):
-    check_prior_seed(root, two_root)
+  for root in replicas:
     replica, _ = stack_figures(root, FLAGS.pieces, seeds, FLAGS.seconds, temperatures, reference, reconstruct=False)
     h["two_level"].setdefault("prior_seeds", []).append(replica)
   h["floors"] = {name: floors(h[name]) for name in ("two_level", "one_level")}
@@ -267,7 +269,7 @@ def same_level1(earlier: dict, two_level: dict) -> bool:
 
 
 def check_prior_seed(root: Path, two_root: Path) -> None:
-  """ROOT must hold --two_level's levels (linked) and a prior trained as its prior was but for the seed."""
+  """ROOT must hold --two_level's levels (linked) and a prior trained as its prior was, as far, but for the seed."""
   (levels, prior), (two_levels, two_prior) = stack.find_stack(root), stack.find_stack(two_root)
   if prior is None or [p.resolve() for p in levels] != [p.resolve() for p in two_levels]:
     raise stack.StackError(
@@ -280,6 +282,9 @@ def check_prior_seed(root: Path, two_root: Path) -> None:
   ]
   if differ:
     raise stack.StackError(f"--prior_seeds={root}: its prior differs from {two_prior}'s in {', '.join(differ)}")
+  steps, shipped_steps = (stack.Stage.load(workdir).step for workdir in (prior, two_prior))
+  if steps != shipped_steps:
+    raise stack.StackError(f"--prior_seeds={root}: its prior is at step {steps}, {two_prior}'s at {shipped_steps}")
 
 
 def flag_values():
