@@ -100,6 +100,15 @@ def flatten(d: dict, prefix: str = "") -> dict:
   return out
 
 
+def differing_keys(old: dict, new: dict, sections: Iterable[str]) -> dict[str, tuple]:
+  """{key: (old value, new value)} for the flattened keys inside `sections` ('prior', 'train.steps', ...) whose
+  values differ between two configs (as dicts)."""
+  old, new = flatten(old), flatten(new)
+  inside = lambda k: any(k == s or k.startswith(s + ".") for s in sections)
+  keys = sorted(set(old) | set(new))
+  return {k: (old.get(k), new.get(k)) for k in keys if inside(k) and old.get(k) != new.get(k)}
+
+
 def run_config(recorded: dict) -> ml_collections.ConfigDict:
   """The config a run recorded (run.json's "config"), with every key newer than the run at configs/base.py's default:
   a new switch defaults to the behaviour before it, so an older run loads, resumes and samples as it trained."""

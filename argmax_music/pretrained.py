@@ -4,10 +4,10 @@
 
 corpus (400 music21 pieces on fluidsynth's piano) -> prepare -> level 1 -> its codes -> level 2 -> its codes ->
 the prior (configs/piano.py) -> the one-level prior of RESULTS.md table (f) -> the prior again from other seeds
-(table (f)'s spread over priors) -> the comparison of both stacks (`argmax_music.experiments.hierarchy`) -> OUT:
+and without its input noise (table (f)'s spread over priors, and what the noise does) -> the comparison of both stacks (`argmax_music.experiments.hierarchy`) -> OUT:
 each stage's parameters only (`checkpoints.export_params`), training.json (machine, steps and wall time per stage)
 and the model card README.md. Every stage resumes or skips finished work, so an interrupted run continues where it
-stopped; each stage's wall time adds up over invocations in ROOT/stages.json.
+stopped; each stage's wall time adds up over invocations, per machine, in ROOT/stages.json.
 
 `sample --pretrained=piano` and the notebook load OUT through the normal checkpoint path (`stack.open_stack`).
 """
@@ -29,7 +29,13 @@ FLAGS = flags.FLAGS
 # pretrained/ beside the package: the repository's copy (make demo installs the package in place).
 SHIPPED = Path(__file__).resolve().parents[1] / "pretrained"
 CONFIG = "configs/piano.py"
-PRIOR_SEEDS = (1, 2)  # Beside the shipped prior's seed 0: table (f)'s spread over priors.
+# Beside the shipped prior (seed 0, input noise 0.2): table (f)'s spread over priors and what the input noise does.
+OTHER_PRIORS = {
+  "prior_seed1": ("--config.seed=1",),
+  "prior_seed2": ("--config.seed=2",),
+  "prior_noise0_seed0": ("--config.prior.input_noise=0",),
+  "prior_noise0_seed1": ("--config.prior.input_noise=0", "--config.seed=1"),
+}
 
 
 def locate(name: str) -> Path:
@@ -70,8 +76,7 @@ def stage_commands(data: Path, root: Path, pieces: int) -> dict[str, tuple[str, 
     "prior": train("prior", root / "codes2", root / "prior"),
     "prior1": train("prior1", root / "codes1", root / "one_level" / "prior"),
   } | {
-    f"prior_seed{seed}": train("prior", root / "codes2", root / f"prior_seed{seed}" / "prior", f"--config.seed={seed}")
-    for seed in PRIOR_SEEDS
+    name: train("prior", root / "codes2", root / name / "prior", *overrides) for name, overrides in OTHER_PRIORS.items()
   }
 
 
@@ -96,17 +101,19 @@ def export(root: Path, out: Path) -> None:
   new.rename(out)
 
 
-def training_record(root: Path, seconds: dict[str, float], commands: dict) -> dict:
-  """Machine, date, and per stage: its command, steps and wall time (summed over invocations)."""
+def training_record(seconds: dict[str, dict[str, float]], commands: dict) -> dict:
+  """Date, and per stage: its command, steps, wall time (summed over invocations) and the machine that spent most
+  of it (`seconds`: {stage: {machine: seconds}}, as ROOT/stages.json keeps them)."""
   stages = {}
   for name, command in commands.items():
-    entry = {"command": "python -m " + " ".join(command), "seconds": round(seconds.get(name, 0.0), 1)}
+    spent = seconds.get(name, {})
+    entry = {"command": "python -m " + " ".join(command), "seconds": round(sum(spent.values()), 1)}
+    entry["machine"] = max(spent, key=spent.get) if spent else None
     workdir = next((a.split("=", 1)[1] for a in command if a.startswith("--workdir=")), None)
     if command[0] == "argmax_music.train" and workdir:
       entry["steps"] = checkpoints.read_run(workdir)["config"]["train"]["steps"]
     stages[name] = entry
   return {
-    "machine": sharding.machine(),
     "date": datetime.date.today().isoformat(),
     "command": "make pretrained",
     "stages": stages,
@@ -137,11 +144,14 @@ def write_card(path: Path, h: dict) -> None:
       f"| {name} | {what} | {hop} | {size / 1e6:.2f} M | {stages[name]['steps']} | {stages[name]['seconds'] / 60:.1f} |"
     )
   shipped = {stage.workdir.name for stage in [*levels, prior]}
-  compared = [
-    f"{name} ({s['steps']} steps, {s['seconds'] / 60:.0f} min)"
-    for name, s in stages.items()
-    if "steps" in s and name not in shipped
-  ]
+  machines = sorted({stages[name]["machine"] for name in shipped})
+  by_machine = {}  # {machine: ["stage (steps, minutes)", ...]}, the stages trained for table (f) only.
+  for name, s in stages.items():
+    if "steps" in s and name not in shipped:
+      by_machine.setdefault(s["machine"], []).append(f"{name} ({s['steps']} steps, {s['seconds'] / 60:.0f} min)")
+  compared = "; ".join(
+    ("" if machine in machines else f"on {machine}: ") + ", ".join(runs) for machine, runs in by_machine.items()
+  )
   two, gen = h["two_level"], h["two_level"]["generated"]["summary"]
   one = h["one_level"]["generated"]["summary"]
   met = h["floors"]["two_level"]
@@ -174,13 +184,13 @@ def write_card(path: Path, h: dict) -> None:
     "",
     "## Stages",
     "",
-    f"Trained on {record['machine']}, {record['date']}, by `{record['command']}`.",
+    f"Trained on {' and '.join(machines)}, {record['date']}, by `{record['command']}`.",
     "",
     "| stage | models | hop | parameters | steps | wall time (min) |",
     "| --- | --- | --- | --- | --- | --- |",
     *rows,
     "",
-    f"Trained for RESULTS.md table (f) only, not shipped: {', '.join(compared) or 'nothing'}.",
+    f"Trained for RESULTS.md table (f) only, not shipped: {compared or 'nothing'}.",
     "",
     "## Figures",
     "",
@@ -213,7 +223,7 @@ def write_card(path: Path, h: dict) -> None:
     "## Retrain",
     "",
     "`make pretrained` renders the corpus, trains every stage, exports here and reruns the comparison; it resumes "
-    "where it stopped (each stage's wall time adds up in `runs/piano/stages.json`).",
+    "where it stopped (each stage's wall time adds up, per machine, in `runs/piano/stages.json`).",
     "",
   ]
   files.atomic_write_bytes(path, "\n".join(lines).encode())
@@ -226,23 +236,24 @@ def main(argv):
   record_path = root / "stages.json"
   seconds = json.loads(record_path.read_text()) if record_path.exists() else {}
   stage = functools.partial(demo.run, log_dir=root / "logs")
-  start = time.monotonic()
+  machine, start = sharding.machine(), time.monotonic()
   try:
     for name, command in commands.items():
-      seconds[name] = seconds.get(name, 0.0) + stage(*command, label=name)
+      spent = seconds.setdefault(name, {})
+      spent[machine] = spent.get(machine, 0.0) + stage(*command, label=name)
       files.atomic_write_json(record_path, seconds)
     export(root, out)
     link(root / "one_level", out, "level1")
-    for seed in PRIOR_SEEDS:
-      link(root / f"prior_seed{seed}", out, "level1", "level2")
-    record = training_record(root, seconds, commands) | {"temperatures": [float(t) for t in FLAGS.temperature]}
+    for name in OTHER_PRIORS:
+      link(root / name, out, "level1", "level2")
+    record = training_record(seconds, commands) | {"temperatures": [float(t) for t in FLAGS.temperature]}
     files.atomic_write_json(out / "training.json", record)
     stage(
       "argmax_music.experiments.hierarchy",
       f"--two_level={out}",
       f"--temperature={','.join(FLAGS.temperature)}",
       f"--one_level={root / 'one_level'}",
-      "--prior_seeds=" + ",".join(str(root / f"prior_seed{seed}") for seed in PRIOR_SEEDS),
+      "--other_priors=" + ",".join(str(root / name) for name in OTHER_PRIORS),
       f"--card={out / 'README.md'}",
       label="compare",
     )

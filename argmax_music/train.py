@@ -24,7 +24,7 @@ from ml_collections import config_flags
 
 import argmax_music
 from argmax_music import audio, checkpoints, files, sharding, stack, train_state, workdir_guard, writer
-from argmax_music.config import ConfigError, flatten, run_config
+from argmax_music.config import ConfigError, differing_keys, run_config
 from argmax_music.data import clips, dataset, pipeline
 from argmax_music.metrics import code_information, scores
 from argmax_music.metrics.figures import training_clip_figures
@@ -62,14 +62,8 @@ def check_compatible(config, task: Task, run: dict | None, workdir: Path) -> Non
       f"{run.get('checkpoint_format', 1)}, now {checkpoints.FORMAT}); sampling and encoding still "
       "load them, but training cannot resume them: retrain in a new --workdir."
     )
-  old = flatten(run_config(run["config"]).to_dict())
-  new = flatten(config.to_dict())
-  used = lambda k: any(k == s or k.startswith(s + ".") for s in task.sections) and not k.endswith("dtype")
-  diff = [
-    f"  {k}: {old.get(k)!r} -> {new.get(k)!r}"
-    for k in sorted(set(old) | set(new))
-    if used(k) and old.get(k) != new.get(k)
-  ]
+  differ = differing_keys(run_config(run["config"]).to_dict(), config.to_dict(), task.sections)
+  diff = [f"  {k}: {old!r} -> {new!r}" for k, (old, new) in differ.items() if not k.endswith("dtype")]
   if diff:
     raise ConfigError(
       f"{workdir} holds checkpoints of another model; use a new --workdir or the old "

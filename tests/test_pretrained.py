@@ -80,3 +80,17 @@ def test_shipped_weights_match_configs_piano(stage):
   defaults = config.flatten(base.get_config().to_dict())
   assert {k: wanted[k] for k in newer} == {k: defaults[k] for k in newer}
   assert {k: shipped[k] for k in keys if k not in newer} == {k: wanted[k] for k in keys if k not in newer}
+
+
+def test_training_record_keeps_each_stages_machine_and_time():
+  """A stage's wall time adds up over the machines it ran on (stages.json); training.json names the one that spent
+  most of it, so a stage retrained elsewhere is not credited to the first machine."""
+  commands = {"corpus": ("argmax_music.data.corpus", "--out=x"), "encode1": ("argmax_music.encode", "--workdir=y")}
+  seconds = {"corpus": {"AMD": 100.0, "Intel": 5.0}, "encode1": {"Intel": 60.25}}
+  stages = pretrained.training_record(seconds, commands)["stages"]
+  assert stages["corpus"] == {
+    "command": "python -m argmax_music.data.corpus --out=x",
+    "seconds": 105.0,
+    "machine": "AMD",
+  }
+  assert stages["encode1"]["machine"] == "Intel" and stages["encode1"]["seconds"] == 60.2

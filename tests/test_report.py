@@ -319,26 +319,36 @@ def test_table_f_reuses_an_earlier_one_level_row_only_from_the_same_setup(tmp_pa
   assert "The one-level row is from X (c, d), not rerun." in text
 
 
-def test_table_f_prior_seeds():
-  """--prior_seeds: a row per prior and the spread of their means in the findings."""
+def test_table_f_other_priors():
+  """--other_priors: a row per prior, the spread of their means for each input noise, and the noises' difference
+  over priors' means (1.5, 0.5, 1.0 against 0.5, 0.3: +0.60, Welch's interval at 2.4 degrees of freedom)."""
   from argmax_music.experiments import hierarchy
 
-  two = stack_result([1.0, 2.0], [0.1, 0.3], -19.0, 0.3) | {"prior_seed": 0}
-  replicas = [stack_result([n, n], [0.2, 0.2], -19.0, 0.3) | {"prior_seed": s} for s, n in ((1, 2.5), (2, 0.5))]
-  for r in replicas:
+  def prior(notes: float, seed: int, noise: float) -> dict:
+    return stack_result([notes, notes], [0.2, 0.2], -19.0, 0.3) | {"prior_seed": seed, "prior_input_noise": noise}
+
+  two = stack_result([1.0, 2.0], [0.1, 0.3], -19.0, 0.3) | {"prior_seed": 0, "prior_input_noise": 0.2}
+  others = [prior(0.5, 1, 0.2), prior(1.0, 2, 0.2), prior(0.5, 0, 0.0), prior(0.3, 1, 0.0)]
+  for r in others:
     del r["training_minutes"], r["reconstruction_1_levels"]
   one = stack_result([1.0], [0.2], -14.0, 0.2)
-  h = {"two_level": two | {"prior_seeds": replicas}, "one_level": one, "command": "c", "date": "d", "machine": "m"}
+  h = {"two_level": two | {"other_priors": others}, "one_level": one, "command": "c", "date": "d", "machine": "m"}
   text = "\n".join(hierarchy.table_f(h | {"seconds": 20.0, "seeds": [0], "pieces_per_stack": 2}))
-  assert "| two levels (hop 8 x 8), prior seed 0 | 16.4 s | 0 | 30 | 1.50 ± 0.71 |" in text
-  assert "| two levels, prior seed 2 | 16.4 s | 0 | - | 0.50 ± 0.00 | -19.0 ± 0.0 | 0.30 | 0.20 | (as above) |" in text
-  assert "two levels over 3 priors (seeds 0, 1, 2): notes/s 1.50 ± 1.00 (mean ± std of each prior's mean)" in text
+  assert "| two levels (hop 8 x 8), prior seed 0 | 16.4 s | 0.2 | 30 | 1.50 ± 0.71 |" in text
+  assert (
+    "| two levels, prior seed 2 | 16.4 s | 0.2 | - | 1.00 ± 0.00 | -19.0 ± 0.0 | 0.30 | 0.20 | (as above) |" in text
+  )
+  assert "| two levels, prior seed 0 | 16.4 s | 0 | - | 0.50 ± 0.00 |" in text
+  assert "prior input noise 0.2, over 3 priors (seeds 0, 1, 2): notes/s 1.00 ± 0.50 (mean ± std of each" in text
+  assert "prior input noise 0, over 2 priors (seeds 0, 1): notes/s 0.40 ± 0.14" in text
+  assert "notes/s: prior input noise 0.2 minus 0, over priors' means, +0.60 (95% CI -0.5" in text
+  assert "no difference these priors can show" in text
 
 
 @pytest.mark.slow
-def test_prior_seeds_must_share_the_levels_config_and_steps(tiny_stack, tmp_path):
-  """A --prior_seeds stack must link the shipped levels and hold a prior trained as the shipped one, as far, but
-  for its seed; otherwise it is refused, naming what differs."""
+def test_other_priors_must_share_the_levels_config_and_steps(tiny_stack, tmp_path):
+  """An --other_priors stack must link the shipped levels and hold a prior trained as the shipped one, as far, but
+  for its seed and input noise; otherwise it is refused, naming what differs."""
   from argmax_music import stack
   from argmax_music.experiments import hierarchy
 
@@ -348,17 +358,16 @@ def test_prior_seeds_must_share_the_levels_config_and_steps(tiny_stack, tmp_path
   shutil.copytree(tiny_stack / "prior", other / "prior")
   run_file = other / "prior" / "run.json"
   run = json.loads(run_file.read_text())
-  run_file.write_text(json.dumps(run | {"config": run["config"] | {"seed": 1}}))
-  hierarchy.check_prior_seed(other, tiny_stack)
+  config = run["config"] | {"seed": 1, "prior": run["config"]["prior"] | {"input_noise": 0.5}}
+  run_file.write_text(json.dumps(run | {"config": config}))
+  hierarchy.check_other_prior(other, tiny_stack)
   shutil.rmtree(other / "prior" / "checkpoints" / "4")
   with pytest.raises(stack.StackError, match="its prior is at step 2, .* at 4"):
-    hierarchy.check_prior_seed(other, tiny_stack)
-  run_file.write_text(
-    json.dumps(run | {"config": run["config"] | {"prior": run["config"]["prior"] | {"input_noise": 0.5}}})
-  )
-  with pytest.raises(stack.StackError, match="differs from .* in prior.input_noise"):
-    hierarchy.check_prior_seed(other, tiny_stack)
+    hierarchy.check_other_prior(other, tiny_stack)
+  run_file.write_text(json.dumps(run | {"config": config | {"train": config["train"] | {"learning_rate": 1.0}}}))
+  with pytest.raises(stack.StackError, match=r"differs from .*'s in train.learning_rate$"):
+    hierarchy.check_other_prior(other, tiny_stack)
   (other / "level1").unlink()
   (other / "level1").symlink_to(tiny_stack / "prior")
   with pytest.raises(stack.StackError, match="needs .*'s levels there"):
-    hierarchy.check_prior_seed(other, tiny_stack)
+    hierarchy.check_other_prior(other, tiny_stack)

@@ -3,7 +3,7 @@ budget, judged on pieces they generate (notes, flatness, pitch classes, long-ran
 
   python -m argmax_music.experiments.hierarchy --two_level=pretrained/piano --one_level=runs/piano/one_level \
       [--pieces=4] [--seeds=0,1] [--seconds=20] [--temperature=1.0,1.0,0] [--out=results/hierarchy.json] \
-      [--card=pretrained/piano/README.md] [--one_level_from=results/hierarchy.json] [--prior_seeds=ROOT,ROOT]
+      [--card=pretrained/piano/README.md] [--one_level_from=results/hierarchy.json] [--other_priors=ROOT,ROOT]
 
 Each stack reconstructs validation clips through each of its levels (decoders at temperature 0, onset note F1 vs
 the score) and generates --pieces pieces per seed in --seeds; the figures of every piece (`metrics.figures`) are set
@@ -11,9 +11,10 @@ beside the same figures of 20-s training clips. Writes OUT (JSON), table (f) int
 table (f); `report.write_report` keeps it) and, with --card, the shipped model's card. --one_level_from takes the
 one-level stack's figures (and, with --card, its example piece) from an earlier OUT instead of running it: for a
 new level 2 or prior when the one-level prior's weights are gone; the earlier run must have used the same level 1,
-seeds, pieces and seconds, and the table says where its row comes from. --prior_seeds takes stacks that are
---two_level with a prior trained from another seed (level1/ and level2/ linked to --two_level's): their pieces are
-generated too, one row each, and the findings give the spread over the priors.
+seeds, pieces and seconds, and the table says where its row comes from. --other_priors takes stacks that are
+--two_level with another prior, trained as its prior was but for the seed and the input noise (level1/ and level2/
+linked to --two_level's): their pieces are generated too, one row each, and the findings give the spread over the
+priors of each input noise and, with two noises, their difference.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from argmax_music.metrics import figures
 FLAGS = flags.FLAGS
 SECTION = "## (f) Two levels against one: structure across 20-second pieces"
 RESULTS = Path(__file__).resolve().parents[2] / "RESULTS.md"
+NOISE = "prior.input_noise"  # The one prior key (beside the seed) that another prior of table (f) may change.
 
 
 def stack_figures(
@@ -117,10 +119,10 @@ def table_f(h: dict) -> list[str]:
   ]
   header = ["stack", "prior sees", "prior input noise", "training (min)", "notes/s", "flatness (dB)"]
   header += ["pitch-class distance", "structure", "reconstruction F1 (level 1 / all)"]
-  replicas = two.get("prior_seeds", [])
-  shipped = f", prior seed {two['prior_seed']}" if replicas else ""
+  others = two.get("other_priors", [])
+  shipped = f", prior seed {two['prior_seed']}" if others else ""
   rows = [stack_row(f"two levels (hop 8 x 8){shipped}", two)]
-  rows += [stack_row(f"two levels, prior seed {r['prior_seed']}", r) for r in replicas]
+  rows += [stack_row(f"two levels, prior seed {r['prior_seed']}", r) for r in others]
   rows.append(stack_row("one level (hop 8)", one))
   rows.append(
     [
@@ -141,7 +143,7 @@ def table_f(h: dict) -> list[str]:
 
 
 def stack_row(name: str, r: dict) -> list[str]:
-  """A stack's cells in table (f); '-' where a figure was not measured (a prior seed's reconstructions and time)."""
+  """A stack's cells in table (f); '-' where a figure was not measured (another prior's reconstructions and time)."""
   f1 = [f"{r[f'reconstruction_{n}_levels']['onset_f1']:.2f}" for n in (1, 2) if f"reconstruction_{n}_levels" in r]
   return [
     name,
@@ -170,16 +172,8 @@ def findings(h: dict) -> list[str]:
       f"{what}: two levels minus one level {diff.estimate:+{fmt}} (95% CI {diff.low:+{fmt}} to {diff.high:+{fmt}}): "
       f"{verdict}."
     )
-  priors = [two, *two.get("prior_seeds", [])]
-  if len(priors) > 1:
-    seeds = ", ".join(str(r["prior_seed"]) for r in priors)
-    means = [float(np.mean(per_piece(r, "notes_per_s"))) for r in priors]
-    structures = ", ".join(f"{r['structure_median']:.2f}" for r in priors)
-    met = ", ".join(str(sum(floors(r).values())) for r in priors)
-    out.append(
-      f"two levels over {len(priors)} priors (seeds {seeds}): notes/s {spread(means)} (mean ± std of each prior's "
-      f"mean), structure medians {structures}, floors met {met} of 4."
-    )
+  if two.get("other_priors"):
+    out += over_priors([two, *two["other_priors"]])
   for name, r in (("two levels", two), ("one level", one)):
     met = floors(r)
     missed = [k for k, ok in met.items() if not ok]
@@ -187,6 +181,33 @@ def findings(h: dict) -> list[str]:
       f"{name}: {len(met) - len(missed)} of {len(met)} floors met"
       + (f"; not met: {'; '.join(missed)}." if missed else ".")
     )
+  return out
+
+
+def over_priors(priors: list[dict]) -> list[str]:
+  """The two-level figures over priors of each input noise (each prior's mean is one value) and, with two noises,
+  the difference of their notes/s."""
+  noises = sorted({r["prior_input_noise"] for r in priors}, reverse=True)
+  groups = {n: [r for r in priors if r["prior_input_noise"] == n] for n in noises}
+  means = {n: [float(np.mean(per_piece(r, "notes_per_s"))) for r in group] for n, group in groups.items()}
+  out = []
+  for noise, group in groups.items():
+    seeds = ", ".join(str(r["prior_seed"]) for r in group)
+    structures = ", ".join(f"{r['structure_median']:.2f}" for r in group)
+    met = ", ".join(str(sum(floors(r).values())) for r in group)
+    out.append(
+      f"two levels, prior input noise {noise:g}, over {len(group)} priors (seeds {seeds}): notes/s "
+      f"{spread(means[noise])} (mean ± std of each prior's mean), structure medians {structures}, floors met {met} "
+      "of 4."
+    )
+  if len(noises) == 2:
+    diff = stats.difference(means[noises[0]], means[noises[1]])
+    if diff.known:
+      verdict = "a real difference" if diff.excludes_zero else "no difference these priors can show"
+      out.append(
+        f"notes/s: prior input noise {noises[0]:g} minus {noises[1]:g}, over priors' means, {diff.estimate:+.2f} "
+        f"(95% CI {diff.low:+.2f} to {diff.high:+.2f}): {verdict}."
+      )
   return out
 
 
@@ -222,9 +243,9 @@ def main(argv):
     "pieces_per_stack": FLAGS.pieces * len(seeds),
   }
   minutes = training_minutes(two_root)
-  replicas = [Path(root) for root in FLAGS.prior_seeds.split(",")] if FLAGS.prior_seeds else []
-  for root in replicas:
-    check_prior_seed(root, two_root)
+  others = [Path(root) for root in FLAGS.other_priors.split(",")] if FLAGS.other_priors else []
+  for root in others:
+    check_other_prior(root, two_root)
   earlier = earlier_run(Path(FLAGS.one_level_from), h) if FLAGS.one_level_from else None
   examples = {}
   for name, root in (("two_level", two_root), ("one_level", one_root)):
@@ -240,9 +261,9 @@ def main(argv):
     h[name], pieces = stack_figures(root, FLAGS.pieces, seeds, FLAGS.seconds, temperatures, reference)
     h[name]["training_minutes"] = minutes[name]
     examples[label] = pieces[0]
-  for root in replicas:
-    replica, _ = stack_figures(root, FLAGS.pieces, seeds, FLAGS.seconds, temperatures, reference, reconstruct=False)
-    h["two_level"].setdefault("prior_seeds", []).append(replica)
+  for root in others:
+    other, _ = stack_figures(root, FLAGS.pieces, seeds, FLAGS.seconds, temperatures, reference, reconstruct=False)
+    h["two_level"].setdefault("other_priors", []).append(other)
   h["floors"] = {name: floors(h[name]) for name in ("two_level", "one_level")}
   files.atomic_write_json(FLAGS.out, h)
   lines = table_f(h)
@@ -268,27 +289,25 @@ def same_level1(earlier: dict, two_level: dict) -> bool:
   return f1(earlier["two_level"]) == f1(two_level)
 
 
-def check_prior_seed(root: Path, two_root: Path) -> None:
-  """ROOT must hold --two_level's levels (linked) and a prior trained as its prior was, as far, but for the seed."""
+def check_other_prior(root: Path, two_root: Path) -> None:
+  """ROOT must hold --two_level's levels (linked) and a prior trained as its prior was, as far, but for the seed and
+  the input noise."""
   (levels, prior), (two_levels, two_prior) = stack.find_stack(root), stack.find_stack(two_root)
   if prior is None or [p.resolve() for p in levels] != [p.resolve() for p in two_levels]:
     raise stack.StackError(
-      f"--prior_seeds={root}: needs {two_root}'s levels there (level1/, level2/ as links to them) and a prior/"
+      f"--other_priors={root}: needs {two_root}'s levels there (level1/, level2/ as links to them) and a prior/"
     )
-  trained = lambda workdir: config.flatten(config.run_config(checkpoints.read_run(workdir)["config"]).to_dict())
-  mine, shipped = trained(prior), trained(two_prior)
-  differ = [
-    k for k in sorted(set(mine) | set(shipped)) if k.startswith(("prior.", "train.")) and mine.get(k) != shipped.get(k)
-  ]
+  trained = lambda workdir: config.run_config(checkpoints.read_run(workdir)["config"]).to_dict()
+  differ = [k for k in config.differing_keys(trained(prior), trained(two_prior), ("prior", "train")) if k != NOISE]
   if differ:
-    raise stack.StackError(f"--prior_seeds={root}: its prior differs from {two_prior}'s in {', '.join(differ)}")
+    raise stack.StackError(f"--other_priors={root}: its prior differs from {two_prior}'s in {', '.join(differ)}")
   steps, shipped_steps = (stack.Stage.load(workdir).step for workdir in (prior, two_prior))
   if steps != shipped_steps:
-    raise stack.StackError(f"--prior_seeds={root}: its prior is at step {steps}, {two_prior}'s at {shipped_steps}")
+    raise stack.StackError(f"--other_priors={root}: its prior is at step {steps}, {two_prior}'s at {shipped_steps}")
 
 
 def flag_values():
-  names = ("two_level", "one_level", "pieces", "seeds", "seconds", "temperature", "one_level_from", "prior_seeds")
+  names = ("two_level", "one_level", "pieces", "seeds", "seconds", "temperature", "one_level_from", "other_priors")
   return [(k, FLAGS[k].value) for k in names if FLAGS[k].value is not None]
 
 
@@ -313,7 +332,7 @@ if __name__ == "__main__":
   flags.DEFINE_string("out", "results/hierarchy.json", "The figures, as JSON.")
   flags.DEFINE_string("one_level_from", None, "An earlier OUT whose one-level figures to reuse (not rerun).")
   flags.DEFINE_string(
-    "prior_seeds", None, "Stacks of --two_level's levels with priors trained from other seeds (ROOT,ROOT)."
+    "other_priors", None, "Stacks of --two_level's levels with priors from other seeds or input noises (ROOT,ROOT)."
   )
   flags.DEFINE_string("card", None, "Also write the shipped model's card here (pretrained/piano/README.md).")
   cli.run(main, metrics.MissingDependencies, stack.StackError)
