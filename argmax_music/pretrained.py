@@ -4,10 +4,11 @@
 
 corpus (400 music21 pieces on fluidsynth's piano) -> prepare -> level 1 -> its codes -> level 2 -> its codes ->
 the prior (configs/piano.py) -> the one-level prior of RESULTS.md table (f) -> the prior again from other seeds
-and without its input noise (table (f)'s spread over priors, and what the noise does) -> the comparison of both stacks (`argmax_music.experiments.hierarchy`) -> OUT:
-each stage's parameters only (`checkpoints.export_params`), training.json (machine, steps and wall time per stage)
-and the model card README.md. Every stage resumes or skips finished work, so an interrupted run continues where it
-stopped; each stage's wall time adds up over invocations, per machine, in ROOT/stages.json.
+and without its input noise (table (f)'s spread over priors, and what the noise does) -> the comparison of both
+stacks (`argmax_music.experiments.hierarchy`) -> OUT: each stage's parameters only (`checkpoints.export_params`),
+training.json (machine, steps and wall time per stage) and the model card README.md. Every stage resumes or skips
+finished work, so an interrupted run continues where it stopped; each stage's wall time adds up over invocations,
+per machine, in ROOT/stages.json.
 
 `sample --pretrained=piano` and the notebook load OUT through the normal checkpoint path (`stack.open_stack`).
 """
@@ -99,6 +100,13 @@ def export(root: Path, out: Path) -> None:
       shutil.copy(kept, new / kept.name)
   shutil.rmtree(out, ignore_errors=True)
   new.rename(out)
+
+
+def stage_seconds(path: Path) -> dict[str, dict[str, float]]:
+  """ROOT/stages.json as {stage: {machine: seconds}} ({} if absent); an older file's bare seconds count under
+  'machine not recorded', so a run started before machines were kept resumes with its time."""
+  recorded = json.loads(path.read_text()) if path.exists() else {}
+  return {name: s if isinstance(s, dict) else {"machine not recorded": s} for name, s in recorded.items()}
 
 
 def training_record(seconds: dict[str, dict[str, float]], commands: dict) -> dict:
@@ -234,7 +242,7 @@ def main(argv):
   data, root, out = Path(FLAGS.data), Path(FLAGS.root), Path(FLAGS.out)
   commands = stage_commands(data, root, FLAGS.pieces)
   record_path = root / "stages.json"
-  seconds = json.loads(record_path.read_text()) if record_path.exists() else {}
+  seconds = stage_seconds(record_path)
   stage = functools.partial(demo.run, log_dir=root / "logs")
   machine, start = sharding.machine(), time.monotonic()
   try:

@@ -42,6 +42,9 @@ def get_config():
   # AMAE: > 0 evaluates both diversity terms at running means (decay d; the gradient still reaches the batch's
   # mean at full weight) rather than at the batch's mean alone; 0: the batch's alone, as published.
   c.model.quantizer.diversity_target_decay = 0.0
+  # AMAE, with a running target: 'full' (above), 'scaled' (the gradient (1 - d) times that), 'codes' (the codes
+  # term alone at its running mean). Measured at the demo's budget: WORKSPACE.md, "What makes the AMAE work".
+  c.model.quantizer.diversity_target_mode = "full"
   c.model.quantizer.mass_floor = 0.0  # AMAE: q = relu(z) / max(sum relu(z), mass_floor); 0: / (sum + 1e-6), published
   # AMAE: + weight x the mean entropy of q per position (bits); 0: published. At the demo's budget 0.1 collapsed to one
   # code and 0.03 left codes that carry nothing about the score (F1 0.00 both; WORKSPACE.md), so off.

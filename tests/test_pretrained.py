@@ -94,3 +94,10 @@ def test_training_record_keeps_each_stages_machine_and_time():
     "machine": "AMD",
   }
   assert stages["encode1"]["machine"] == "Intel" and stages["encode1"]["seconds"] == 60.2
+
+
+def test_stage_seconds_reads_the_older_form(tmp_path):
+  path = tmp_path / "stages.json"
+  assert pretrained.stage_seconds(path) == {}
+  path.write_text('{"corpus": 12.5, "level1": {"AMD": 3.0}}')
+  assert pretrained.stage_seconds(path) == {"corpus": {"machine not recorded": 12.5}, "level1": {"AMD": 3.0}}

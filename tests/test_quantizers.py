@@ -332,3 +332,35 @@ def test_decoder_input_noise_corrupts_the_decoder_input_in_training_only():
   )
   decoded = clean.decoder.apply({"params": params["decoder"]}, corrupted, cond)
   np.testing.assert_allclose(trained, decoded, rtol=1e-5, atol=1e-5)  # The decoder read the corrupted input.
+
+
+@pytest.mark.parametrize("mode", ["scaled", "codes"])
+def test_running_target_modes(mode):
+  # One training step from the uniform running means (K = 3, 'sum', both terms at weight 1, d = 0.5), by hand:
+  # 'scaled' takes the gradient of L(mix) itself, 'codes' keeps L_div on the batch's mean.
+  k, d, eps = 3, 0.5, 1e-6
+  quantizer = ArgmaxQuantizer(
+    k, diversity_reduce="sum", code_diversity_weight=1.0, diversity_target_decay=d, diversity_target_mode=mode
+  )
+  z = np.array([[[2.0, 1.0, 1.0], [0.0, 3.0, 1.0]]], np.float32)  # q [0.5, 0.25, 0.25] and [0, 0.75, 0.25]
+  state = quantizer.init(jax.random.key(0), z)
+
+  def aux(z):
+    out, new = quantizer.apply(state, z, mutable=["quantizer_state"])
+    return out.aux_loss, new
+
+  (loss, new), grad = jax.value_and_grad(aux, has_aux=True)(jnp.asarray(z))
+  r = np.maximum(z[0], 0.0)
+  mass = r.sum(-1, keepdims=True) + eps
+  q = r / mass
+  running_f = d / k + (1 - d) * np.array([0.5, 0.5, 0.0])  # the codes 0 and 1
+  seen_q = q.mean(0) if mode == "codes" else d / k + (1 - d) * q.mean(0)  # [0.25, 0.5, 0.25] or its mix
+  np.testing.assert_allclose(loss, np.sum((k * seen_q - 1) ** 2) + np.sum((k * running_f - 1) ** 2), rtol=1e-6)
+  g = (2 * k * (k * seen_q - 1) + 2 * k * (k * running_f - 1)) / 2
+  g = (1 - d) * g if mode == "scaled" else g
+  expected = (g[None] - np.sum(g * q, -1, keepdims=True)) / mass * (z[0] > 0)
+  np.testing.assert_allclose(grad[0], expected, rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(new["quantizer_state"]["code_target"], running_f, rtol=1e-6)
+  assert ("diversity_target" in new["quantizer_state"]) == (mode == "scaled")
+  with pytest.raises(ValueError, match="diversity_target_mode='both'"):
+    ArgmaxQuantizer(k, diversity_target_decay=d, diversity_target_mode="both").init(jax.random.key(0), z)

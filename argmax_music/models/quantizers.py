@@ -76,6 +76,8 @@ class ArgmaxQuantizer(nn.Module):
   gradient L'(mix) reaches the batch mean at full weight (not scaled by 1 - d), and running := mix.
   The running means live in the mutable `quantizer_state` collection (initialised uniform, 1/K);
   outside training (train=False, or the collection not mutable) L(running) is used and not updated.
+  diversity_target_mode varies it: 'full' (as above), 'scaled' (the gradient of L(mix) itself, (1 - d) times
+  L'(mix)), 'codes' (L_codes alone at its running mean; L_div at the batch's).
 
   mass_floor > 0 normalises by max(sum relu(z), mass_floor): q's gradient, ~1/sum relu(z), stays
   bounded when the positive mass is tiny (q then sums to less than one; the argmax is unchanged).
@@ -97,6 +99,7 @@ class ArgmaxQuantizer(nn.Module):
   diversity_reduce: str = "mean"
   code_diversity_weight: float = 0.0
   diversity_target_decay: float = 0.0
+  diversity_target_mode: str = "full"
   mass_floor: float = 0.0
   confidence_weight: float = 0.0
   epsilon: float = 1e-6
@@ -129,8 +132,10 @@ class ArgmaxQuantizer(nn.Module):
 
   def target(self, name: str, batch_mean: jax.Array, update: bool) -> jax.Array:
     """The mean the loss sees: the batch's, or (diversity_target_decay > 0) the running one, in value only."""
-    d = self.diversity_target_decay
-    if not d:
+    d, mode = self.diversity_target_decay, self.diversity_target_mode
+    if mode not in ("full", "scaled", "codes"):
+      raise ValueError(f"model.quantizer.diversity_target_mode={mode!r}: expected 'full', 'scaled' or 'codes'")
+    if not d or (mode == "codes" and name == "diversity_target"):
       return batch_mean
     uniform = lambda: jnp.full((self.num_codes,), 1.0 / self.num_codes, jnp.float32)
     running = self.variable("quantizer_state", name, uniform)
@@ -138,7 +143,8 @@ class ArgmaxQuantizer(nn.Module):
     if update:
       value = d * value + (1 - d) * jax.lax.stop_gradient(batch_mean)
       running.value = value
-    return batch_mean + jax.lax.stop_gradient(value - batch_mean)  # Value: `value`; gradient: to batch_mean.
+    scale = 1 - d if mode == "scaled" else 1.0
+    return scale * batch_mean + jax.lax.stop_gradient(value - scale * batch_mean)  # Value: `value`.
 
   @nn.compact
   def __call__(self, z: jax.Array, train: bool = True) -> Quantized:
