@@ -14,7 +14,7 @@ from jax.sharding import PartitionSpec as P
 from argmax_music.models.ada import ADA, Upsampler, nll_bits
 from argmax_music.models.encoder import Encoder
 from argmax_music.models.quantizers import ArgmaxQuantizer, VectorQuantizer
-from argmax_music.models.wavenet import WaveNet
+from argmax_music.models.wavenet import WaveNet, corrupt_tokens
 
 
 @pytest.mark.parametrize("strides", [(2, 2, 2), (4, 5), (4, 4, 4), (8, 8)])
@@ -364,3 +364,63 @@ def test_running_target_modes(mode):
   assert ("diversity_target" in new["quantizer_state"]) == (mode == "scaled")
   with pytest.raises(ValueError, match="diversity_target_mode='both'"):
     ArgmaxQuantizer(k, diversity_target_decay=d, diversity_target_mode="both").init(jax.random.key(0), z)
+
+
+def test_balance_bias_moves_codes_to_the_rarer_ones_without_touching_gradients():
+  # K = 3, rate 0.3; q rows [0.5, 0.25, 0.25] and [0, 0.75, 0.25], by hand: step 1 picks codes 0 and 1 (b = 0) and
+  # sets b = 0.3 * sign(1/3 - [0.5, 0.5, 0]) = [-0.3, -0.3, 0.3]; step 2 then picks code 2 twice and moves b back to 0.
+  quantizer = ArgmaxQuantizer(3, diversity_weight=0.0, balance_rate=0.3)
+  z = jnp.asarray([[[2.0, 1.0, 1.0], [0.0, 3.0, 1.0]]], jnp.float32)
+  variables = quantizer.init(jax.random.key(0), z)
+  out, new = quantizer.apply(variables, z, mutable=["quantizer_state"])
+  np.testing.assert_array_equal(out.codes, [[0, 1]])
+  np.testing.assert_allclose(new["quantizer_state"]["balance_bias"], [-0.3, -0.3, 0.3], rtol=1e-6)
+  encoded = quantizer.apply(new, z, train=False)  # Encoding reads b as trained and leaves it.
+  np.testing.assert_array_equal(encoded.codes, [[2, 2]])
+  out, newer = quantizer.apply(new, z, mutable=["quantizer_state"])
+  np.testing.assert_array_equal(out.codes, [[2, 2]])
+  np.testing.assert_allclose(newer["quantizer_state"]["balance_bias"], [0.0, 0.0, 0.0], atol=1e-6)
+
+  def probe(quantizer, variables):
+    weights = jnp.arange(6.0).reshape(1, 2, 3)
+    return jax.grad(lambda z: jnp.sum(quantizer.apply(variables, z, train=False).embedding * weights))(z)
+
+  plain = ArgmaxQuantizer(3, diversity_weight=0.0)
+  np.testing.assert_allclose(probe(quantizer, new), probe(plain, plain.init(jax.random.key(0), z)), rtol=1e-6)
+
+
+def test_blind_sequences_give_the_decoder_random_input_throughout():
+  clip = jax.random.randint(jax.random.key(1), (64, 400), 0, 256)
+  ada = tiny_ada(VectorQuantizer(16, dim=8)).clone(decoder_input_noise=0.1, decoder_blind_fraction=0.5)
+  params = ada.init({"params": jax.random.key(0), "noise": jax.random.key(0)}, clip)["params"]
+  corrupted = ada.apply({"params": params}, clip, rngs={"noise": jax.random.key(2)}, method=ada.corrupt)
+  changed = np.asarray(jnp.mean(corrupted != clip, axis=1))  # Per sequence: 255/256 if blind, else about 0.1.
+  blind = changed > 0.9
+  assert 20 < blind.sum() < 44  # Half of 64 (std 4).
+  assert np.all((changed[~blind] > 0.04) & (changed[~blind] < 0.18))
+  plain = ada.clone(decoder_blind_fraction=0.0)  # Without it, the noise stream of earlier runs, unchanged.
+  rngs = {"noise": jax.random.key(2)}
+  key = plain.apply({}, rngs=rngs, method=lambda module: module.make_rng("noise"))
+  np.testing.assert_array_equal(
+    plain.apply({"params": params}, clip, rngs=rngs, method=plain.corrupt), corrupt_tokens(key, clip, 0.1, 256)
+  )
+
+
+def test_softmax_normalizer_keeps_the_codes_and_reaches_negative_entries():
+  z = jnp.asarray([[[2.0, -1.0, 0.5], [-0.5, 1.0, -2.0]]], jnp.float32)
+  relu, soft = ArgmaxQuantizer(3, diversity_weight=0.0), ArgmaxQuantizer(3, diversity_weight=0.0, normalizer="softmax")
+
+  def probe(quantizer):
+    out = quantizer.apply({}, z)
+    weights = jnp.asarray([1.0, 3.0, 2.0])
+    return out.codes, jax.grad(lambda z: jnp.sum(quantizer.apply({}, z).embedding * weights))(z)
+
+  (relu_codes, relu_grad), (soft_codes, soft_grad) = probe(relu), probe(soft)
+  np.testing.assert_array_equal(relu_codes, [[0, 1]])
+  np.testing.assert_array_equal(soft_codes, relu_codes)
+  assert np.all(np.asarray(relu_grad)[z < 0] == 0)  # The ReLU's: nothing reaches a negative entry...
+  q = jax.nn.softmax(z, axis=-1)  # ... the softmax's Jacobian does: q_j (w_j - sum_i q_i w_i).
+  expected = q * (jnp.asarray([1.0, 3.0, 2.0]) - jnp.sum(q * jnp.asarray([1.0, 3.0, 2.0]), -1, keepdims=True))
+  np.testing.assert_allclose(soft_grad, expected, rtol=1e-5)
+  with pytest.raises(ValueError, match="normalizer='tanh'"):
+    ArgmaxQuantizer(3, normalizer="tanh").apply({}, z)

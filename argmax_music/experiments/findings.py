@@ -35,6 +35,8 @@ AMAE_TABLE = (
   "amae_hop8_norm",
   "amae_hop8_floor",
   "amae_hop8_weak",
+  "amae_hop8_softmax",
+  "amae_hop8_blind",
   "vqvae_ema_hop8",
   "amae_hop20",
   "vqvae_ema_hop20",
@@ -241,7 +243,8 @@ def quantizer_findings(v: dict[str, Variant]) -> list[str]:
 
 def amae_findings(v: dict[str, Variant]) -> list[str]:
   """Each switch of table (e) against the AMAE at the same hop, and the AMAE against the VQ-VAE + EMA."""
-  pairs = [(n, "amae_hop8") for n in AMAE_TABLE[1:5]] + [("amae_hop8", "vqvae_ema_hop8")]
+  switches = AMAE_TABLE[1 : AMAE_TABLE.index("vqvae_ema_hop8")]
+  pairs = [(n, "amae_hop8") for n in switches] + [("amae_hop8", "vqvae_ema_hop8")]
   return [pair_finding(f"{a} vs {b}", v[a], v[b]) for a, b in pairs if a in v and b in v]
 
 
@@ -322,7 +325,8 @@ def findings(v: dict[str, Variant], sample_rate: float) -> list[str]:
 
 
 def form_label(v: Variant) -> str:
-  q = v.runs[0]["config"]["model"]["quantizer"]
+  model = v.runs[0]["config"]["model"]
+  q = model["quantizer"]
   if q["kind"] != "argmax":
     return "VQ-VAE, EMA codebook + restarts" if q.get("ema_decay") else "plain VQ-VAE (codebook loss)"
   terms = []
@@ -333,6 +337,8 @@ def form_label(v: Variant) -> str:
   switches = [
     f"running target (decay {q['diversity_target_decay']:g})" if q.get("diversity_target_decay") else "",
     f"mass floor {q['mass_floor']:g}" if q.get("mass_floor") else "",
-    "normalised conditioning" if v.runs[0]["config"]["model"].get("upsampler", {}).get("normalize") else "",
+    "normalised conditioning" if model.get("upsampler", {}).get("normalize") else "",
+    "softmax normaliser" if q.get("normalizer") == "softmax" else "",
+    f"blind fraction {model['decoder_blind_fraction']:g}" if model.get("decoder_blind_fraction") else "",
   ]
   return ", ".join([" ".join(terms) or "no diversity loss"] + [s for s in switches if s])

@@ -50,6 +50,7 @@ class ADA(nn.Module):
   upsampler: Upsampler
   decoder: WaveNet
   decoder_input_noise: float = 0.0
+  decoder_blind_fraction: float = 0.0
 
   @property
   def hop(self) -> int:
@@ -64,10 +65,16 @@ class ADA(nn.Module):
   def corrupt(self, signal: jax.Array) -> jax.Array:
     """The decoder's input in training: each timestep, with probability `decoder_input_noise`, a random class
     instead (the targets stay clean), so that the decoder cannot predict from its own past alone and must read the
-    codes (word dropout, Bowman et al. 2016). 0: the signal itself."""
-    if not self.decoder_input_noise:
+    codes (word dropout, Bowman et al. 2016); each sequence, with probability `decoder_blind_fraction`, random
+    throughout, so that on it the decoder predicts from the codes alone. 0 and 0: the signal itself."""
+    if not (self.decoder_input_noise or self.decoder_blind_fraction):
       return signal
-    return corrupt_tokens(self.make_rng("noise"), signal, self.decoder_input_noise, self.decoder.num_classes)
+    key, rate = self.make_rng("noise"), self.decoder_input_noise
+    if self.decoder_blind_fraction:  # (Only then a second key: runs without it keep their noise stream.)
+      blind_key, key = jax.random.split(key)
+      blind = jax.random.bernoulli(blind_key, self.decoder_blind_fraction, (signal.shape[0], 1))
+      rate = jnp.where(blind, 1.0, rate)
+    return corrupt_tokens(key, signal, rate, self.decoder.num_classes)
 
   def encode(self, signal: jax.Array) -> jax.Array:
     """Codes (batch, time / hop) of a signal."""

@@ -88,6 +88,16 @@ class ArgmaxQuantizer(nn.Module):
   backward pass q, so a diffuse q makes the straight-through gradient describe a different
   input than the decoder saw. 0: not in the published loss.
 
+  balance_rate > 0 picks codes by argmax(q + b) instead of argmax q, where b is a per-code bias (in
+  `quantizer_state`; not a parameter, no gradient) that each training step moves by balance_rate towards the
+  codes the batch used less than 1/K: b_k += balance_rate * sign(1/K - f_k), f the codes' batch frequencies
+  (auxiliary-loss-free load balancing, as mixture-of-experts routers do it). Usage is then kept up without a loss
+  on q; q, its gradients and the losses are unchanged, and encoding (train=False) uses b as trained.
+
+  normalizer='softmax' makes q = softmax(z) instead (not the published form): the codes are the same (argmax z
+  where an entry is positive), but the straight-through gradient and the losses reach every entry of z, where
+  relu(z) gives none to the negative entries, so a code can win a position only if its z there is already positive.
+
   A vector with no positive entry would give q = 0, code 0 and no gradient; such a
   vector is normalised by a softmax instead (its code is then argmax z, and gradients
   reach every entry, so training can move it back). A code whose z is negative in every
@@ -101,7 +111,9 @@ class ArgmaxQuantizer(nn.Module):
   diversity_target_decay: float = 0.0
   diversity_target_mode: str = "full"
   mass_floor: float = 0.0
+  normalizer: str = "relu"
   confidence_weight: float = 0.0
+  balance_rate: float = 0.0
   epsilon: float = 1e-6
 
   @property
@@ -113,7 +125,12 @@ class ArgmaxQuantizer(nn.Module):
     return self.num_codes
 
   def normalise(self, z: jax.Array) -> jax.Array:
-    """q: relu(z) normalised by its sum (at least `mass_floor`); softmax(z) where no entry of z is positive."""
+    """q: relu(z) normalised by its sum (at least `mass_floor`); softmax(z) where no entry of z is positive, or
+    everywhere with normalizer='softmax'."""
+    if self.normalizer not in ("relu", "softmax"):
+      raise ValueError(f"model.quantizer.normalizer={self.normalizer!r}: expected 'relu' or 'softmax'")
+    if self.normalizer == "softmax":
+      return jax.nn.softmax(z, axis=-1)
     r = jax.nn.relu(z)
     total = jnp.sum(r, axis=-1, keepdims=True)
     return jnp.where(total > 0, r / jnp.maximum(total + self.epsilon, self.mass_floor), jax.nn.softmax(z, axis=-1))
@@ -146,15 +163,26 @@ class ArgmaxQuantizer(nn.Module):
     scale = 1 - d if mode == "scaled" else 1.0
     return scale * batch_mean + jax.lax.stop_gradient(value - scale * batch_mean)  # Value: `value`.
 
+  def pick(self, q: jax.Array, update: bool) -> jax.Array:
+    """The codes: argmax q, or (balance_rate > 0) argmax (q + b), b then moved towards the batch's rarer codes."""
+    if not self.balance_rate:
+      return jnp.argmax(q, axis=-1).astype(jnp.int32)
+    bias = self.variable("quantizer_state", "balance_bias", lambda: jnp.zeros((self.num_codes,), jnp.float32))
+    codes = jnp.argmax(q + bias.value, axis=-1).astype(jnp.int32)
+    if update:
+      frequencies = code_histogram(codes, self.num_codes) / codes.size
+      bias.value = bias.value + self.balance_rate * jnp.sign(1.0 / self.num_codes - frequencies)
+    return codes
+
   @nn.compact
   def __call__(self, z: jax.Array, train: bool = True) -> Quantized:
     k = self.num_codes
     z = z.astype(jnp.float32)
     q = self.normalise(z)
-    codes = jnp.argmax(q, axis=-1).astype(jnp.int32)
+    update = train and self.is_mutable_collection("quantizer_state") and not self.is_initializing()
+    codes = self.pick(jax.lax.stop_gradient(q), update)
     one_hot = jax.nn.one_hot(codes, k)
     embedding = one_hot + (q - jax.lax.stop_gradient(q))  # Exactly one-hot forward; d/dq backward.
-    update = train and self.is_mutable_collection("quantizer_state") and not self.is_initializing()
     mean_q = jnp.mean(q.reshape(-1, k), axis=0)
     frequencies = jnp.mean(embedding.reshape(-1, k), axis=0)  # Value: the codes' frequencies; gradient: qbar's.
     diversity = self.spread(self.target("diversity_target", mean_q, update))

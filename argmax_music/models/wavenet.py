@@ -38,10 +38,11 @@ def embed_tokens(table: jax.Array, tokens: jax.Array) -> jax.Array:
   return table[jnp.where(tokens < 0, start, tokens)]
 
 
-def corrupt_tokens(key: jax.Array, tokens: jax.Array, rate: float, num_classes: int) -> jax.Array:
-  """`tokens` with each replaced, with probability `rate`, by a class drawn uniformly from `num_classes`: a
-  model's input in training (its targets stay clean), so that it learns to predict from a past with errors in it,
-  as its own samples have (word dropout, Bowman et al. 2016; data noising, Xie et al. 2017)."""
+def corrupt_tokens(key: jax.Array, tokens: jax.Array, rate, num_classes: int) -> jax.Array:
+  """`tokens` with each replaced, with probability `rate` (a float, or an array broadcast to tokens), by a class
+  drawn uniformly from `num_classes`: a model's input in training (its targets stay clean), so that it learns to
+  predict from a past with errors in it, as its own samples have (word dropout, Bowman et al. 2016; data noising,
+  Xie et al. 2017)."""
   where_key, class_key = jax.random.split(key)
   replace = jax.random.bernoulli(where_key, rate, tokens.shape)
   return jnp.where(replace, jax.random.randint(class_key, tokens.shape, 0, num_classes), tokens)
