@@ -180,7 +180,7 @@ class ArgmaxQuantizer(nn.Module):
     z = z.astype(jnp.float32)
     q = self.normalise(z)
     update = train and self.is_mutable_collection("quantizer_state") and not self.is_initializing()
-    codes = self.pick(jax.lax.stop_gradient(q), update)
+    codes = self.pick(q, update)  # (argmax: no gradient through the choice.)
     one_hot = jax.nn.one_hot(codes, k)
     embedding = one_hot + (q - jax.lax.stop_gradient(q))  # Exactly one-hot forward; d/dq backward.
     mean_q = jnp.mean(q.reshape(-1, k), axis=0)
