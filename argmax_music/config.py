@@ -17,6 +17,9 @@ from pathlib import Path
 import ml_collections
 
 REPO = Path(__file__).resolve().parents[1]
+# Keys whose configs/base.py default changed after runs were recorded without them: such a run trained with the
+# value here (the published behaviour), not with today's default.
+BEFORE_KEY = {"model": {"decoder_input_noise": 0.0, "decoder_blind_fraction": 0.0, "upsampler": {"normalize": False}}}
 
 
 class ConfigError(ValueError):
@@ -110,8 +113,9 @@ def differing_keys(old: dict, new: dict, sections: Iterable[str]) -> dict[str, t
 
 
 def run_config(recorded: dict) -> ml_collections.ConfigDict:
-  """The config a run recorded (run.json's "config"), with every key newer than the run at configs/base.py's default:
-  a new switch defaults to the behaviour before it, so an older run loads, resumes and samples as it trained."""
+  """The config a run recorded (run.json's "config"), with every key newer than the run at configs/base.py's default,
+  or at its value in BEFORE_KEY where that default has changed since: a new switch defaults to the behaviour before
+  it, so an older run loads, resumes and samples as it trained."""
   from configs import base
 
   def with_defaults(values: dict, defaults: dict) -> dict:
@@ -123,4 +127,4 @@ def run_config(recorded: dict) -> ml_collections.ConfigDict:
         merged[key] = with_defaults(merged[key], default)
     return merged
 
-  return ml_collections.ConfigDict(with_defaults(recorded, base.get_config().to_dict()))
+  return ml_collections.ConfigDict(with_defaults(with_defaults(recorded, BEFORE_KEY), base.get_config().to_dict()))

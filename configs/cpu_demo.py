@@ -8,10 +8,10 @@
 Level 1 is the paper's baseline, a VQ-VAE (here with an EMA codebook and dead-code restarts), not the
 AMAE: in the demo's budget it reconstructs the validation clips at onset note F1 0.62 after 330 steps
 and 0.65 after 375 (decoder temperature 0; 0.63 from a fresh clone on 2026-12-02). The AMAE reached 0.28
-after 375 at its published diversity weight (temperature 0.4, its best) and 0.56-0.69 after 330 (temperature 0,
-5 of 6 seeds; the sixth collapsed) with configs/base.py's defaults plus `model.quantizer.normalizer=softmax`,
-`model.decoder_input_noise=0.3`, `model.upsampler.normalize=True` and `model.decoder_blind_fraction=0.25`, but the prior below then generated 0.62
-notes/s against the VQ-VAE's 1.00 (8 pieces each; WORKSPACE.md, "What makes the AMAE work"). 330 steps keep `make demo` within 15 minutes. K = 128
+after 375 at its published diversity weight (temperature 0.4, its best) and 0.58 +- 0.05 after 330 (temperature 0,
+6 seeds, none collapsed) with configs/base.py's recipe (the switches this file turns off for the VQ-VAE), but the
+prior below then generated 0.72 notes/s against the VQ-VAE's 1.00 (8 pieces each; WORKSPACE.md, "What makes the
+AMAE work"). 330 steps keep `make demo` within 15 minutes. K = 128
 sits between K = 64 (F1 0.61 at 375 steps) and K = 256 (F1 0.67, but a prior of this size then generates 0.50
 notes/s of near-noise). Measured with the AMAE, hop 8 with a 10-layer decoder (receptive field 1,024 samples)
 trains about twice as fast as hop 16 with 20 layers and reconstructs better. The prior sees 1,024 codes (0.5 s; crop and receptive
@@ -33,6 +33,10 @@ def get_config(arg: str = ""):
   c.data.crop = 4000 if stage == "ada" else 1024
   c.model.num_codes = 128
   c.model.quantizer.update(kind="vq", ema_decay=0.99, restart_threshold=1.0, diversity_weight=0.0)
+  # A VQ-VAE trained as measured: the AMAE's recipe in configs/base.py (input noise, blind sequences, normalised
+  # conditioning) off.
+  c.model.update(decoder_input_noise=0.0, decoder_blind_fraction=0.0)
+  c.model.upsampler.normalize = False
   c.model.encoder.strides = (2, 4)
   c.model.encoder.channels = 48
   c.model.encoder.blocks_per_stage = 2

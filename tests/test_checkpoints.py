@@ -188,3 +188,20 @@ def test_exported_stack_loads_with_the_same_parameters(tiny_stack, tmp_path):
   assert pretrained.locate(str(out)) == out
   with pytest.raises(stack.StackError, match="--pretrained=nowhere"):
     pretrained.locate("nowhere")
+
+
+def test_a_run_older_than_a_changed_default_loads_as_it_trained():
+  """A run recorded before decoder_blind_fraction existed trained without blind sequences: it loads with 0, not with
+  today's default; a key the run recorded keeps its value, and a new key without a BEFORE_KEY entry takes the default."""
+  from argmax_music import config
+  from configs import base
+
+  recorded = config.load("configs/tiny.py").to_dict()
+  del recorded["model"]["decoder_blind_fraction"], recorded["model"]["decoder_input_noise"]
+  del recorded["model"]["quantizer"]["balance_rate"]
+  recorded["model"]["upsampler"]["normalize"] = True
+  loaded = config.run_config(recorded)
+  assert base.get_config().model.decoder_blind_fraction > 0
+  assert loaded.model.decoder_blind_fraction == 0.0 and loaded.model.decoder_input_noise == 0.0
+  assert loaded.model.upsampler.normalize is True
+  assert loaded.model.quantizer.balance_rate == base.get_config().model.quantizer.balance_rate

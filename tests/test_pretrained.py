@@ -67,19 +67,17 @@ def test_sample_pretrained_from_the_command_line(tmp_path):
 
 @pytest.mark.parametrize("stage", ["level1", "level2", "prior"])
 def test_shipped_weights_match_configs_piano(stage):
-  """What `make pretrained` would train (configs/piano.py) is what ships: model, data crop and schedule. A key newer
-  than the shipped run is read at base.py's default when it loads, so configs/piano.py must leave it there."""
+  """What `make pretrained` would train (configs/piano.py) is what ships: model, data crop and schedule, with every
+  key newer than the shipped run read as `config.run_config` reads it when the run loads."""
   from argmax_music import checkpoints, config
-  from configs import base
 
-  shipped = config.flatten(checkpoints.read_run(pretrained.locate("piano") / stage)["config"])
+  shipped = config.flatten(
+    config.run_config(checkpoints.read_run(pretrained.locate("piano") / stage)["config"]).to_dict()
+  )
   wanted = config.flatten(config.load(f"configs/piano.py:{stage}").to_dict())
   keys = [k for k in wanted if k.startswith(("model.", "prior.", "stage", "data.crop", "train.steps", "train.batch"))]
   keys += ["train.learning_rate", "train.warmup_steps", "train.schedule"]
-  newer = [k for k in keys if k not in shipped]
-  defaults = config.flatten(base.get_config().to_dict())
-  assert {k: wanted[k] for k in newer} == {k: defaults[k] for k in newer}
-  assert {k: shipped[k] for k in keys if k not in newer} == {k: wanted[k] for k in keys if k not in newer}
+  assert {k: shipped[k] for k in keys} == {k: wanted[k] for k in keys}
 
 
 def test_training_record_keeps_each_stages_machine_and_time():

@@ -211,7 +211,7 @@ def test_incompatible_config_names_the_differing_keys(tiny_data, tmp_path):
   assert train.train(tiny_config(tiny_data, steps=2), tmp_path / "run")["step"] == 2  # more steps: fine
   run = json.loads((tmp_path / "run" / "run.json").read_text())
   assert run["version"] and run["config"]["model"]["num_codes"] == 16
-  del run["config"]["model"]["decoder_input_noise"]  # A run older than the switch: read at base.py's default, 0.
+  del run["config"]["model"]["decoder_input_noise"]  # A run older than the switch: read as it trained, 0.
   (tmp_path / "run" / "run.json").write_text(json.dumps(run))
   assert train.train(tiny_config(tiny_data, steps=3), tmp_path / "run")["step"] == 3
   noisy = tiny_config(tiny_data, steps=4)

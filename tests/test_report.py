@@ -231,7 +231,9 @@ def test_table_e_sets_each_switch_beside_the_amae_and_the_vq_vae_with_the_bits_a
     "amae_hop8": variant("amae_hop8", [5.40, 5.42, 5.44], hop=8, perplexity=60.0),
     "amae_hop8_norm": variant("amae_hop8_norm", [5.30, 5.31, 5.32], hop=8, perplexity=60.0),
     "amae_hop8_blind": variant("amae_hop8_blind", [5.35, 5.36, 5.37], hop=8, perplexity=60.0),
+    "amae_hop8_recipe": variant("amae_hop8_recipe", [5.33, 5.34, 5.35], hop=8, perplexity=60.0),
     "vqvae_ema_hop8": variant("vqvae_ema_hop8", [5.10, 5.12, 5.14], hop=8, kind="vq"),
+    "vqvae_ema_hop8_noise": variant("vqvae_ema_hop8_noise", [5.20, 5.22, 5.24], hop=8, kind="vq"),
   }
   for runs, bits in ((results["amae_hop8"], 0.02), (results["amae_hop8_norm"], 0.03), (results["vqvae_ema_hop8"], 0.5)):
     for r in runs:
@@ -241,20 +243,29 @@ def test_table_e_sets_each_switch_beside_the_amae_and_the_vq_vae_with_the_bits_a
   for r in results["amae_hop8_blind"]:
     r["config"]["model"]["quantizer"]["normalizer"] = "softmax"
     r["config"]["model"]["decoder_blind_fraction"] = 0.25
-  for r in results["vqvae_ema_hop8"]:
+  for r in results["amae_hop8_recipe"]:
+    r["config"]["model"].update(decoder_input_noise=0.3, decoder_blind_fraction=0.25)
+  for r in results["vqvae_ema_hop8"] + results["vqvae_ema_hop8_noise"]:
     r["config"]["model"]["quantizer"]["ema_decay"] = 0.99
+  for r in results["vqvae_ema_hop8_noise"]:
+    r["config"]["model"]["decoder_input_noise"] = 0.3
   v = {name: findings.Variant(name, runs) for name, runs in results.items()}
   text = "\n".join(report.tables(v, 16000.0))
   table_e = text[text.index("## (e)") :]
   assert "| amae_hop8_norm | mean, weight 1, normalised conditioning |" in table_e
   assert "| amae_hop8_blind | mean, weight 1, softmax normaliser, blind fraction 0.25 |" in table_e
+  assert "| amae_hop8_recipe | mean, weight 1, input noise 0.3, blind fraction 0.25 |" in table_e
+  assert "| vqvae_ema_hop8_noise | VQ-VAE, EMA codebook + restarts, input noise 0.3 |" in table_e
   [vq_row] = [line for line in table_e.splitlines() if line.startswith("| vqvae_ema_hop8 |")]
   assert vq_row.endswith("| 0.500 ± 0.000 |")  # The VQ-VAE's bits about the score.
   said = findings.amae_findings(v)
   assert [s.split(".**")[0] for s in said] == [
     "**amae_hop8_norm vs amae_hop8",
     "**amae_hop8_blind vs amae_hop8",
+    "**amae_hop8_recipe vs amae_hop8",
     "**amae_hop8 vs vqvae_ema_hop8",
+    "**amae_hop8_recipe vs vqvae_ema_hop8",
+    "**amae_hop8_recipe vs vqvae_ema_hop8_noise",
   ]
 
 

@@ -37,7 +37,9 @@ AMAE_TABLE = (
   "amae_hop8_weak",
   "amae_hop8_softmax",
   "amae_hop8_blind",
+  "amae_hop8_recipe",
   "vqvae_ema_hop8",
+  "vqvae_ema_hop8_noise",
   "amae_hop20",
   "vqvae_ema_hop20",
 )
@@ -242,9 +244,10 @@ def quantizer_findings(v: dict[str, Variant]) -> list[str]:
 
 
 def amae_findings(v: dict[str, Variant]) -> list[str]:
-  """Each switch of table (e) against the AMAE at the same hop, and the AMAE against the VQ-VAE + EMA."""
+  """Each switch of table (e) against the AMAE at the same hop, and the AMAE and its recipe against the VQ-VAE + EMA."""
   switches = AMAE_TABLE[1 : AMAE_TABLE.index("vqvae_ema_hop8")]
-  pairs = [(n, "amae_hop8") for n in switches] + [("amae_hop8", "vqvae_ema_hop8")]
+  pairs = [(n, "amae_hop8") for n in switches] + [(n, "vqvae_ema_hop8") for n in ("amae_hop8", "amae_hop8_recipe")]
+  pairs.append(("amae_hop8_recipe", "vqvae_ema_hop8_noise"))
   return [pair_finding(f"{a} vs {b}", v[a], v[b]) for a, b in pairs if a in v and b in v]
 
 
@@ -327,8 +330,13 @@ def findings(v: dict[str, Variant], sample_rate: float) -> list[str]:
 def form_label(v: Variant) -> str:
   model = v.runs[0]["config"]["model"]
   q = model["quantizer"]
+  decoder = [
+    f"input noise {model['decoder_input_noise']:g}" if model.get("decoder_input_noise") else "",
+    f"blind fraction {model['decoder_blind_fraction']:g}" if model.get("decoder_blind_fraction") else "",
+  ]
   if q["kind"] != "argmax":
-    return "VQ-VAE, EMA codebook + restarts" if q.get("ema_decay") else "plain VQ-VAE (codebook loss)"
+    form = "VQ-VAE, EMA codebook + restarts" if q.get("ema_decay") else "plain VQ-VAE (codebook loss)"
+    return ", ".join([form] + [s for s in decoder if s])
   terms = []
   if q["diversity_weight"]:
     terms.append(f"{q['diversity_reduce']}, weight {q['diversity_weight']:g}")
@@ -339,6 +347,6 @@ def form_label(v: Variant) -> str:
     f"mass floor {q['mass_floor']:g}" if q.get("mass_floor") else "",
     "normalised conditioning" if model.get("upsampler", {}).get("normalize") else "",
     "softmax normaliser" if q.get("normalizer") == "softmax" else "",
-    f"blind fraction {model['decoder_blind_fraction']:g}" if model.get("decoder_blind_fraction") else "",
+    *decoder,
   ]
   return ", ".join([" ".join(terms) or "no diversity loss"] + [s for s in switches if s])
