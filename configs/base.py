@@ -71,11 +71,12 @@ def get_config():
   c.model.upsampler.channels = 64  # a 1x1 projection of each code vector, repeated hop times, then a conv
   c.model.upsampler.kernel_size = 9
   # The AMAE's recipe, the next three switches on by default (off: the published model): with the weights 0.01 above
-  # they are the AMAE's best variant measured (WORKSPACE.md, "What makes the AMAE work"). At the demo's budget (K = 128, hop 8, 330 steps) onset F1 0.58 +- 0.05 over 6 seeds against the
-  # VQ-VAE's 0.60 +- 0.05 with the same input noise (-0.02, Welch 95% CI -0.08 to +0.04); without blind sequences
-  # 0.53 +- 0.06 (seeds 0, 1, 2, 5); with the softmax normaliser as well 0.63 +- 0.05 over seeds 0-2, but seed 5 collapsed.
-  # In the small-scale study (configs/small_scale.py's `amae_hop8_recipe`, 2,000 steps of 2 crops, 3 seeds) 0.53 +- 0.03,
-  # none collapsed, against the VQ-VAE + EMA's 0.43 +- 0.22 and 0.63 +- 0.02 with the same input noise (-0.10, CI -0.17
+  # they are the AMAE's best variant measured (WORKSPACE.md, "What makes the AMAE work"). At the demo's budget
+  # (K = 128, hop 8, 330 steps) onset F1 0.58 +- 0.05 over 6 seeds, none collapsed, against the VQ-VAE's 0.60 +- 0.05
+  # with the same input noise (-0.02, Welch 95% CI -0.08 to +0.04); without blind sequences 0.53 +- 0.06 (seeds 0, 1,
+  # 2, 5); with the softmax normaliser as well 0.63 +- 0.05 over seeds 0-2, but seed 5 collapsed. In the small-scale
+  # study (configs/small_scale.py's `amae_hop8_recipe`, 2,000 steps of 2 crops, 3 seeds) 0.53 +- 0.03, none
+  # collapsed, against the VQ-VAE + EMA's 0.43 +- 0.22 and 0.63 +- 0.02 with the same input noise (-0.10, CI -0.17
   # to -0.03): there the AMAE still trails.
   # True: LayerNorm over channels after the projection, every code's vector at unit scale whatever K.
   c.model.upsampler.normalize = True

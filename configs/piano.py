@@ -10,10 +10,10 @@ Both levels are VQ-VAEs with an EMA codebook and dead-code restarts, the paper's
 were trained the AMAE's best variant reconstructed validation clips at onset note F1 0.24-0.54 at the demo's budget
 against the VQ-VAE's 0.62-0.63. Its recipe in configs/base.py now reaches 0.58 +- 0.05 (6 seeds) against 0.60 +- 0.05,
 but the demo's prior generates fewer notes from its codes (WORKSPACE.md, "What makes the AMAE work"); an AMAE stack
-is not trained yet. Level 1 is the demo's
-(configs/cpu_demo.py) trained 3x longer on the larger corpus (F1 0.72 through level 1, as high as the transcriber
-scores the original clips). Level 2's decoder sees only 16 of level 1's codes (8 ms), as the paper advises
-(a decoder with a long receptive field predicts from its own past and leaves the codes little to say), and in
+is not trained yet. Level 1 is the demo's (configs/cpu_demo.py) trained 3x longer on the larger corpus (F1 0.72
+through level 1, as high as the transcriber scores the original clips). Level 2's decoder sees only 16 of level 1's
+codes (8 ms), as the paper advises (a decoder with a long receptive field predicts from its own past and leaves the
+codes little to say), and in
 training each of its input codes is a random one with probability 0.3 (`model.decoder_input_noise`), so that it
 must read level 2's codes. Measured through both levels on 4 validation clips of 4 s (level 2's decoder at
 temperature 0 / 1, level 1's at 0; K = 512 unless said): a decoder seeing 1,024 codes (K = 128, 2,000 steps)

@@ -192,7 +192,7 @@ def test_exported_stack_loads_with_the_same_parameters(tiny_stack, tmp_path):
 
 def test_a_run_older_than_a_changed_default_loads_as_it_trained():
   """A run recorded before decoder_blind_fraction existed trained without blind sequences: it loads with 0, not with
-  today's default; a key the run recorded keeps its value, and a new key without a BEFORE_KEY entry takes the default."""
+  today's default; a key the run recorded keeps its value; a new key without a BEFORE_KEY entry takes the default."""
   from argmax_music import config
   from configs import base
 
