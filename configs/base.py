@@ -137,3 +137,12 @@ def get_config():
   c.eval.collapse_entropy_bits = 1.0  # entropy of the argmax codes' histogram, bits per code
   c.eval.collapse_usage = 0.1  # fraction of the K codes in use
   return c
+
+
+def use_vq_ema(c: ml_collections.ConfigDict) -> None:
+  """Makes `c`'s level a VQ-VAE with an EMA codebook and dead-code restarts (no diversity loss), trained as the
+  demo's and the shipped VQ-VAEs were measured: the AMAE's recipe above (decoder input noise, blind sequences,
+  normalised conditioning) off."""
+  c.model.quantizer.update(kind="vq", ema_decay=0.99, restart_threshold=1.0, diversity_weight=0.0)
+  c.model.update(decoder_input_noise=0.0, decoder_blind_fraction=0.0)
+  c.model.upsampler.normalize = False

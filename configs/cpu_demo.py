@@ -32,11 +32,7 @@ def get_config(arg: str = ""):
   c.data.dir = "data/piano_prepared" if stage == "ada" else "runs/demo/codes"
   c.data.crop = 4000 if stage == "ada" else 1024
   c.model.num_codes = 128
-  c.model.quantizer.update(kind="vq", ema_decay=0.99, restart_threshold=1.0, diversity_weight=0.0)
-  # A VQ-VAE trained as measured: the AMAE's recipe in configs/base.py (input noise, blind sequences, normalised
-  # conditioning) off.
-  c.model.update(decoder_input_noise=0.0, decoder_blind_fraction=0.0)
-  c.model.upsampler.normalize = False
+  base.use_vq_ema(c)
   c.model.encoder.strides = (2, 4)
   c.model.encoder.channels = 48
   c.model.encoder.blocks_per_stage = 2

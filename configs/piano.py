@@ -55,11 +55,7 @@ def get_config(arg: str = ""):
     "prior1": "runs/piano/codes1",
   }[stage]
   c.model.num_codes = 128
-  c.model.quantizer.update(kind="vq", ema_decay=0.99, restart_threshold=1.0, diversity_weight=0.0)
-  # A VQ-VAE trained as measured: the AMAE's recipe in configs/base.py (input noise, blind sequences, normalised
-  # conditioning) off.
-  c.model.update(decoder_input_noise=0.0, decoder_blind_fraction=0.0)
-  c.model.upsampler.normalize = False
+  base.use_vq_ema(c)
   c.model.encoder.strides = (2, 4)
   c.model.encoder.blocks_per_stage = 2
   c.model.upsampler.channels = 32
