@@ -41,6 +41,8 @@ def run_experiment(tiny_data, root, *flags):
       f"--variants={','.join(VARIANTS)}",
       f"--seeds={SEEDS}",
       "--clip_seconds=0.5",
+      "--scored_clips=2",
+      "--scored_seconds=0.5",
       *flags,
     ],
     cwd=REPO,
@@ -93,6 +95,9 @@ def test_small_scale_runner_writes_the_report_and_keeps_finished_runs(tiny_data,
     assert numbers["musical"]["amae_hop20"]["vs"] == "transcription of the original"  # The tones have no MIDI.
     assert re.search(r"^\| amae_hop20 \| transcription of the original \| \d\.\d\d \|", report, re.M)
     assert re.search(r"^\| wavenet \| \d+\.\d\d \| -?\d+\.\d \|", report, re.M)
+    scored = [r["reconstruction"] for r in numbers["results"]["amae_hop20"]]  # Each run's 2 clips, as evaluate.
+    assert all(0 <= f["onset_f1"] <= 1 and f["vs"] == "transcription of the original" for f in scored)
+    assert not any(r.get("reconstruction") for r in numbers["results"]["wavenet"])
   clip, rate = sf.read(tmp_path / "results" / "audio" / "reconstruction_amae_hop20.flac")
   assert rate == 16000 and len(clip) == 8000
 

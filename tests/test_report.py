@@ -116,7 +116,7 @@ def test_report_claims(tmp_path):
   assert "wavenet: NLL 5.120 ± 0.010 bits/timestep (no codes; 3 seeds)" in text
 
   # The tables: the collapsed row says so; the gain column uses entropy.
-  table = "\n".join(report.tables(v, 16000))
+  table = "\n".join(report.tables(v, 16000, "3 validation clips of 4 s"))
   assert (
     "| amae_hop64 | 64 | 3 | 5.085 ± 0.005 | 8 ± 0% | 0.02 ± 0.00 | 5 ± 0 | 3 of 3 | +0.035 (+0.014 to "
     "+0.056) | - (collapsed) |" in table
@@ -249,15 +249,20 @@ def test_table_e_sets_each_switch_beside_the_amae_and_the_vq_vae_with_the_bits_a
     r["config"]["model"]["quantizer"]["ema_decay"] = 0.99
   for r in results["vqvae_ema_hop8_noise"]:
     r["config"]["model"]["decoder_input_noise"] = 0.3
+  for name, f1s in (("amae_hop8_recipe", (0.55, 0.50, 0.53)), ("vqvae_ema_hop8_noise", (0.65, 0.63, 0.61))):
+    for r, f1 in zip(results[name], f1s):
+      r["reconstruction"] = {"onset_f1": f1, "vs": "score"}
   v = {name: findings.Variant(name, runs) for name, runs in results.items()}
-  text = "\n".join(report.tables(v, 16000.0))
+  text = "\n".join(report.tables(v, 16000.0, "3 validation clips of 4 s"))
   table_e = text[text.index("## (e)") :]
   assert "| amae_hop8_norm | mean, weight 1, normalised conditioning |" in table_e
   assert "| amae_hop8_blind | mean, weight 1, softmax normaliser, blind fraction 0.25 |" in table_e
   assert "| amae_hop8_recipe | mean, weight 1, input noise 0.3, blind fraction 0.25 |" in table_e
   assert "| vqvae_ema_hop8_noise | VQ-VAE, EMA codebook + restarts, input noise 0.3 |" in table_e
   [vq_row] = [line for line in table_e.splitlines() if line.startswith("| vqvae_ema_hop8 |")]
-  assert vq_row.endswith("| 0.500 ± 0.000 |")  # The VQ-VAE's bits about the score.
+  assert vq_row.endswith("| 0.500 ± 0.000 | - |")  # The VQ-VAE's bits about the score; its runs not scored.
+  assert "| 0.53 ± 0.03 |" in table_e and "| 0.63 ± 0.02 |" in table_e  # Onset F1 over each variant's runs.
+  assert "Onset F1: each run's reconstructions of 3 validation clips of 4 s decoded at temperature 0" in table_e
   said = findings.amae_findings(v)
   assert [s.split(".**")[0] for s in said] == [
     "**amae_hop8_norm vs amae_hop8",
@@ -267,6 +272,12 @@ def test_table_e_sets_each_switch_beside_the_amae_and_the_vq_vae_with_the_bits_a
     "**amae_hop8_recipe vs vqvae_ema_hop8",
     "**amae_hop8_recipe vs vqvae_ema_hop8_noise",
   ]
+  f1 = stats.difference([0.55, 0.50, 0.53], [0.65, 0.63, 0.61])
+  assert f1.excludes_zero and said[-1].endswith(
+    f"Reconstruction onset F1 0.53 ± 0.03 and 0.63 ± 0.02, difference -0.103 F1 (95% CI {f1.low:+.3f} to "
+    f"{f1.high:+.3f}): a real difference."
+  )
+  assert "Reconstruction onset F1" not in said[3]  # amae_hop8 vs vqvae_ema_hop8: neither scored.
 
 
 def stack_result(notes: list[float], structure: list[float], flatness: float, pitch_classes: float) -> dict:

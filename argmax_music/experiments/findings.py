@@ -57,6 +57,8 @@ class Variant:
       self.values.update(usage=[], entropy=[], bit_rate=[])
       if all("code_information_bits" in r["eval"] for r in runs):  # Runs whose data has a score.
         self.values["information"] = [r["eval"]["code_information_bits"] for r in runs]
+      if all(r.get("reconstruction") for r in runs):  # Runs scored by the runner (small_scale.score_reconstructions).
+        self.values["f1"] = [r["reconstruction"]["onset_f1"] for r in runs]
       for r in runs:
         e = r["eval"]
         entropy = e["entropy_bits"] if "entropy_bits" in e else math.log2(e["perplexity"])
@@ -123,7 +125,8 @@ def collapse_finding(v: Variant) -> str:
 
 
 def pair_finding(title: str, a: Variant, b: Variant) -> str:
-  """Two variants: their NLLs (with code numbers) and the NLL and entropy differences, a - b."""
+  """Two variants: their NLLs (with code numbers) and the NLL, entropy and (where both runs were scored)
+  reconstruction onset F1 differences, a - b."""
   parts = [
     f"**{title}.** {a.nll_phrase()}; {b.nll_phrase()}.",
     claim(f"NLL difference ({a.name} - {b.name})", stats.difference(a.values["nll"], b.values["nll"]), "bits/timestep")
@@ -133,6 +136,9 @@ def pair_finding(title: str, a: Variant, b: Variant) -> str:
     parts.append(
       claim("Entropy difference", stats.difference(a.values["entropy"], b.values["entropy"]), "bits/code") + "."
     )
+  if "f1" in a.values and "f1" in b.values:
+    f1 = f"Reconstruction onset F1 {a.spread('f1', '.2f')} and {b.spread('f1', '.2f')}, difference"
+    parts.append(claim(f1, stats.difference(a.values["f1"], b.values["f1"]), "F1") + ".")
   return " ".join(parts)
 
 

@@ -1,4 +1,4 @@
-"""RESULTS.md from the runs' numbers: four tables (mean ± std over seeds), plots, audio and the findings
+"""RESULTS.md from the runs' numbers: tables (mean ± std over seeds), plots, audio and the findings
 (experiments/findings.py) written from them."""
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def gain_cells(codes: Variant, baseline: Variant | None, sample_rate: float) -> 
   return [f"{g.estimate:+.3f}{ci}", share]
 
 
-def tables(v: dict[str, Variant], sample_rate: float) -> list[str]:
+def tables(v: dict[str, Variant], sample_rate: float, scored: str) -> list[str]:
   lines = [
     "## (a) Diversity loss: form and weight x K (hop 20)",
     "",
@@ -119,13 +119,18 @@ def tables(v: dict[str, Variant], sample_rate: float) -> list[str]:
     "Each hypothesis of issue 27 as one switch at hop 8 (`configs/small_scale.py`), beside the VQ-VAE + EMA at "
     "the same hop and both at hop 20. Bits about the score: the information the codes of 4 validation clips share "
     "with the pitches sounding in their score, per code, less the same estimate against shuffled frames "
-    "(`metrics/code_information.py`).",
+    f"(`metrics/code_information.py`). Onset F1: each run's reconstructions of {scored} decoded at temperature 0 "
+    "and transcribed, against the score (as `python -m argmax_music.evaluate --temperature=0` scores them).",
     "",
   ]
-  information = lambda x: x.spread("information") if "information" in x.values else "-"
+  measured = lambda x, key, spec: x.spread(key, spec) if key in x.values else "-"
   lines += table(
-    ["variant", "quantizer"] + CODE_HEADER + ["bits/code about the score"],
-    [[n, form_label(v[n])] + code_cells(v[n]) + [information(v[n])] for n in AMAE_TABLE if n in v],
+    ["variant", "quantizer"] + CODE_HEADER + ["bits/code about the score", "onset F1"],
+    [
+      [n, form_label(v[n])] + code_cells(v[n]) + [measured(v[n], "information", ".3f"), measured(v[n], "f1", ".2f")]
+      for n in AMAE_TABLE
+      if n in v
+    ],
   )
   return lines
 
@@ -199,7 +204,7 @@ def jax_note(meta: dict) -> str:
 def write_report(
   path: Path, out: Path, results: dict[str, list[dict]], audio_files: dict, meta: dict, figures: dict | None = None
 ) -> None:
-  """RESULTS.md: how it was made, the four tables, plots, audio with its musical `figures` (by variant, from
+  """RESULTS.md: how it was made, the tables, plots, audio with its musical `figures` (by variant, from
   `small_scale.musical_figures`), findings and each run's command."""
   rel = os.path.relpath(out, path.parent)
   v = {name: Variant(name, runs) for name, runs in results.items()}
@@ -225,7 +230,8 @@ def write_report(
     "difference of the means excludes zero.",
     "",
   ]
-  lines += tables(v, rate)
+  scored = f"{meta.get('scored_clips', 3)} validation clips of {meta.get('scored_seconds', 4.0):g} s"
+  lines += tables(v, rate, scored)
   if (out / "hierarchy.json").exists():  # Table (f), from `make pretrained` (experiments/hierarchy.py).
     lines += hierarchy.table_f(json.loads((out / "hierarchy.json").read_text()))
   lines += [
@@ -235,7 +241,7 @@ def write_report(
     "",
     "## Listen",
     "",
-    f"A {meta['clip_seconds']:.1f}-second validation clip, encoded and decoded (temperature 1) by seed 0 "
+    f"A {meta['clip_seconds']:.1f}-second validation clip, encoded and decoded (temperature 0) by seed 0 "
     "of each autoencoder, and two samples of the unconditional WaveNet:",
     "",
   ]

@@ -6,11 +6,12 @@
 Trains every variant of configs/small_scale.py with each seed on the same data: the
 diversity loss's form and weight at K = 64 and 512, the decoder's receptive field (each
 against an unconditional WaveNet of the same receptive field), the hop, and AMAE against
-plain VQ-VAE and VQ-VAE with EMA codebooks and restarts. Then it reconstructs a validation
-clip with seed 0 of every autoencoder (argmax decoding, stack.Sampler.reconstruct), samples the
-WaveNet, scores them (note F1 against the clip's MIDI, spectral distances; notes/s and flatness of
-the samples: argmax_music.metrics.figures),
-and writes the report (experiments/report.py: tables of mean ± std, findings from Welch
+plain VQ-VAE and VQ-VAE with EMA codebooks and restarts. Each autoencoder run, once trained,
+reconstructs --scored_clips validation clips scored as `evaluate` scores them (onset note F1
+against the score at temperature 0: table (e)). Then it reconstructs a validation clip with
+seed 0 of every autoencoder (argmax decoding, stack.Sampler.reconstruct), samples the WaveNet,
+scores them (note F1 against the clip's MIDI, spectral distances; notes/s and flatness of the
+samples: argmax_music.metrics.figures), and writes the report (experiments/report.py: tables of mean ± std, findings from Welch
 intervals) and results/small_scale.json.
 
 The corpus is rendered and prepared first if --data does not exist (as in the demo). A
@@ -40,7 +41,7 @@ import jax
 import numpy as np
 from absl import app, flags, logging
 
-from argmax_music import audio, cli, files, metrics, plots, sharding, stack, train, writer
+from argmax_music import audio, cli, evaluate, files, metrics, plots, sharding, stack, train, writer
 from argmax_music import config as config_lib
 from argmax_music.data import clips, dataset
 from argmax_music.experiments import findings, report
@@ -96,13 +97,26 @@ def command(name: str, config, workdir: Path) -> str:
   )
 
 
-def train_variant(name: str, config, workdir: Path, data: dataset.PreparedDataset) -> dict:
-  """Train (or resume, or skip if finished) one run of a variant; its numbers and curves."""
+def score_reconstructions(workdir: Path, clips: int, seconds: float) -> dict | None:
+  """`evaluate`'s reconstruction summary (onset note F1 against the score, ...) of `clips` validation clips of
+  `seconds` decoded at temperature 0 by the run's autoencoder; None without the evaluation dependencies."""
+  if metrics.missing_dependencies():
+    return None
+  stage = stack.Stage.load(workdir)
+  return evaluate.evaluate_stack([stage], None, clips, seconds, generate=0)["reconstruction"]["summary"]
+
+
+def train_variant(name: str, config, workdir: Path, data: dataset.PreparedDataset, scored: tuple[int, float]) -> dict:
+  """Train (or resume, or skip if finished) one run of a variant; its numbers and curves, and an autoencoder's
+  reconstructions of `scored` = (clips, seconds) scored (`score_reconstructions`)."""
   done = workdir / "result.json"
   if done.exists():
     result = json.loads(done.read_text())
     if result["config"] == json.loads(json.dumps(config.to_dict())):
       logging.info("%s seed %d: finished earlier, kept (%s)", name, config.seed, done)
+      if result["hop"] and result.get("reconstruction") is None and not metrics.missing_dependencies():
+        result["reconstruction"] = score_reconstructions(workdir, *scored)  # Finished before runs were scored.
+        files.atomic_write_json(done, result)
       return result
   start = time.monotonic()
   returned = train.train(config, workdir)
@@ -132,6 +146,8 @@ def train_variant(name: str, config, workdir: Path, data: dataset.PreparedDatase
       "train": {str(s): {k: v[k] for k in ("nll_bits", "usage", "perplexity") if k in v} for s, v in trains.items()},
     },
   }
+  if hop:
+    result["reconstruction"] = score_reconstructions(workdir, *scored)
   files.atomic_write_json(done, result)
   return result
 
@@ -312,13 +328,15 @@ def main(argv):
   workers = FLAGS.parallel or len(os.sched_getaffinity(0))
   if workers > 1 and not FLAGS.train_only:
     common = [f"--data={data_dir}", f"--runs={runs}", f"--seeds={seeds}", f"--size={size}"]
+    common += [f"--scored_clips={FLAGS.scored_clips}", f"--scored_seconds={FLAGS.scored_seconds}"]
     train_in_parallel(workers, names, common + ([f"--steps={steps}"] if steps else []))
   results = {name: [] for name in names}
   for seed in range(seeds):  # Seed 0 of every variant first: a partial run already fills every table.
     for i, name in enumerate(names, 1):
       logging.info("seed %d/%d, variant %d/%d: %s", seed + 1, seeds, i, len(names), name)
       config = variant_config(name, seed, data_dir, size, steps)
-      results[name].append(train_variant(name, config, runs / name / f"seed{seed}", data))
+      scored = (FLAGS.scored_clips, FLAGS.scored_seconds)
+      results[name].append(train_variant(name, config, runs / name / f"seed{seed}", data, scored))
   if FLAGS.train_only:
     return
   autoencoders = [n for n in names if results[n][0]["hop"] is not None]
@@ -343,6 +361,8 @@ def main(argv):
     "train_hours": data.seconds("train") / 3600,
     "validation_hours": data.seconds("validation") / 3600,
     "clip_seconds": FLAGS.clip_seconds,
+    "scored_clips": FLAGS.scored_clips,
+    "scored_seconds": FLAGS.scored_seconds,
     "runs": str(runs),
     "sample_rate": data.rate,
   }
@@ -370,4 +390,6 @@ if __name__ == "__main__":
   flags.DEFINE_integer("parallel", 1, "Runs trained at a time, one process and core each (0: one per core).")
   flags.DEFINE_bool("train_only", False, "Train (or keep) the runs, without the report (--parallel's workers).")
   flags.DEFINE_float("clip_seconds", CLIP_SECONDS, "Seconds of the reconstructed clip and the samples.")
+  flags.DEFINE_integer("scored_clips", 3, "Validation clips each autoencoder run reconstructs for its onset F1.")
+  flags.DEFINE_float("scored_seconds", 4.0, "Seconds of each of those clips.")
   cli.run(main)
