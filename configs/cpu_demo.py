@@ -8,10 +8,11 @@
 Level 1 is the paper's baseline, a VQ-VAE (here with an EMA codebook and dead-code restarts), not the
 AMAE: in the demo's budget it reconstructs the validation clips at onset note F1 0.62 after 330 steps
 and 0.65 after 375 (decoder temperature 0; 0.63 from a fresh clone on 2026-12-02). The AMAE reached 0.28
-after 375 at its published diversity weight (temperature 0.4, its best) and 0.58 +- 0.05 after 330 (temperature 0,
-6 seeds, none collapsed) with configs/base.py's recipe (the switches this file turns off for the VQ-VAE), but the
-prior below then generated 0.72 notes/s against the VQ-VAE's 1.00 (8 pieces each; WORKSPACE.md, "What makes the
-AMAE work"). 330 steps keep `make demo` within 15 minutes. K = 128 sits between K = 64 (F1 0.61 at 375 steps)
+after 375 at its published diversity weight (temperature 0.4, its best) and 0.58 +- 0.04 after 330 (temperature 0,
+12 seeds, none collapsed; the VQ-VAE with the same input noise 0.61 +- 0.04) with configs/base.py's recipe (the
+switches this file turns off for the VQ-VAE), below the demo's floor of 0.6, and the prior below then generated
+0.91 notes/s from its codes against the VQ-VAE's 1.00 (seed 0, 8 pieces each; WORKSPACE.md, "What makes the AMAE
+work"). 330 steps keep `make demo` within 15 minutes. K = 128 sits between K = 64 (F1 0.61 at 375 steps)
 and K = 256 (F1 0.67, but a prior of this size then generates 0.50 notes/s of near-noise). Measured with the AMAE,
 hop 8 with a 10-layer decoder (receptive field 1,024 samples) trains about twice as fast as hop 16 with 20 layers
 and reconstructs better. The prior sees 1,024 codes (0.5 s; crop and receptive

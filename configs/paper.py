@@ -9,7 +9,7 @@
 
 Sized after the paper (K = 2048 codes, 30-layer decoders, a deep WaveNet prior) for accelerators.
 The AMAE takes configs/base.py's defaults, its recipe (the diversity loss and its codes term at weight 0.01, decoder
-input noise 0.3, blind sequences 0.25, normalised conditioning; that file says why); the published model is
+input noise 0.3, blind sequences 0.5, normalised conditioning; that file says why); the published model is
 `--config.model.quantizer.diversity_weight=1 --config.model.quantizer.code_diversity_weight=0
 --config.model.decoder_input_noise=0 --config.model.decoder_blind_fraction=0 --config.model.upsampler.normalize=False`.
 Every crop is at least its model's receptive field (decoder 3,070 samples, prior 8,185 codes).

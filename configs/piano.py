@@ -8,7 +8,7 @@
 
 Both levels are VQ-VAEs with an EMA codebook and dead-code restarts, the paper's baseline, not the AMAE: when they
 were trained the AMAE's best variant reconstructed validation clips at onset note F1 0.24-0.54 at the demo's budget
-against the VQ-VAE's 0.62-0.63. Its recipe in configs/base.py now reaches 0.58 +- 0.05 (6 seeds) against 0.60 +- 0.05,
+against the VQ-VAE's 0.62-0.63. Its recipe in configs/base.py now reaches 0.58 +- 0.04 (12 seeds) against 0.61 +- 0.04,
 but the demo's prior generates fewer notes from its codes (WORKSPACE.md, "What makes the AMAE work"); an AMAE stack
 is not trained yet. Level 1 is the demo's (configs/cpu_demo.py) trained 3x longer on the larger corpus (F1 0.72
 through level 1, as high as the transcriber scores the original clips). Level 2's decoder sees only 16 of level 1's

@@ -62,14 +62,14 @@ VARIANTS = {
   "amae_hop8_weak": {"strides": (2, 4), "diversity_weight": 0.01, "code_diversity_weight": 0.01},  # weights 0.01
   "amae_hop8_softmax": {"strides": (2, 4), "normalizer": "softmax"},  # gradients to every entry of z
   "amae_hop8_blind": {"strides": (2, 4), "decoder_blind_fraction": 0.25},  # a quarter of sequences from codes alone
-  # The switches that helped at the demo's budget, together (WORKSPACE.md, "What makes the AMAE work").
+  # The switches that helped, together: configs/base.py's AMAE (WORKSPACE.md, "What makes the AMAE work").
   "amae_hop8_recipe": {
     "strides": (2, 4),
     "diversity_weight": 0.01,
     "code_diversity_weight": 0.01,
     "normalize": True,
     "decoder_input_noise": 0.3,
-    "decoder_blind_fraction": 0.25,
+    "decoder_blind_fraction": 0.5,
   },
   "vqvae_ema_hop8": {
     "strides": (2, 4),
