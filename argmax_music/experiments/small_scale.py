@@ -11,8 +11,8 @@ reconstructs --scored_clips validation clips scored as `evaluate` scores them (o
 against the score at temperature 0: table (e)). Then it reconstructs a validation clip with
 seed 0 of every autoencoder (argmax decoding, stack.Sampler.reconstruct), samples the WaveNet,
 scores them (note F1 against the clip's MIDI, spectral distances; notes/s and flatness of the
-samples: argmax_music.metrics.figures), and writes the report (experiments/report.py: tables of mean ± std, findings from Welch
-intervals) and results/small_scale.json.
+samples: argmax_music.metrics.figures), and writes the report (experiments/report.py: tables of
+mean ± std, findings from Welch intervals) and results/small_scale.json.
 
 The corpus is rendered and prepared first if --data does not exist (as in the demo). A
 finished run is kept in --runs/VARIANT/seedN and skipped on the next run; an interrupted
@@ -331,11 +331,11 @@ def main(argv):
     common += [f"--scored_clips={FLAGS.scored_clips}", f"--scored_seconds={FLAGS.scored_seconds}"]
     train_in_parallel(workers, names, common + ([f"--steps={steps}"] if steps else []))
   results = {name: [] for name in names}
+  scored = (FLAGS.scored_clips, FLAGS.scored_seconds)
   for seed in range(seeds):  # Seed 0 of every variant first: a partial run already fills every table.
     for i, name in enumerate(names, 1):
       logging.info("seed %d/%d, variant %d/%d: %s", seed + 1, seeds, i, len(names), name)
       config = variant_config(name, seed, data_dir, size, steps)
-      scored = (FLAGS.scored_clips, FLAGS.scored_seconds)
       results[name].append(train_variant(name, config, runs / name / f"seed{seed}", data, scored))
   if FLAGS.train_only:
     return
