@@ -85,7 +85,7 @@ def get_config():
   # > 0: in training, each sequence's decoder input is random throughout with this probability, so that on it the
   # decoder predicts from the codes alone (a loss on what the codes carry); 0: published. With the two switches
   # above, 0.25 took the AMAE from 0.50 +- 0.04 to 0.59 +- 0.04 at the demo's budget (seeds 0-2, +0.09, CI +0.004 to
-  # +0.17); 0.5 scored as 0.25 there (0.58 +- 0.04 over 12 seeds against 0.58 +- 0.05 over 6) and better in the
+  # +0.17); 0.5 did as well there (0.58 +- 0.04 over 12 seeds against 0.58 +- 0.05 over 6) and better in the
   # small-scale study (0.61 +- 0.04 over 6 seeds against 0.53 +- 0.03 over 3, +0.08, CI +0.01 to +0.15). It did not
   # help a VQ-VAE + EMA (0.60 +- 0.02 against 0.61 +- 0.05 at 0.25), so the demo's and the shipped VQ-VAEs set it to 0.
   c.model.decoder_blind_fraction = 0.5
