@@ -139,6 +139,8 @@ def test_report_claims(tmp_path):
     "data": "d",
     "runs": "r",
     "clip_seconds": 0.5,
+    "scored_clips": 3,
+    "scored_seconds": 4.0,
     "sample_rate": 16000,
   }
   report.write_report(tmp_path / "RESULTS.md", tmp_path / "results", results, {}, meta)

@@ -230,7 +230,7 @@ def write_report(
     "difference of the means excludes zero.",
     "",
   ]
-  scored = f"{meta.get('scored_clips', 3)} validation clips of {meta.get('scored_seconds', 4.0):g} s"
+  scored = f"{meta['scored_clips']} validation clips of {meta['scored_seconds']:g} s"
   lines += tables(v, rate, scored)
   if (out / "hierarchy.json").exists():  # Table (f), from `make pretrained` (experiments/hierarchy.py).
     lines += hierarchy.table_f(json.loads((out / "hierarchy.json").read_text()))

@@ -97,27 +97,32 @@ def command(name: str, config, workdir: Path) -> str:
   )
 
 
-def score_reconstructions(workdir: Path, clips: int, seconds: float) -> dict | None:
+def score_reconstructions(workdir: Path, clips: int, seconds: float) -> dict:
   """`evaluate`'s reconstruction summary (onset note F1 against the score, ...) of `clips` validation clips of
-  `seconds` decoded at temperature 0 by the run's autoencoder; None without the evaluation dependencies."""
-  if metrics.missing_dependencies():
-    return None
+  `seconds` decoded at temperature 0 by the run's autoencoder (needs the evaluation dependencies)."""
   stage = stack.Stage.load(workdir)
   return evaluate.evaluate_stack([stage], None, clips, seconds, generate=0)["reconstruction"]["summary"]
 
 
 def train_variant(name: str, config, workdir: Path, data: dataset.PreparedDataset, scored: tuple[int, float]) -> dict:
-  """Train (or resume, or skip if finished) one run of a variant; its numbers and curves, and an autoencoder's
-  reconstructions of `scored` = (clips, seconds) scored (`score_reconstructions`)."""
+  """Train (or resume, or keep if finished) one run of a variant; its numbers and curves, with an autoencoder's
+  reconstructions of `scored` = (clips, seconds) scored once (`score_reconstructions`; not without the evaluation
+  dependencies)."""
   done = workdir / "result.json"
-  if done.exists():
-    result = json.loads(done.read_text())
-    if result["config"] == json.loads(json.dumps(config.to_dict())):
-      logging.info("%s seed %d: finished earlier, kept (%s)", name, config.seed, done)
-      if result["hop"] and result.get("reconstruction") is None and not metrics.missing_dependencies():
-        result["reconstruction"] = score_reconstructions(workdir, *scored)  # Finished before runs were scored.
-        files.atomic_write_json(done, result)
-      return result
+  result = json.loads(done.read_text()) if done.exists() else None
+  if result is not None and result["config"] == json.loads(json.dumps(config.to_dict())):
+    logging.info("%s seed %d: finished earlier, kept (%s)", name, config.seed, done)
+  else:
+    result = trained_run(name, config, workdir, data)
+    files.atomic_write_json(done, result)
+  if result["hop"] and result.get("reconstruction") is None and not metrics.missing_dependencies():
+    result["reconstruction"] = score_reconstructions(workdir, *scored)
+    files.atomic_write_json(done, result)
+  return result
+
+
+def trained_run(name: str, config, workdir: Path, data: dataset.PreparedDataset) -> dict:
+  """Train (or resume) one run of a variant to its last step; its numbers and curves."""
   start = time.monotonic()
   returned = train.train(config, workdir)
   if returned["step"] < config.train.steps:  # Stopped by a signal: stop the study too; the run resumes next time.
@@ -126,7 +131,7 @@ def train_variant(name: str, config, workdir: Path, data: dataset.PreparedDatase
   last_step = max(evals)
   d = config.model.decoder
   hop = math.prod(config.model.encoder.strides) if config.stage == "ada" else None
-  result = {
+  return {
     "variant": name,
     "seed": config.seed,
     "config": config.to_dict(),
@@ -146,10 +151,6 @@ def train_variant(name: str, config, workdir: Path, data: dataset.PreparedDatase
       "train": {str(s): {k: v[k] for k in ("nll_bits", "usage", "perplexity") if k in v} for s, v in trains.items()},
     },
   }
-  if hop:
-    result["reconstruction"] = score_reconstructions(workdir, *scored)
-  files.atomic_write_json(done, result)
-  return result
 
 
 def validation_clip(data: dataset.PreparedDataset, length: int) -> tuple[np.ndarray, np.ndarray | None]:
