@@ -4,7 +4,8 @@
 #   make test-fast  the quicker loop while coding: `pytest -m "not slow"`, ~1.5 min (the full suite: ~8 min on 2 cores)
 #   make results  regenerate RESULTS.md: 26 variants x 3 seeds of 2,000 steps, one run per core: about 5 hours
 #                 on 2 CPU cores, 7-8 minutes a run (17 of them: 7.7 minutes on one H200, README.md says how);
-#                 resumable (finished runs in runs/small_scale are kept), e.g. `nohup make results > results.log &`.
+#                 resumable: each finished run is recorded in results/runs (commit it: kept on any machine), an
+#                 interrupted one resumes from runs/small_scale; e.g. `nohup make results > results.log &`.
 #                 `python -m argmax_music.experiments.small_scale --quick` checks every table in minutes.
 #   make pretrained  retrain the shipped model (pretrained/piano, its card, RESULTS.md table (f)): a 3.4-hour corpus,
 #                 two levels, the prior, the one-level comparison, the prior from two more seeds and from two

@@ -3,6 +3,7 @@
 import json
 import math
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -25,6 +26,13 @@ def test_every_variant_passes_its_stage_checks(size, tmp_path):
   for name in small_scale_configs.VARIANTS:
     config = small_scale.variant_config(name, 0, tmp_path, size, None)
     tasks.make_task(config, 256, 16000).check(None)  # Crop vs hop and vs receptive field; no data needed.
+
+
+def test_a_listening_clip_longer_than_the_data_stops_the_study_before_training(tiny_data, tmp_path):
+  done = run_experiment(tiny_data, tmp_path, "--clip_seconds=100")  # Last flag wins.
+  assert done.returncode == 1
+  assert "--clip_seconds=100: " in done.stderr and "no validation file is 1600000 timesteps long" in done.stderr
+  assert not (tmp_path / "runs").exists() and not (tmp_path / "results").exists()
 
 
 def run_experiment(tiny_data, root, *flags):
@@ -58,8 +66,9 @@ def test_small_scale_runner_writes_the_report_and_keeps_finished_runs(tiny_data,
   assert done.returncode == 0, done.stderr[-3000:]
   report = (tmp_path / "RESULTS.md").read_text()
   numbers = json.loads((tmp_path / "results" / "small_scale.json").read_text())
-  assert list(numbers["results"]) == list(VARIANTS)
-  for name, runs in numbers["results"].items():
+  records = [tmp_path / "results" / "runs" / n / f"seed{s}" / "result.json" for n in VARIANTS for s in range(SEEDS)]
+  recorded = {n: [json.loads(p.read_text()) for p in records if p.parts[-3] == n] for n in VARIANTS}
+  for name, runs in recorded.items():
     assert [r["seed"] for r in runs] == list(range(SEEDS))
     nlls = [r["eval"]["nll_bits"] for r in runs]
     assert all(0 < nll < 9 and math.isfinite(nll) for nll in nlls)
@@ -68,7 +77,7 @@ def test_small_scale_runner_writes_the_report_and_keeps_finished_runs(tiny_data,
     assert re.search(rf"^\| {name} \|.*\| {SEEDS} \| {mean:.3f} ± ", report, re.M), f"no table row for {name}"
     assert all(r["steps"] == 4 and "--config.train.steps=4" in r["command"] for r in runs)
     assert "--config.seed=1" in runs[1]["command"]
-  amae = numbers["results"]["amae_hop20"][0]
+  amae = recorded["amae_hop20"][0]
   usage = [v["usage"] for v in amae["curves"]["train"].values()]  # Recorded over training, for the plot.
   assert len(usage) == 2 and all(0 < u <= 1 for u in usage)
   assert amae["codes_per_second"] == 16000 / 20 and amae["receptive_field"] == 16  # Tiny: 4 layers.
@@ -87,7 +96,8 @@ def test_small_scale_runner_writes_the_report_and_keeps_finished_runs(tiny_data,
     "results/nll.png",
     "results/audio/reconstructions.png",
     "results/audio/original.flac",
-    "results/audio/sample_wavenet_1.flac",
+    "results/runs/amae_hop20/seed0/reconstruction.flac",
+    "results/runs/wavenet/seed0/sample_1.flac",
   } <= set(links)
   for link in links:
     assert (tmp_path / link).stat().st_size > 0, link
@@ -95,25 +105,28 @@ def test_small_scale_runner_writes_the_report_and_keeps_finished_runs(tiny_data,
     assert numbers["musical"]["amae_hop20"]["vs"] == "transcription of the original"  # The tones have no MIDI.
     assert re.search(r"^\| amae_hop20 \| transcription of the original \| \d\.\d\d \|", report, re.M)
     assert re.search(r"^\| wavenet \| \d+\.\d\d \| -?\d+\.\d \|", report, re.M)
-    scored = [r["reconstruction"] for r in numbers["results"]["amae_hop20"]]  # Each run's 2 clips, as evaluate.
+    scored = [r["reconstruction"] for r in recorded["amae_hop20"]]  # Each run's 2 clips, as evaluate.
     assert all(0 <= f["onset_f1"] <= 1 and f["vs"] == "transcription of the original" for f in scored)
-    assert not any(r.get("reconstruction") for r in numbers["results"]["wavenet"])
-  clip, rate = sf.read(tmp_path / "results" / "audio" / "reconstruction_amae_hop20.flac")
+    assert not any(r.get("reconstruction") for r in recorded["wavenet"])
+  assert [bool(r.get("audio")) for r in recorded["amae_hop20"]] == [True, False]  # Seed 0 is listened to.
+  clip, rate = sf.read(tmp_path / "results" / "runs" / "amae_hop20" / "seed0" / "reconstruction.flac")
   assert rate == 16000 and len(clip) == 8000
 
-  # Run again: the finished runs are kept, not retrained; the report is rewritten. A kept run recorded before
-  # runs were scored (no "reconstruction") is scored once, and only it is rewritten.
-  results = [tmp_path / "runs" / n / f"seed{s}" / "result.json" for n in VARIANTS for s in range(SEEDS)]
-  unscored = results[0] if not metrics.missing_dependencies() else None
+  # Run again, the WaveNet's checkpoints gone (another machine): the recorded runs are kept, not retrained; the
+  # report is rewritten. A kept run recorded before runs were scored (no "reconstruction") is scored once (from
+  # its checkpoint), and only it is rewritten.
+  shutil.rmtree(tmp_path / "runs" / "wavenet")
+  unscored = records[0] if not metrics.missing_dependencies() else None
   if unscored:
-    recorded = json.loads(unscored.read_text())
-    del recorded["reconstruction"]
-    unscored.write_text(json.dumps(recorded))
-  kept = [p.stat().st_mtime_ns for p in results if p != unscored]
+    record = json.loads(unscored.read_text())
+    del record["reconstruction"]
+    unscored.write_text(json.dumps(record))
+  kept = [p.stat().st_mtime_ns for p in records if p != unscored]
   again = run_experiment(tiny_data, tmp_path)
   assert again.returncode == 0, again.stderr[-3000:]
-  assert again.stderr.count("finished earlier, kept") == len(results)
-  assert kept == [p.stat().st_mtime_ns for p in results if p != unscored]
+  assert again.stderr.count("finished earlier, kept") == len(records)
+  assert kept == [p.stat().st_mtime_ns for p in records if p != unscored]
+  assert "results/runs/wavenet/seed0/sample_1.flac" in (tmp_path / "RESULTS.md").read_text()
   if unscored:
     assert 0 <= json.loads(unscored.read_text())["reconstruction"]["onset_f1"] <= 1
 
@@ -122,7 +135,7 @@ def test_small_scale_runner_writes_the_report_and_keeps_finished_runs(tiny_data,
 def test_sigterm_stops_the_parallel_study_keeping_its_checkpoints(tiny_data, tmp_path):
   command = [sys.executable, "-m", "argmax_music.experiments.small_scale", "--size=tiny", f"--data={tiny_data}"]
   command += [f"--runs={tmp_path / 'runs'}", f"--out={tmp_path / 'results'}", f"--report={tmp_path / 'RESULTS.md'}"]
-  command += ["--variants=amae_hop20,wavenet", "--seeds=1", "--steps=100000", "--parallel=2"]
+  command += ["--variants=amae_hop20,wavenet", "--seeds=1", "--steps=100000", "--parallel=2", "--clip_seconds=0.5"]
   study = subprocess.Popen(command, cwd=REPO, stderr=subprocess.PIPE, text=True)
   checkpoints = [tmp_path / "runs" / n / "seed0" / "checkpoints" for n in ("amae_hop20", "wavenet")]
   deadline = time.monotonic() + 300

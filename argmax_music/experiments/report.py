@@ -204,8 +204,8 @@ def jax_note(meta: dict) -> str:
 def write_report(
   path: Path, out: Path, results: dict[str, list[dict]], audio_files: dict, meta: dict, figures: dict | None = None
 ) -> None:
-  """RESULTS.md: how it was made, the tables, plots, audio with its musical `figures` (by variant, from
-  `small_scale.musical_figures`), findings and each run's command."""
+  """RESULTS.md: how it was made, the tables, plots, audio (`audio_files`: {label: file relative to `out`}) with
+  its musical `figures` (by variant, from `listening.musical_figures`), findings and each run's command."""
   rel = os.path.relpath(out, path.parent)
   v = {name: Variant(name, runs) for name, runs in results.items()}
   rate = meta["sample_rate"]
@@ -219,8 +219,9 @@ def write_report(
     f"Every variant trains {meta['steps']} steps (batch {meta['batch']} x {meta['crop']} timesteps) with "
     f"{meta['seeds']} seeds on the embedded piano corpus ({meta['train_hours']:.2f} h of training audio, "
     f"{meta['validation_hours']:.2f} h for validation: `{meta['data']}`). Config: `configs/small_scale.py`; "
-    f"every number is in [{rel}/small_scale.json]({rel}/small_scale.json). Run the same command again to "
-    f"resume: finished runs in `{meta['runs']}` are kept.",
+    f"each run's numbers and curves are in `{rel}/runs/VARIANT/seedN/result.json`, the musical figures in "
+    f"[{rel}/small_scale.json]({rel}/small_scale.json). Run the same command again to resume: the runs "
+    f"recorded in `{rel}/runs` are kept, an interrupted one resumes from its checkpoint in `{meta['runs']}`.",
     "",
     "NLL: validation negative log-likelihood of the 8-bit mu-law audio, bits per timestep (8 is a uniform "
     "guess), mean ± standard deviation over seeds. Usage: the fraction of the K codes in the validation codes. "
@@ -245,7 +246,7 @@ def write_report(
     "of each autoencoder, and two samples of the unconditional WaveNet:",
     "",
   ]
-  lines += [f"- [{k}]({rel}/audio/{f})" for k, f in audio_files.items()]
+  lines += [f"- [{k}]({rel}/{f})" for k, f in audio_files.items()]
   lines += ["", f"![spectrograms of the clip and its reconstructions]({rel}/audio/reconstructions.png)", ""]
   if any(" sample " in k for k in audio_files):
     lines += [f"![spectrograms of the WaveNet's samples]({rel}/audio/samples.png)", ""]

@@ -8,15 +8,16 @@ diversity loss's form and weight at K = 64 and 512, the decoder's receptive fiel
 against an unconditional WaveNet of the same receptive field), the hop, and AMAE against
 plain VQ-VAE and VQ-VAE with EMA codebooks and restarts. Each autoencoder run, once trained,
 reconstructs --scored_clips validation clips scored as `evaluate` scores them (onset note F1
-against the score at temperature 0: table (e)). Then it reconstructs a validation clip with
-seed 0 of every autoencoder (argmax decoding, stack.Sampler.reconstruct), samples the WaveNet,
-scores them (note F1 against the clip's MIDI, spectral distances; notes/s and flatness of the
-samples: argmax_music.metrics.figures), and writes the report (experiments/report.py: tables of
+against the score at temperature 0: table (e)); seed 0 of every autoencoder reconstructs one more
+validation clip to listen to (argmax decoding, stack.Sampler.reconstruct), and the WaveNet samples.
+Then it scores those (note F1 against the clip's MIDI, spectral distances; notes/s and flatness
+of the samples: experiments/listening.py) and writes the report (experiments/report.py: tables of
 mean ± std, findings from Welch intervals) and results/small_scale.json.
 
-The corpus is rendered and prepared first if --data does not exist (as in the demo). A
-finished run is kept in --runs/VARIANT/seedN and skipped on the next run; an interrupted
-one resumes from its checkpoint. --parallel=N trains N runs at a time, each in its own process
+The corpus is rendered and prepared first if --data does not exist (as in the demo). Each run
+trains in --runs/VARIANT/seedN; an interrupted one resumes from its checkpoint there. A finished
+run's record (numbers, curves, scores, listening files) is written to --out/runs/VARIANT/seedN,
+which the repository keeps: the next invocation, on this machine or another, skips it. --parallel=N trains N runs at a time, each in its own process
 on its own core (0: one per core; on 2 cores, 1.2x the throughput of one run on both). --size=tiny
 shrinks every model and run (the test uses it); --quick is --size=tiny with 2 seeds and 20
 steps, written under a temporary folder unless --out/--runs/--report are given, so it never
@@ -38,22 +39,16 @@ import time
 from pathlib import Path
 
 import jax
-import numpy as np
 from absl import app, flags, logging
 
-from argmax_music import audio, cli, evaluate, files, metrics, plots, sharding, stack, train, writer
+from argmax_music import cli, evaluate, files, metrics, sharding, stack, train, writer
 from argmax_music import config as config_lib
-from argmax_music.data import clips, dataset
-from argmax_music.experiments import findings, report
-from argmax_music.metrics import figures as musical
-from argmax_music.metrics import scores
-from argmax_music.models import generate, wavenet
+from argmax_music.data import dataset
+from argmax_music.experiments import listening, report
+from argmax_music.models import wavenet
 from configs import small_scale
 
 FLAGS = flags.FLAGS
-LISTEN_VARIANTS = (*findings.HOP_TABLE, *findings.QUANTIZER_TABLE[1:], findings.HOP_BASELINE)
-CURVE_VARIANTS = (*findings.DIVERSITY_TABLE[64], *findings.QUANTIZER_TABLE[1:], "amae_hop64")
-CLIP_SECONDS = 3.0
 
 
 def variant_config(name: str, seed: int, data: Path, size: str, steps: int | None):
@@ -104,11 +99,16 @@ def score_reconstructions(workdir: Path, clips: int, seconds: float) -> dict:
   return evaluate.evaluate_stack([stage], None, clips, seconds, generate=0)["reconstruction"]["summary"]
 
 
-def train_variant(name: str, config, workdir: Path, data: dataset.PreparedDataset, scored: tuple[int, float]) -> dict:
-  """Train (or resume, or keep if finished) one run of a variant; its numbers and curves, with an autoencoder's
-  reconstructions of `scored` = (clips, seconds) scored once (`score_reconstructions`; not without the evaluation
-  dependencies)."""
-  done = workdir / "result.json"
+def train_variant(
+  name: str, config, runs: Path, out: Path, data: dataset.PreparedDataset, scored: tuple[int, float], clip
+) -> dict:
+  """Train (or resume, or keep if finished) one run of a variant in `runs`/VARIANT/seedN; its numbers and curves.
+  What the report needs of it is recorded in `out`/runs/VARIANT/seedN (kept in the repository) once it exists:
+  result.json, with an autoencoder's reconstructions of `scored` = (clips, seconds) scored once
+  (`score_reconstructions`; not without the evaluation dependencies) and seed 0's listening files (`clip`
+  reconstructed, or a WaveNet's samples); so a finished run is kept on any machine, without its checkpoint."""
+  workdir, record = runs / name / f"seed{config.seed}", out / "runs" / name / f"seed{config.seed}"
+  done = record / "result.json"
   result = json.loads(done.read_text()) if done.exists() else None
   if result is not None and result["config"] == json.loads(json.dumps(config.to_dict())):
     logging.info("%s seed %d: finished earlier, kept (%s)", name, config.seed, done)
@@ -117,6 +117,9 @@ def train_variant(name: str, config, workdir: Path, data: dataset.PreparedDatase
     files.atomic_write_json(done, result)
   if result["hop"] and result.get("reconstruction") is None and not metrics.missing_dependencies():
     result["reconstruction"] = score_reconstructions(workdir, *scored)
+    files.atomic_write_json(done, result)
+  if listening.listened(name, result) and "audio" not in result:
+    result["audio"] = listening.listen_run(name, workdir, clip, record, out)
     files.atomic_write_json(done, result)
   return result
 
@@ -151,116 +154,6 @@ def trained_run(name: str, config, workdir: Path, data: dataset.PreparedDataset)
       "train": {str(s): {k: v[k] for k in ("nll_bits", "usage", "perplexity") if k in v} for s, v in trains.items()},
     },
   }
-
-
-def validation_clip(data: dataset.PreparedDataset, length: int) -> tuple[np.ndarray, np.ndarray | None]:
-  """`length` mu-law samples of the first validation file that long (its middle), and the score's notes in them
-  (None where the file has no MIDI or the evaluation dependencies are missing)."""
-  clip = clips.pick_clips(data, "validation", 1, length)[0]
-  score = (
-    None if metrics.missing_dependencies() else scores.clip_score(scores.midi_index(data), clip, length / data.rate)
-  )
-  return clip.waveform.astype(np.int32), score
-
-
-def listen(
-  names: list[str], runs: Path, data: dataset.PreparedDataset, out: Path, seconds: float
-) -> tuple[dict, dict[str, np.ndarray], np.ndarray | None]:
-  """Reconstruct one validation clip with seed 0 of each autoencoder in `names` and sample each WaveNet; FLAC
-  files, and spectrograms of those in LISTEN_VARIANTS. Returns the files, the signals and the clip's score."""
-  out.mkdir(parents=True, exist_ok=True)
-  rate = 16000
-  length = int(seconds * rate) // 320 * 320  # A multiple of every hop.
-  clip, score = validation_clip(data, length)
-  signals = {"original": audio.mu_law_decode(clip)}
-  files = {"original": "original.flac"}
-  for name in names:
-    trained = stack.Stage.load(runs / name / "seed0")
-    if trained.task.is_level:
-      _, decoded = stack.Sampler([trained], temperatures=[0.0], quiet=True).reconstruct(clip[None])
-      signals[name] = audio.mu_law_decode(decoded[0])
-      files[name] = f"reconstruction_{name}.flac"
-    else:
-      rng = jax.random.key(trained.config.seed)
-      module, params = trained.task.generator(jax.device_get(trained.params))
-      samples = np.asarray(generate.generate(module, params, rng, 2, length))
-      for i, s in enumerate(samples):
-        signals[f"{name} sample {i}"] = audio.mu_law_decode(s)
-        files[f"{name} sample {i}"] = f"sample_{name}_{i}.flac"
-  for key, x in signals.items():
-    audio.save_audio(out / files[key], x, rate)
-  shown = ("original", *LISTEN_VARIANTS)
-  reconstructions = {k: v for k, v in signals.items() if " sample " not in k and k in shown}
-  audio.save_spectrogram_png(out / "reconstructions.png", reconstructions, rate)
-  samples = {k: v for k, v in signals.items() if " sample " in k}
-  if samples:
-    audio.save_spectrogram_png(out / "samples.png", samples, rate)
-  return files, signals, score
-
-
-def musical_figures(signals: dict[str, np.ndarray], score: np.ndarray | None, data_dir: Path, rate: int) -> dict:
-  """Per autoencoder: note F1 of its reconstruction against the clip's score (else the original's
-  transcription) and spectral distances to the original; per WaveNet: notes/s and flatness of its samples
-  beside the training audio's and white noise's. Empty, with a warning, without the evaluation dependencies."""
-  try:
-    metrics.require()
-  except metrics.MissingDependencies as e:
-    logging.warning("no musical figures in the report: %s", e)
-    return {}
-  original = signals["original"]
-  figures = {
-    name: musical.clip_figures(x, rate, original, score)
-    for name, x in signals.items()
-    if name != "original" and " sample " not in name
-  }
-  sampled = dict.fromkeys(k.split(" sample ")[0] for k in signals if " sample " in k)
-  if sampled:
-    reference = musical.training_reference(data_dir, seconds=len(original) / rate)
-    for name in sampled:
-      samples = [x for k, x in signals.items() if k.startswith(f"{name} sample ")]
-      figures[name] = musical.generated_figures(samples, rate, reference)["summary"]
-  return figures
-
-
-def draw_curves(results: dict, out: Path) -> None:
-  """code_usage.png (AMAE variants and VQ-VAE over training) and nll.png (validation NLL), seed 0 of each."""
-
-  def series(name, kind, key):
-    points = [(int(s), v[key]) for s, v in results[name][0]["curves"][kind].items() if key in v]
-    return [s for s, _ in points], [v for _, v in points]
-
-  coded = [n for n in CURVE_VARIANTS if n in results]
-  plots.save_panels(
-    out / "code_usage.png",
-    [
-      plots.Panel(
-        "code usage of each training batch (seed 0)",
-        "step",
-        "fraction of the K codes used",
-        {n: series(n, "train", "usage") for n in coded},
-      ),
-      plots.Panel(
-        "perplexity of each training batch's codes (seed 0)",
-        "step",
-        "perplexity (max K)",
-        {n: series(n, "train", "perplexity") for n in coded},
-      ),
-    ],
-  )
-  plots.save_panels(
-    out / "nll.png",
-    [
-      plots.Panel(
-        "validation NLL (seed 0)", "step", "bits per timestep", {n: series(n, "eval", "nll_bits") for n in results}
-      ),
-      plots.Panel(
-        "training NLL (each logged batch, seed 0)",
-        "step",
-        "bits per timestep",
-        {n: series(n, "train", "nll_bits") for n in results},
-      ),
-    ],
-  )
 
 
 def ensure_data(data: Path, pieces: int) -> None:
@@ -326,10 +219,15 @@ def main(argv):
     raise app.UsageError(f"--variants: unknown {unknown}; expected some of {sorted(small_scale.VARIANTS)}")
   ensure_data(data_dir, FLAGS.pieces)
   data = dataset.PreparedDataset(data_dir)
+  try:  # Before any training: every seed-0 run reconstructs this clip once it finishes.
+    clip, score = listening.validation_clip(data, listening.clip_length(FLAGS.clip_seconds))
+  except ValueError as e:
+    raise app.UsageError(f"--clip_seconds={FLAGS.clip_seconds:g}: {e}") from e
   workers = FLAGS.parallel or len(os.sched_getaffinity(0))
   if workers > 1 and not FLAGS.train_only:
-    common = [f"--data={data_dir}", f"--runs={runs}", f"--seeds={seeds}", f"--size={size}"]
+    common = [f"--data={data_dir}", f"--runs={runs}", f"--out={out}", f"--seeds={seeds}", f"--size={size}"]
     common += [f"--scored_clips={FLAGS.scored_clips}", f"--scored_seconds={FLAGS.scored_seconds}"]
+    common += [f"--clip_seconds={FLAGS.clip_seconds}"]
     train_in_parallel(workers, names, common + ([f"--steps={steps}"] if steps else []))
   results = {name: [] for name in names}
   scored = (FLAGS.scored_clips, FLAGS.scored_seconds)
@@ -337,14 +235,12 @@ def main(argv):
     for i, name in enumerate(names, 1):
       logging.info("seed %d/%d, variant %d/%d: %s", seed + 1, seeds, i, len(names), name)
       config = variant_config(name, seed, data_dir, size, steps)
-      results[name].append(train_variant(name, config, runs / name / f"seed{seed}", data, scored))
+      results[name].append(train_variant(name, config, runs, out, data, scored, clip))
   if FLAGS.train_only:
     return
-  autoencoders = [n for n in names if results[n][0]["hop"] is not None]
-  listened = autoencoders + [n for n in LISTEN_VARIANTS if n in results and n not in autoencoders]
-  audio_files, signals, score = listen(listened, runs, data, out / "audio", FLAGS.clip_seconds)
-  figures = musical_figures(signals, score, data_dir, int(data.rate))
-  draw_curves(results, out)
+  audio_files, signals = listening.listening_files(results, clip, out)
+  figures = listening.musical_figures(signals, score, data_dir)
+  listening.draw_curves(results, out)
   first = results[names[0]][0]["config"]
   meta = {
     "command": shlex.join(["python", "-m", "argmax_music.experiments.small_scale", *sys.argv[1:]]),
@@ -367,7 +263,7 @@ def main(argv):
     "runs": str(runs),
     "sample_rate": data.rate,
   }
-  files.atomic_write_json(out / "small_scale.json", {"meta": meta, "results": results, "musical": figures})
+  files.atomic_write_json(out / "small_scale.json", {"meta": meta, "musical": figures})
   report.write_report(report_path, out, results, audio_files, meta, figures)
   print(f"wrote {report_path} and {out}/ in {meta['minutes']:.1f} min")
 
@@ -375,8 +271,8 @@ def main(argv):
 if __name__ == "__main__":
   flags.DEFINE_string("data", "data/piano_prepared", "Prepared dataset (rendered and prepared if missing).")
   flags.DEFINE_integer("pieces", 40, "Corpus entries to render when the data is missing.")
-  flags.DEFINE_string("runs", "runs/small_scale", "Where each run trains (kept between invocations).")
-  flags.DEFINE_string("out", "results", "Where plots, audio and the JSON of all numbers go.")
+  flags.DEFINE_string("runs", "runs/small_scale", "Where each run trains (checkpoints: an interrupted run resumes).")
+  flags.DEFINE_string("out", "results", "Plots, audio, the JSON of all numbers and each finished run's record.")
   flags.DEFINE_string("report", "RESULTS.md", "The report to write.")
   flags.DEFINE_string("variants", None, "Comma-separated variants of configs/small_scale.py (default: all).")
   flags.DEFINE_integer("seeds", 3, "Seeds per variant (0, 1, ...).")
@@ -390,7 +286,7 @@ if __name__ == "__main__":
   flags.DEFINE_integer("steps", None, "Override the training steps of every variant.")
   flags.DEFINE_integer("parallel", 1, "Runs trained at a time, one process and core each (0: one per core).")
   flags.DEFINE_bool("train_only", False, "Train (or keep) the runs, without the report (--parallel's workers).")
-  flags.DEFINE_float("clip_seconds", CLIP_SECONDS, "Seconds of the reconstructed clip and the samples.")
+  flags.DEFINE_float("clip_seconds", 3.0, "Seconds of the reconstructed clip and the samples.")
   flags.DEFINE_integer("scored_clips", 3, "Validation clips each autoencoder run reconstructs for its onset F1.")
   flags.DEFINE_float("scored_seconds", 4.0, "Seconds of each of those clips.")
   cli.run(main)
