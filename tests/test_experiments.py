@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 import soundfile as sf
 from conftest import REPO
@@ -149,3 +150,14 @@ def test_sigterm_stops_the_parallel_study_keeping_its_checkpoints(tiny_data, tmp
   assert "error: 2 of 2 training processes stopped" in stderr and "Traceback" not in stderr
   assert not (tmp_path / "RESULTS.md").exists()
   assert all(any(c.iterdir()) for c in checkpoints)  # What was trained is kept, to resume from.
+
+
+def test_listening_audio_of_another_clip_length_is_refused(tmp_path):
+  from argmax_music import audio
+  from argmax_music.experiments import listening
+
+  clip = np.full(4800, 128, np.int32)  # 0.3 s of mu-law silence.
+  audio.save_audio(tmp_path / "runs" / "amae_hop20" / "seed0" / "reconstruction.flac", np.zeros(3200), 16000)
+  results = {"amae_hop20": [{"audio": {"amae_hop20": "runs/amae_hop20/seed0/reconstruction.flac"}}]}
+  with pytest.raises(ValueError, match=r"reconstruction.flac: 3200 samples, not the clip's 4800"):
+    listening.listening_files(results, clip, tmp_path)

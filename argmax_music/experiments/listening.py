@@ -67,6 +67,9 @@ def listening_files(results: dict[str, list[dict]], clip: np.ndarray, out: Path)
   for runs in results.values():
     files.update(runs[0].get("audio", {}))
   signals = {label: audio.load_audio(out / file, RATE) for label, file in files.items()}
+  for label, x in signals.items():
+    if len(x) != len(clip):
+      raise ValueError(f"{out / files[label]}: {len(x)} samples, not the clip's {len(clip)} (another --clip_seconds)")
   shown = ("original", *LISTEN_VARIANTS)
   reconstructions = {k: v for k, v in signals.items() if k in shown}
   audio.save_spectrogram_png(out / "audio" / "reconstructions.png", reconstructions, RATE)

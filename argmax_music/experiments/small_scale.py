@@ -17,11 +17,11 @@ mean ± std, findings from Welch intervals) and results/small_scale.json.
 The corpus is rendered and prepared first if --data does not exist (as in the demo). Each run
 trains in --runs/VARIANT/seedN; an interrupted one resumes from its checkpoint there. A finished
 run's record (numbers, curves, scores, listening files) is written to --out/runs/VARIANT/seedN,
-which the repository keeps: the next invocation, on this machine or another, skips it. --parallel=N trains N runs at a time, each in its own process
-on its own core (0: one per core; on 2 cores, 1.2x the throughput of one run on both). --size=tiny
-shrinks every model and run (the test uses it); --quick is --size=tiny with 2 seeds and 20
-steps, written under a temporary folder unless --out/--runs/--report are given, so it never
-replaces the committed results.
+which the repository keeps: the next invocation, on this machine or another, skips it.
+--parallel=N trains N runs at a time, each in its own process on its own core (0: one per core;
+on 2 cores, 1.2x the throughput of one run on both). --size=tiny shrinks every model and run
+(the test uses it); --quick is --size=tiny with 2 seeds and 20 steps, written under a temporary
+folder unless --out/--runs/--report are given, so it never replaces the committed results.
 """
 
 from __future__ import annotations
