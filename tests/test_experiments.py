@@ -150,6 +150,7 @@ def test_sigterm_stops_the_parallel_study_keeping_its_checkpoints(tiny_data, tmp
   assert "error: 2 of 2 training processes stopped" in stderr and "Traceback" not in stderr
   assert not (tmp_path / "RESULTS.md").exists()
   assert all(any(c.iterdir()) for c in checkpoints)  # What was trained is kept, to resume from.
+  assert all(json.loads((c.parent / "train_seconds.json").read_text()) > 0 for c in checkpoints)  # So is its time.
 
 
 def test_listening_audio_of_another_clip_length_is_refused(tmp_path):

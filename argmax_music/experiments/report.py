@@ -39,19 +39,24 @@ CODE_HEADER = [
   "entropy (bits/code)",
   "effective bit rate (bit/s)",
   "collapsed",
+  "bits/code about the score",
+  "onset F1",
 ]
 
 
 def code_cells(v: Variant) -> list:
   cells = [v.seeds, v.spread("nll")]
   if not v.has_codes:
-    return cells + ["-", "-", "-", "-"]
+    return cells + ["-"] * (len(CODE_HEADER) - len(cells))
   collapsed = f"{len(v.collapsed_seeds)} of {v.seeds}" if v.collapsed_seeds else "no"
+  measured = lambda key, spec: v.spread(key, spec) if key in v.values else "-"
   return cells + [
     v.spread("usage", ".0f", 100) + "%",
     v.spread("entropy", ".2f"),
     v.spread("bit_rate", ".0f"),
     collapsed,
+    measured("information", ".3f"),
+    measured("f1", ".2f"),
   ]
 
 
@@ -68,7 +73,7 @@ def gain_cells(codes: Variant, baseline: Variant | None, sample_rate: float) -> 
   return [f"{g.estimate:+.3f}{ci}", share]
 
 
-def tables(v: dict[str, Variant], sample_rate: float, scored: str) -> list[str]:
+def tables(v: dict[str, Variant], sample_rate: float) -> list[str]:
   lines = [
     "## (a) Diversity loss: form and weight x K (hop 20)",
     "",
@@ -117,20 +122,11 @@ def tables(v: dict[str, Variant], sample_rate: float, scored: str) -> list[str]:
     "## (e) What makes the AMAE work",
     "",
     "Each hypothesis of issue 27 as one switch at hop 8 (`configs/small_scale.py`), beside the VQ-VAE + EMA at "
-    "the same hop and both at hop 20. Bits about the score: the information the codes of 4 validation clips share "
-    "with the pitches sounding in their score, per code, less the same estimate against shuffled frames "
-    f"(`metrics/code_information.py`). Onset F1: each run's reconstructions of {scored} decoded at temperature 0 "
-    "and transcribed, against the score (as `python -m argmax_music.evaluate --temperature=0` scores them).",
+    "the same hop and both at hop 20.",
     "",
   ]
-  measured = lambda x, key, spec: x.spread(key, spec) if key in x.values else "-"
   lines += table(
-    ["variant", "quantizer"] + CODE_HEADER + ["bits/code about the score", "onset F1"],
-    [
-      [n, form_label(v[n])] + code_cells(v[n]) + [measured(v[n], "information", ".3f"), measured(v[n], "f1", ".2f")]
-      for n in AMAE_TABLE
-      if n in v
-    ],
+    ["variant", "quantizer"] + CODE_HEADER, [[n, form_label(v[n])] + code_cells(v[n]) for n in AMAE_TABLE if n in v]
   )
   return lines
 
@@ -227,12 +223,15 @@ def write_report(
     "guess), mean ± standard deviation over seeds. Usage: the fraction of the K codes in the validation codes. "
     "Entropy: of their histogram, bits per code. Effective bit rate: entropy x codes per second (16000 / hop), "
     f"what the codes actually carry. Collapsed: entropy below {COLLAPSE_ENTROPY_BITS:g} bit/code or usage below "
-    f"{COLLAPSE_USAGE:.0%}. A difference is called real only when the Welch 95% confidence interval of the "
-    "difference of the means excludes zero.",
+    f"{COLLAPSE_USAGE:.0%}. Bits/code about the score: the information the codes of 4 validation clips share with "
+    "the pitches sounding in their score, per code, less the same estimate against shuffled frames "
+    "(`metrics/code_information.py`). Onset F1: each run's reconstructions of "
+    f"{meta['scored_clips']} validation clips of {meta['scored_seconds']:g} s decoded at temperature 0 and "
+    "transcribed, against the score (as `python -m argmax_music.evaluate --temperature=0` scores them). A difference "
+    "is called real only when the Welch 95% confidence interval of the difference of the means excludes zero.",
     "",
   ]
-  scored = f"{meta['scored_clips']} validation clips of {meta['scored_seconds']:g} s"
-  lines += tables(v, rate, scored)
+  lines += tables(v, rate)
   if (out / "hierarchy.json").exists():  # Table (f), from `make pretrained` (experiments/hierarchy.py).
     lines += hierarchy.table_f(json.loads((out / "hierarchy.json").read_text()))
   lines += [

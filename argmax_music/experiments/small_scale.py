@@ -125,9 +125,14 @@ def train_variant(
 
 
 def trained_run(name: str, config, workdir: Path, data: dataset.PreparedDataset) -> dict:
-  """Train (or resume) one run of a variant to its last step; its numbers and curves."""
+  """Train (or resume) one run of a variant to its last step; its numbers and curves. Its training time adds up
+  over invocations (`workdir`/train_seconds.json), so a resumed run counts all of it."""
+  spent = workdir / "train_seconds.json"
+  earlier = json.loads(spent.read_text()) if spent.exists() else 0.0
   start = time.monotonic()
   returned = train.train(config, workdir)
+  seconds = earlier + time.monotonic() - start
+  files.atomic_write_json(spent, seconds)
   if returned["step"] < config.train.steps:  # Stopped by a signal: stop the study too; the run resumes next time.
     cli.fail(f"{name} seed {config.seed} stopped at step {returned['step']}; run the same command to resume")
   evals, trains = writer.read_metrics(workdir, "eval"), writer.read_metrics(workdir, "train")
@@ -139,7 +144,7 @@ def trained_run(name: str, config, workdir: Path, data: dataset.PreparedDataset)
     "seed": config.seed,
     "config": config.to_dict(),
     "command": command(name, config, workdir),
-    "train_seconds": time.monotonic() - start,
+    "train_seconds": seconds,
     "machine": sharding.machine(),
     "jax": jax.__version__,
     "steps": last_step,
