@@ -17,7 +17,15 @@ from argmax_music.metrics import figures as musical
 from argmax_music.metrics import scores
 from argmax_music.models import generate
 
-LISTEN_VARIANTS = (*findings.HOP_TABLE, *findings.QUANTIZER_TABLE[1:], findings.HOP_BASELINE)
+# Pictured beside the clip: the hops, the VQ-VAEs at hop 20, and table (e)'s AMAE recipe against the VQ-VAE it
+# is compared with (the WaveNet among them: the one whose samples are played).
+LISTEN_VARIANTS = (
+  *findings.HOP_TABLE,
+  *findings.QUANTIZER_TABLE[1:],
+  "amae_hop8_recipe",
+  "vqvae_ema_hop8_noise",
+  findings.HOP_BASELINE,
+)
 CURVE_VARIANTS = (*findings.DIVERSITY_TABLE[64], *findings.QUANTIZER_TABLE[1:], "amae_hop64")
 RATE = 16000
 
