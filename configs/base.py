@@ -36,7 +36,7 @@ def get_config():
   c.model.quantizer.diversity_weight = 0.01
   c.model.quantizer.diversity_reduce = "mean"  # AMAE: sum_k (K*qbar_k - 1)^2, 'sum' or / K 'mean'
   # AMAE: the same loss on the argmax codes' own frequencies. On by default (RESULTS.md, "Collapse by diversity
-  # loss"): at 2,000 steps the published loss alone let 7 of 18 runs collapse ('mean'; 'sum': 5 of 6), with
+  # loss"): at 2,000 steps the published loss alone let 7 of 18 runs collapse ('mean'; 'sum': 4 of 6), with
   # this term 0 of 6 did, and the NLL differences it made were within the noise. 0: the published loss alone.
   c.model.quantizer.code_diversity_weight = 0.01
   # AMAE: > 0 evaluates both diversity terms at running means (decay d; the gradient still reaches the batch's

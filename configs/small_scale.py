@@ -109,10 +109,10 @@ def get_config(variant: str = "amae_hop20"):
   c.model.decoder_blind_fraction = change.get("decoder_blind_fraction", 0.0)
   layers = change.get("layers", 10)
   c.model.decoder.update(layers=layers, cycle=layers, residual_channels=32, gate_channels=32, skip_channels=64)
-  # 2,000 steps of 2 x 4,160 samples (the first 17 variants x 3 seeds: 7.7 minutes on one H200, one process per
-  # variant; on a 2-core AMD EPYC, one run per core, table (e)'s 36 runs took 7.8 minutes on average: WORKSPACE.md has
-  # their numbers, RESULTS.md not yet). The models are not converged (RESULTS.md says by how much each
-  # validation NLL still fell at the end): the tables compare variants after the same training.
+  # 2,000 steps of 2 x 4,160 samples (17 variants x 3 seeds: 7.7 minutes on one H200, one process per variant; on
+  # 2-core CPUs, one run per core, 3-7 minutes of training a run, 7-8 with its scoring). The models are not
+  # converged (RESULTS.md says by how much each validation NLL still fell at the end): the tables compare variants
+  # after the same training.
   c.train.steps = 2000
   c.train.batch_size = 2
   c.train.learning_rate = 2e-3
