@@ -8,32 +8,33 @@
 
 Both levels are VQ-VAEs with an EMA codebook and dead-code restarts, the paper's baseline, not the AMAE: when they
 were trained the AMAE's best variant reconstructed validation clips at onset note F1 0.24-0.54 at the demo's budget
-against the VQ-VAE's 0.62-0.63. Its recipe in configs/base.py now reaches 0.58 +- 0.04 (12 seeds) against 0.61 +- 0.04,
-but the demo's prior generates fewer notes from its codes (WORKSPACE.md, "What makes the AMAE work"); an AMAE stack
-is not trained yet. Level 1 is the demo's (configs/cpu_demo.py) trained 3x longer on the larger corpus (F1 0.72
-through level 1, as high as the transcriber scores the original clips). Level 2's decoder sees only 16 of level 1's
-codes (8 ms), as the paper advises (a decoder with a long receptive field predicts from its own past and leaves the
-codes little to say), and in
-training each of its input codes is a random one with probability 0.3 (`model.decoder_input_noise`), so that it
-must read level 2's codes. Measured through both levels on 4 validation clips of 4 s (level 2's decoder at
-temperature 0 / 1, level 1's at 0; K = 512 unless said): a decoder seeing 1,024 codes (K = 128, 2,000 steps)
-reconstructed at onset note F1 0.00 / 0.06 and chroma cosine 0.29 / 0.54; 64 codes: 0.08 / 0.17 and 0.74 / 0.79 in a
-600-step run, but 0.03 / 0.04 and 0.32 / 0.49 in a 3,000-step one (eval NLL 4.59 -> 3.51 bits: a better model of
-the codes, worse reconstructions); 16 codes: 0.14 / 0.14 and 0.81 / 0.86 after 1,500 steps (the weights shipped
-before); 2 codes (one layer): 0.08 / 0.04 and 0.65 / 0.70 after 500; 16 codes with K = 2,048: 0.07 and 0.86 at
-temperature 0; with a decoder of twice the channels: 0.01 and 0.71. With the input noise at 0.3 (16 codes, 1,500
-steps): **0.44** and 0.98 at temperature 0 (eval NLL 4.73 bits; level 2's codes carry 0.32 bits/code about the
-score, the shipped ones before 0.13). The prior's 22 layers (two cycles of dilations 1..1,024) see 16 s. Its samples
-drift: over 8 pieces of 20 s the entropy of their codes in 2-s windows fell from 8.5 to 6.1 bits (real codes: 8.8)
-and level 2 rendered 0.51 notes/s from them (3.68 from real codes of validation pieces); temperatures 0.7-0.9 gave
-0.67-0.76, nucleus sampling (top-p 0.9) 0.72. In training each of its input codes is a random one with probability
-0.2 (`prior.input_noise`), so that it learns to continue a past with errors in it, as its own samples have: 1.24
-notes/s (eval NLL 3.57 bits against 3.35 without); 0.4 was too much (its samples repeat one code after another, 0.18
-notes/s). Over three prior seeds (0, the shipped one, 1 and 2) the pieces have 1.51, 0.49 and 0.80 notes/s: the
-shipped prior is the best of three. Two priors without the noise (seeds 0 and 1) gave 0.57 and 0.52: over the
-priors' means 0.93 ± 0.53 with it, 0.55 ± 0.04 without, +0.39 (Welch 95% CI -0.90 to +1.68), a gain these priors
-cannot show; it stays at 0.2, whose mean is the higher. The one-level prior (prior1) with the same noise collapsed (0.19 notes/s, 2 of 8
-pieces near silence; RESULTS.md table (f)); without it an earlier run gave 5.49 notes/s, so prior1 trains without.
+against the VQ-VAE's 0.62-0.63. Its recipe in configs/base.py now reaches 0.58 +- 0.04 (12 seeds) against 0.61 +-
+0.04, but the demo's prior generates fewer notes from its codes (WORKSPACE.md, "What makes the AMAE work"). As level
+2 the recipe reconstructed through both levels at F1 0.39 / 0.42 (2 seeds) against this config's 0.43 / 0.42
+(WORKSPACE.md, "Level 2 as the AMAE"). Level 1 is the demo's (configs/cpu_demo.py) trained 3x longer on the larger
+corpus (F1 0.72 through level 1, as high as the transcriber scores the original clips). Level 2's decoder sees only
+16 of level 1's codes (8 ms), as the paper advises (a decoder with a long receptive field predicts from its own past
+and leaves the codes little to say), and in training each of its input codes is a random one with probability 0.3
+(`model.decoder_input_noise`), so that it must read level 2's codes. Measured through both levels on 4 validation
+clips of 4 s (level 2's decoder at temperature 0 / 1, level 1's at 0; K = 512 unless said): a decoder seeing 1,024
+codes (K = 128, 2,000 steps) reconstructed at onset note F1 0.00 / 0.06 and chroma cosine 0.29 / 0.54; 64 codes:
+0.08 / 0.17 and 0.74 / 0.79 in a 600-step run, but 0.03 / 0.04 and 0.32 / 0.49 in a 3,000-step one (eval NLL 4.59 ->
+3.51 bits: a better model of the codes, worse reconstructions); 16 codes: 0.14 / 0.14 and 0.81 / 0.86 after 1,500
+steps (the weights shipped before); 2 codes (one layer): 0.08 / 0.04 and 0.65 / 0.70 after 500; 16 codes with K =
+2,048: 0.07 and 0.86 at temperature 0; with a decoder of twice the channels: 0.01 and 0.71. With the input noise at
+0.3 (16 codes, 1,500 steps): **0.44** and 0.98 at temperature 0 (eval NLL 4.73 bits; level 2's codes carry 0.32
+bits/code about the score, the shipped ones before 0.13). The prior's 22 layers (two cycles of dilations 1..1,024)
+see 16 s. Its samples drift: over 8 pieces of 20 s the entropy of their codes in 2-s windows fell from 8.5 to 6.1
+bits (real codes: 8.8) and level 2 rendered 0.51 notes/s from them (3.68 from real codes of validation pieces);
+temperatures 0.7-0.9 gave 0.67-0.76, nucleus sampling (top-p 0.9) 0.72. In training each of its input codes is a
+random one with probability 0.2 (`prior.input_noise`), so that it learns to continue a past with errors in it, as
+its own samples have: 1.24 notes/s (eval NLL 3.57 bits against 3.35 without); 0.4 was too much (its samples repeat
+one code after another, 0.18 notes/s). Over three prior seeds (0, the shipped one, 1 and 2) the pieces have 1.51,
+0.49 and 0.80 notes/s: the shipped prior is the best of three. Two priors without the noise (seeds 0 and 1) gave
+0.57 and 0.52: over the priors' means 0.93 ± 0.53 with it, 0.55 ± 0.04 without, +0.39 (Welch 95% CI -0.90 to +1.68),
+a gain these priors cannot show; it stays at 0.2, whose mean is the higher. The one-level prior (prior1) with the
+same noise collapsed (0.19 notes/s, 2 of 8 pieces near silence; RESULTS.md table (f)); without it an earlier run
+gave 5.49 notes/s, so prior1 trains without.
 """
 
 from argmax_music.config import parse_variant
