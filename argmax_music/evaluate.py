@@ -48,16 +48,18 @@ def evaluate_stack(
   prior_temperature: float = 1.0,
   seed: int = 0,
   midi_root: str | None = None,
+  soft_codes: bool = False,
 ) -> dict:
-  """Reconstruct `clips` validation clips through `levels_used` levels (decoders at `temperature`) and score
-  them against their score; with a prior, generate `generate` clips (the prior at `prior_temperature`) and set
-  them beside the training audio. The figures as a JSON-ready dict."""
+  """Reconstruct `clips` validation clips through `levels_used` levels (decoders at `temperature`; `soft_codes`
+  as `stack.Sampler` takes it) and score them against their score; with a prior, generate `generate` clips (the
+  prior at `prior_temperature`) and set them beside the training audio. The figures as a JSON-ready dict."""
   used = levels_used or len(levels)
   data_dir = levels[0].config.data.dir
   temperatures = ([prior_temperature] if prior else []) + [temperature] * len(levels)
-  sampler = stack.Sampler(levels, prior, temperatures, None, seed)
+  sampler = stack.Sampler(levels, prior, temperatures, None, seed, soft_codes=soft_codes)
   rate = sampler.sample_rate
   result = {"levels": [s.describe() for s in levels], "levels_used": used, "temperatures": temperatures}
+  result["soft_codes"] = soft_codes
   picked = validation_clips(data_dir, clips, seconds, sampler.top_hop(used))
   codes, decoded = sampler.reconstruct(np.stack([c.waveform for c in picked]), used)
   midi = scores.midi_index(dataset.PreparedDataset(data_dir), midi_root)
@@ -148,6 +150,7 @@ def main(argv):
     FLAGS.prior_temperature,
     FLAGS.seed,
     FLAGS.midi_root,
+    FLAGS.soft_codes,
   )
   out = Path(FLAGS.out or root / "eval" / "metrics.json")
   atomic_write_bytes(out, json.dumps(result, indent=1).encode())
@@ -164,6 +167,11 @@ if __name__ == "__main__":
   flags.DEFINE_float("temperature", 0.0, "The decoders' sampling temperature (0: argmax, deterministic).")
   flags.DEFINE_float("prior_temperature", 1.0, "The prior's sampling temperature (with --generate).")
   flags.DEFINE_integer("seed", 0, "Random seed.")
+  flags.DEFINE_bool(
+    "soft_codes",
+    False,
+    "Condition each level on the expected code vector under the prediction of the level above (stack.Sampler).",
+  )
   flags.DEFINE_string(
     "midi_root",
     None,

@@ -56,6 +56,11 @@ def temperatures(root: Path, mode: str) -> list[float]:
   return chosen if mode in ("generate", "continue") else chosen[1:]
 
 
+def soft_codes(root: Path) -> bool:
+  """Whether the model card's figures decoded with soft codes (`stack.Sampler`)."""
+  return json.loads((root / "training.json").read_text()).get("soft_codes", False)
+
+
 def stage_commands(data: Path, root: Path, pieces: int) -> dict[str, tuple[str, ...]]:
   """Each stage's command (module and flags), in order."""
   corpus, prepared = data / "piano_large", data / "piano_large_prepared"
@@ -160,9 +165,11 @@ def write_card(path: Path, h: dict) -> None:
   compared = "; ".join(
     ("" if machine in machines else f"on {machine}: ") + ", ".join(runs) for machine, runs in by_machine.items()
   )
-  two, gen = h["two_level"], h["two_level"]["generated"]["summary"]
-  one = h["one_level"]["generated"]["summary"]
-  met = h["floors"]["two_level"]
+  soft = "two_level_soft" in h  # The card describes the soft codes' decoding when the comparison ran it.
+  two = h["two_level_soft" if soft else "two_level"]
+  gen, real = two["generated"]["summary"], two["real_codes"]["generated"]["summary"]
+  one, hard = h["one_level"]["generated"]["summary"], h["two_level"]["generated"]["summary"]
+  met = two["floors"]
   lines = [
     f"# {root.name}: the shipped two-level piano model",
     "",
@@ -181,7 +188,13 @@ def write_card(path: Path, h: dict) -> None:
     "```",
     "",
     f"Generated pieces below used temperatures {two['temperatures']} (the prior, then level 2's and level 1's "
-    "decoders; `--temperature` takes the same list).",
+    "decoders; `--temperature` takes the same list)"
+    + (
+      " and soft codes: level 1 is conditioned at each step on the expected code vector under level 2's prediction, "
+      "not on the code sampled from it (`sample` does so for this model unless `--nosoft_codes`)."
+      if soft
+      else "."
+    ),
     "",
     "## Data",
     "",
@@ -216,9 +229,23 @@ def write_card(path: Path, h: dict) -> None:
     f"{two['generate_seconds']:.0f} s.",
     f"- Floors met: {', '.join(k for k, ok in met.items() if ok) or 'none'}; not met: "
     f"{', '.join(k for k, ok in met.items() if not ok) or 'none'}.",
+    *(
+      [
+        f"- With level 1 conditioned on the sampled codes instead (the paper's decoding, `--nosoft_codes`), the same "
+        f"pieces: {hard['notes_per_s']:.2f} notes/s, flatness {hard['flatness_db']:.1f} dB, pitch-class distance "
+        f"{hard['pitch_class_distance']:.2f}, structure {h['two_level']['structure_median']:.2f}: "
+        f"{sum(h['two_level']['floors'].values())} of {len(met)} floors."
+      ]
+      if soft
+      else []
+    ),
+    f"- What a perfect prior would reach: the level-2 codes of {h['pieces_per_stack']} real validation clips of "
+    f"{h['seconds']:g} s, decoded at the same temperatures, give {real['notes_per_s']:.2f} notes/s, flatness "
+    f"{real['flatness_db']:.1f} dB, pitch-class distance {real['pitch_class_distance']:.2f}, structure "
+    f"{two['real_codes']['structure_median']:.2f}: {sum(two['real_codes']['floors'].values())} of {len(met)} floors.",
     f"- Beside it, the one-level stack (level 1 and a prior of the same shape over its codes, as many steps as level 2 "
     f"and this prior together) generated {one['notes_per_s']:.2f} notes/s at flatness {one['flatness_db']:.1f} dB "
-    f"and met {sum(h['floors']['one_level'].values())} of {len(met)} floors. Through level 2 the reconstructions "
+    f"and met {sum(h['one_level']['floors'].values())} of {len(met)} floors. Through level 2 the reconstructions "
     f"score F1 {two['reconstruction_2_levels']['onset_f1']:.2f} against "
     f"{two['reconstruction_1_levels']['onset_f1']:.2f} through level 1 alone (what level 2 needed and what it still "
     'loses: WORKSPACE.md, "The shipped model").',
@@ -255,11 +282,13 @@ def main(argv):
     for name in OTHER_PRIORS:
       link(root / name, out, "level1", "level2")
     record = training_record(seconds, commands) | {"temperatures": [float(t) for t in FLAGS.temperature]}
+    record["soft_codes"] = FLAGS.soft_codes
     files.atomic_write_json(out / "training.json", record)
     stage(
       "argmax_music.experiments.hierarchy",
       f"--two_level={out}",
       f"--temperature={','.join(FLAGS.temperature)}",
+      f"--{'' if FLAGS.soft_codes else 'no'}soft_codes",
       f"--one_level={root / 'one_level'}",
       "--other_priors=" + ",".join(str(root / name) for name in OTHER_PRIORS),
       f"--card={out / 'README.md'}",
@@ -279,5 +308,6 @@ if __name__ == "__main__":
     ["1.0", "1.0", "0"],
     "Sampling temperatures the card's figures use: the prior's, level 2's, level 1's.",
   )
+  flags.DEFINE_bool("soft_codes", True, "The card's figures decode with soft codes too (stack.Sampler).")
   flags.DEFINE_integer("pieces", 400, "Corpus entries to render (400: Bach, nearly all chorales, 3.4 hours).")
   cli.run(main)

@@ -7,11 +7,11 @@
   python -m argmax_music.sample --workdir=runs/demo --mode=reconstruct --input=FILE [--levels_used=1]
   python -m argmax_music.sample --workdir=runs/demo --mode=upsample --codes=FILE.npz
 
---pretrained=piano samples the shipped model (pretrained/piano/README.md: at its card's temperatures unless
---temperature says otherwise); --workdir=ROOT finds ROOT/level1, ROOT/level2, ... and ROOT/prior; or name them
-with --levels=DIR1,DIR2 (bottom first) and --prior=DIR. --temperature takes one value for every stage or a list:
-the prior first, then each level from the top down. The output folder holds WAV files, codes (npz), a spectrogram
-PNG per sample and index.html.
+--pretrained=piano samples the shipped model (pretrained/piano/README.md: at its card's temperatures and with soft
+codes where its card used them, unless --temperature and --[no]soft_codes say otherwise); --workdir=ROOT finds
+ROOT/level1, ROOT/level2, ... and ROOT/prior; or name them with --levels=DIR1,DIR2 (bottom first) and --prior=DIR.
+--temperature takes one value for every stage or a list: the prior first, then each level from the top down. The
+output folder holds WAV files, codes (npz), a spectrogram PNG per sample and index.html.
 """
 
 from __future__ import annotations
@@ -102,12 +102,13 @@ def sample(
   levels_used: int | None = None,
   chunk: int = 4000,
   figures: bool = False,
+  soft_codes: bool = False,
 ) -> dict:
   """Run one mode and write its outputs to `out` (with each clip's musical figures when `figures`, which
   takes seconds of transcription per second of audio); returns the settings written to index.html."""
   if mode not in MODES:
     raise ValueError(f"--mode={mode!r}: expected one of {MODES}")
-  sampler = Sampler(levels, prior, temperatures, top_p, seed, chunk)
+  sampler = Sampler(levels, prior, temperatures, top_p, seed, chunk, soft_codes=soft_codes)
   rate = sampler.sample_rate
   originals = None
   if mode == "generate":
@@ -155,6 +156,7 @@ def sample(
     "num": int(waveform.shape[0]),
     "temperatures (prior, levels top-down)": list(sampler.temperatures),
     "top_p": top_p,
+    "soft_codes": soft_codes,
     "seed": seed,
     "levels": ", ".join(s.describe() for s in levels),
     "prior": prior.describe() if prior else "-",
@@ -186,6 +188,7 @@ def main(argv):
   temperatures = [float(t) for t in FLAGS.temperature.split(",")]
   if shipped and not FLAGS["temperature"].present:
     temperatures = pretrained.temperatures(shipped, FLAGS.mode)
+  soft_codes = pretrained.soft_codes(shipped) if shipped and not FLAGS["soft_codes"].present else FLAGS.soft_codes
   out = Path(FLAGS.out or default_out or Path(FLAGS.workdir or level_dirs[0]) / "samples" / FLAGS.mode)
   settings = sample(
     FLAGS.mode,
@@ -202,6 +205,7 @@ def main(argv):
     FLAGS.codes,
     FLAGS.levels_used,
     figures=FLAGS.figures,
+    soft_codes=soft_codes,
   )
   print(f"wrote {settings['num']} x {settings['seconds']} s to {out}; open {out / 'index.html'}")
   print(f"samples/s per stage (whole batch): {settings['samples_per_s']}")
@@ -218,6 +222,12 @@ if __name__ == "__main__":
   flags.DEFINE_integer("num", 1, "Pieces sampled at once (sharded over devices).")
   flags.DEFINE_string("temperature", "1.0", "One value, or the prior's then each level's top-down.")
   flags.DEFINE_float("top_p", None, "Nucleus sampling mass (default: off).")
+  flags.DEFINE_bool(
+    "soft_codes",
+    False,
+    "Condition each level on the expected code vector under the prediction of the level above, not on its sampled "
+    "code (--pretrained: as its card did, unless given).",
+  )
   flags.DEFINE_integer("seed", 0, "Random seed; the same seed gives the same audio.")
   flags.DEFINE_string("prompt", None, "Audio file to continue (mode continue).")
   flags.DEFINE_string("input", None, "Audio file to reconstruct (mode reconstruct).")

@@ -152,7 +152,13 @@ def open_stack(root: str | Path, with_prior: bool = True) -> tuple[list[Stage], 
 
 
 class Sampler:
-  """Runs the stack top-down with per-stage temperatures, a progress line per stage (unless `quiet`), and a seed."""
+  """Runs the stack top-down with per-stage temperatures, a progress line per stage (unless `quiet`), and a seed.
+
+  soft_codes: each level below the top is conditioned on the expected code vector under the distribution the
+  level above predicted at each step (its decoder's probabilities, teacher-forced on the codes it sampled) rather
+  than on the sampled code alone, as in the paper. Where the level above is unsure, its sampled codes are near
+  random and the level below renders them as noise; the expected vector keeps what the candidates share.
+  """
 
   def __init__(
     self,
@@ -163,6 +169,7 @@ class Sampler:
     seed: int = 0,
     chunk: int = 4000,
     quiet: bool = False,
+    soft_codes: bool = False,
   ):
     self.levels, self.prior = levels, prior
     temperatures = list(temperatures)
@@ -170,7 +177,7 @@ class Sampler:
     if len(temperatures) not in (1, stages):
       raise ValueError(f"--temperature: give 1 value or {stages} (the prior, then each level top-down)")
     self.temperatures = temperatures * stages if len(temperatures) == 1 else temperatures
-    self.top_p, self.seed, self.chunk, self.quiet = top_p, seed, chunk, quiet
+    self.top_p, self.seed, self.chunk, self.quiet, self.soft_codes = top_p, seed, chunk, quiet, soft_codes
     self.mesh = sharding.make_mesh()
     self.rates: dict[str, float] = {}  # Timesteps per second of each stage's last run (the whole batch).
     self.seconds: dict[str, float] = {}  # Wall seconds of each stage's last run.
@@ -218,11 +225,14 @@ class Sampler:
 
   def decode(self, codes: np.ndarray, top: int, prompts: list[np.ndarray | None] | None = None) -> list[np.ndarray]:
     """Decode codes of level `top` (1-based) down to the waveform; returns each level's signal, top first."""
-    signals = []
+    signals, probabilities = [], None
     offset = len(self.temperatures) - len(self.levels)
     for level in range(top, 0, -1):
       stage = self.levels[level - 1]
-      cond = stage.task.condition(stage.params, stage.model_state, codes)
+      if probabilities is None:
+        cond = stage.task.condition(stage.params, stage.model_state, codes)
+      else:
+        cond = stage.task.expected_condition(stage.params, stage.model_state, probabilities)
       model, params = stage.task.generator(stage.params)
       codes = self._run(
         f"level{level}",
@@ -235,6 +245,10 @@ class Sampler:
         prompts[level - 1] if prompts else None,
         len(self.levels) + 1 - level,
       )
+      if self.soft_codes and level > 1:
+        start = time.monotonic()
+        probabilities = predicted_probabilities(model, params, codes, cond)
+        self.seconds[f"level{level} soft codes"] = time.monotonic() - start
       signals.append(codes)
     return signals
 
@@ -261,3 +275,19 @@ class Sampler:
     per_clip = [self.encode_all(w[:usable], levels) for w in waveforms]
     codes = [np.stack([c[i] for c in per_clip]).astype(np.int32) for i in range(levels)]
     return codes, self.decode(codes[-1], levels)[-1]
+
+
+def predicted_probabilities(decoder, params, signal, cond, window: int = 2**15) -> np.ndarray:
+  """The decoder's distribution (batch, time, classes) at every step of `signal`, given the signal before it: in
+  windows of `window` steps, each with the decoder's receptive field before it, so that a long piece fits."""
+  context, parts = decoder.receptive_field, []
+  for start in range(0, signal.shape[1], window):
+    lo = max(0, start - context)
+    chunk = _probabilities(decoder, params, jnp.asarray(signal[:, lo : start + window]), cond[:, lo : start + window])
+    parts.append(np.asarray(chunk[:, start - lo :]))
+  return np.concatenate(parts, axis=1)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _probabilities(decoder, params, signal, cond) -> jax.Array:
+  return jax.nn.softmax(decoder.apply({"params": params}, signal, cond), axis=-1)

@@ -240,6 +240,11 @@ class AdaTask(Task):
     """The decoder's conditioning (batch, time * hop, channels) for given codes."""
     return self.model.apply({"params": params, **model_state}, jnp.asarray(codes), method=self.model.condition)
 
+  def expected_condition(self, params, model_state, probabilities):
+    """The decoder's conditioning for a distribution over the codes at each step (batch, time, K)."""
+    variables = {"params": params, **model_state}
+    return self.model.apply(variables, jnp.asarray(probabilities), method=self.model.expected_condition)
+
 
 TASKS = {"ada": AdaTask, "prior": PriorTask, "wavenet": WaveNetTask}
 STAGES = tuple(TASKS)

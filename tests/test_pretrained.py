@@ -46,23 +46,25 @@ def test_pretrained_piano_loads(shipped, tmp_path):
   _, decoded = stack.Sampler(levels, temperatures=[0.0], quiet=True).reconstruct(clip[None], levels=1)
   notes = transcription.transcribe(audio.mu_law_decode(decoded[0]), 16000).notes
   f1 = note_f1.note_scores(score, notes)["onset_f1"]
-  assert f1 >= 0.6, f1  # Through level 1; through both levels the card reports 0.14 (level 2 loses the onsets).
-  sampler = stack.Sampler(levels, prior, pretrained.temperatures(root, "generate"), quiet=True)
+  assert f1 >= 0.6, f1  # Through level 1; through both levels level 2 loses onsets (the card has the figure).
+  temperatures, soft = pretrained.temperatures(root, "generate"), pretrained.soft_codes(root)
+  sampler = stack.Sampler(levels, prior, temperatures, quiet=True, soft_codes=soft)
   (piece,) = evaluate.generated(sampler, 1, 2.0)
   assert piece.shape == (32000,) and np.isfinite(piece).all() and np.sqrt(np.mean(piece**2)) > 1e-3
 
 
 @pytest.mark.slow
 def test_sample_pretrained_from_the_command_line(tmp_path):
-  """`sample --pretrained=piano` finds the shipped model by name and samples it at its card's temperatures."""
+  """`sample --pretrained=piano` finds the shipped model by name and samples it as its card did (temperatures,
+  soft codes)."""
   out = tmp_path / "pieces"
   command = [sys.executable, "-m", "argmax_music.sample", "--pretrained=piano", "--mode=generate", "--seconds=0.5"]
   subprocess.run(command + ["--figures=false", f"--out={out}"], cwd=REPO, check=True, capture_output=True)
   settings = json.loads((out / "page.json").read_text())["settings"]
   assert (out / "sample_0.wav").exists() and "pretrained/piano/level2" in settings["levels"]
-  assert settings["temperatures (prior, levels top-down)"] == pretrained.temperatures(
-    pretrained.locate("piano"), "generate"
-  )
+  root = pretrained.locate("piano")
+  assert settings["temperatures (prior, levels top-down)"] == pretrained.temperatures(root, "generate")
+  assert settings["soft_codes"] == pretrained.soft_codes(root)
 
 
 @pytest.mark.parametrize("stage", ["level1", "level2", "prior"])
@@ -99,3 +101,32 @@ def test_stage_seconds_reads_the_older_form(tmp_path):
   assert pretrained.stage_seconds(path) == {}
   path.write_text('{"corpus": 12.5, "level1": {"AMD": 3.0}}')
   assert pretrained.stage_seconds(path) == {"corpus": {"machine not recorded": 12.5}, "level1": {"AMD": 3.0}}
+
+
+def test_soft_codes_condition_level1_on_the_expected_code_vector(shipped, monkeypatch):
+  """Soft codes change only level 1's conditioning: a one-hot distribution conditions exactly as its code does
+  (so a certain level 2 decodes as with sampled codes), and level 2's own distribution changes the audio, not the
+  level-1 codes level 2 samples."""
+  import jax
+
+  _, (level1, _), _ = shipped
+  k = level1.task.num_codes
+  codes = np.random.default_rng(0).integers(0, k, (2, 12))
+  hard = level1.task.condition(level1.params, level1.model_state, codes)
+  expected = level1.task.expected_condition(level1.params, level1.model_state, jax.nn.one_hot(codes, k))
+  np.testing.assert_allclose(np.asarray(expected), np.asarray(hard), atol=1e-5)
+
+  levels = shipped[1]
+  top = np.random.default_rng(1).integers(0, levels[1].task.num_codes, (1, 6))
+  decode = lambda soft: stack.Sampler(levels, temperatures=[1.0, 0.0], quiet=True, soft_codes=soft).decode(top, 2)
+  sampled_codes = decode(False)
+  soft = decode(True)
+  np.testing.assert_array_equal(soft[0], sampled_codes[0])
+  # Level 2's probabilities in windows (each with its decoder's receptive field before it) are the whole pass's.
+  decoder, params = levels[1].task.generator(levels[1].params)
+  cond = levels[1].task.condition(levels[1].params, levels[1].model_state, top)
+  whole = stack.predicted_probabilities(decoder, params, soft[0], cond)
+  np.testing.assert_allclose(stack.predicted_probabilities(decoder, params, soft[0], cond, window=7), whole, atol=1e-6)
+  assert not np.array_equal(soft[1], sampled_codes[1])
+  monkeypatch.setattr(stack, "predicted_probabilities", lambda model, params, signal, cond: jax.nn.one_hot(signal, k))
+  np.testing.assert_array_equal(decode(True)[1], sampled_codes[1])

@@ -44,6 +44,9 @@ def test_welch_interval_matches_hand_computation():
   assert d.excludes_zero
   assert not stats.difference([1.0], [2.0, 3.0]).known  # One seed: no interval.
   assert not stats.difference([1.0, 1.1], [1.05, 1.0]).excludes_zero
+  # Pairs: differences 1, 2, 3, mean 2, sd 1, t(2) 4.303 x 1 / sqrt(3) = 2.484.
+  d = stats.paired_difference([2.0, 4.0, 6.0], [1.0, 2.0, 3.0])
+  assert d.estimate == pytest.approx(2.0) and (d.low, d.high) == pytest.approx((2 - 2.4843, 2 + 2.4843), abs=1e-3)
 
 
 def test_report_claims(tmp_path):
@@ -308,54 +311,80 @@ def stack_result(notes: list[float], structure: list[float], flatness: float, pi
 def test_table_f_floors_and_findings(tmp_path):
   """Table (f): each floor against the training clips' figures, the Welch sentence, and a splice that replaces
   the older table (f) in RESULTS.md rather than adding a second."""
-  from argmax_music.experiments import hierarchy
+  from argmax_music.experiments import hierarchy_table
 
   # Notes 5.0 >= half of 8; 3 dB from the training audio; pitch classes 0.15 <= 1.5 x 0.1; structure 0.7 >= 0.64.
   two = stack_result([4.0, 5.0, 6.0], [0.7, 0.66, 0.9], -21.0, 0.15) | {"prior_input_noise": 0.2}
+  # Real level-2 codes decoded: notes 6.0 >= 4 and structure 0.8, but 6 dB off and pitch classes 0.2 > 0.15.
+  real = stack_result([6.0, 6.0], [0.8, 0.8], -18.0, 0.2)
+  two["real_codes"] = {k: real[k] for k in ("generated", "structure_median")}
   # Notes 1.0 < 4; 10 dB off; pitch classes 0.2 > 0.15; structure 0.2, below the different pieces' 0.3.
   one = stack_result([1.0, 1.5, 0.5], [0.2, 0.1, 0.3], -14.0, 0.2)
-  assert all(hierarchy.floors(two).values())
-  assert list(hierarchy.floors(one).values()) == [False, False, False, False]
+  assert all(hierarchy_table.floors(two).values())
+  assert list(hierarchy_table.floors(one).values()) == [False, False, False, False]
+  # Soft codes: the same pieces, each 0.5 notes/s more (paired: an exact difference) and 1 dB flatter.
+  soft = stack_result([4.5, 5.5, 6.5], [0.7, 0.66, 0.9], -22.0, 0.15) | {"prior_input_noise": 0.2}
+  soft["generated"]["clips"][0]["flatness_db"] = -22.5
+  soft["real_codes"] = two["real_codes"]
   h = {"two_level": two, "one_level": one, "command": "c", "date": "d", "machine": "m", "seconds": 20.0}
-  h |= {"seeds": [0], "pieces_per_stack": 3}
-  lines = hierarchy.table_f(h)
+  h |= {"seeds": [0], "pieces_per_stack": 3, "two_level_soft": soft}
+  lines = hierarchy_table.table_f(h)
   text = "\n".join(lines)
   assert "| two levels (hop 8 x 8) | 16.4 s | 0.2 | 30 | 5.00 ± 1.00 | -21.0 ± 0.0 | 0.15 | 0.70 | 0.72 |" in text
+  assert "| two levels (hop 8 x 8), soft codes | 16.4 s | 0.2 | 30 | 5.50 ± 1.00 | -22.2 ± 0.3 |" in text
+  assert (
+    "notes/s: two levels, soft codes minus two levels +0.50 (95% CI, the same pieces paired +0.50 to +0.50)" in text
+  )
+  assert "flatness (dB): two levels, soft codes minus two levels -1.17 (95% CI, the same pieces paired -1.88" in text
   assert "| one level (hop 8) | 16.4 s | 0 | 30 |" in text  # A run older than prior.input_noise had none.
   assert "structure: two levels minus one level +0.55" in text and "a real difference" in text
   assert "one level: 0 of 4 floors met" in text and "two levels: 4 of 4 floors met." in text
+  real_row = (
+    "| two levels from real level-2 codes (a perfect prior) | - | - | - | 6.00 ± 0.00 | -18.0 ± 0.0 | 0.20 | 0.80 |"
+  )
+  assert real_row in text
+  assert "two levels from real level-2 codes (a perfect prior): 2 of 4 floors met; not met: flatness" in text
   results = tmp_path / "RESULTS.md"
   results.write_text("# R\n\n## (a)\n\n| t |\n\n![plot](p.png)\n")
-  hierarchy.splice(results, lines)
-  hierarchy.splice(results, lines)
+  hierarchy_table.splice(results, lines)
+  hierarchy_table.splice(results, lines)
   spliced = results.read_text()
-  assert spliced.count(hierarchy.SECTION) == 1 and spliced.index(hierarchy.SECTION) < spliced.index("![plot]")
+  assert spliced.count(hierarchy_table.SECTION) == 1 and spliced.index(hierarchy_table.SECTION) < spliced.index(
+    "![plot]"
+  )
 
 
 def test_table_f_reuses_an_earlier_one_level_row_only_from_the_same_setup(tmp_path):
   """--one_level_from: the earlier run must match in seeds, pieces and seconds, and its level 1 must reconstruct
   as this one's does; the table says where the reused row comes from."""
   from argmax_music import stack
-  from argmax_music.experiments import hierarchy
+  from argmax_music.experiments import hierarchy, hierarchy_table
 
   two, one = stack_result([4.0], [0.7], -21.0, 0.15), stack_result([1.0], [0.2], -14.0, 0.2)
   setup = {"seconds": 20.0, "seeds": [0, 1], "pieces_per_stack": 8}
   path = tmp_path / "hierarchy.json"
   path.write_text(json.dumps(setup | {"two_level": two, "one_level": one, "command": "c", "date": "d"}))
-  earlier = hierarchy.earlier_run(path, setup)
-  assert hierarchy.same_level1(earlier, two)
-  assert not hierarchy.same_level1(earlier, two | {"reconstruction_1_levels": {"onset_f1": 0.70}})
-  with pytest.raises(stack.StackError, match="another seeds, pieces_per_stack than this run's"):
-    hierarchy.earlier_run(path, setup | {"seeds": [0], "pieces_per_stack": 4})
+  earlier = hierarchy.earlier_run(path, setup, "--one_level_from")
+  assert hierarchy.same_levels(earlier, two, (1,))
+  assert not hierarchy.same_levels(earlier, two | {"reconstruction_1_levels": {"onset_f1": 0.70}}, (1,))
+  both = {"reconstruction_2_levels": {"onset_f1": 0.49}}
+  assert not hierarchy.same_levels(
+    {"two_level": two | both}, two | {"reconstruction_2_levels": {"onset_f1": 0.44}}, (1, 2)
+  )
+  assert hierarchy.same_levels(
+    {"two_level": two | both}, two | {"reconstruction_2_levels": {"onset_f1": 0.491}}, (1, 2)
+  )
+  with pytest.raises(stack.StackError, match="--one_level_from=.*another seeds, pieces_per_stack than this run's"):
+    hierarchy.earlier_run(path, setup | {"seeds": [0], "pieces_per_stack": 4}, "--one_level_from")
   h = setup | {"two_level": two, "one_level": one | {"from": "from X (c, d), not rerun"}}
-  text = "\n".join(hierarchy.table_f(h | {"command": "c2", "date": "d2", "machine": "m"}))
+  text = "\n".join(hierarchy_table.table_f(h | {"command": "c2", "date": "d2", "machine": "m"}))
   assert "The one-level row is from X (c, d), not rerun." in text
 
 
 def test_table_f_other_priors():
   """--other_priors: a row per prior, the spread of their means for each input noise, and the noises' difference
   over priors' means (1.5, 0.5, 1.0 against 0.5, 0.3: +0.60, Welch's interval at 2.4 degrees of freedom)."""
-  from argmax_music.experiments import hierarchy
+  from argmax_music.experiments import hierarchy_table
 
   def prior(notes: float, seed: int, noise: float) -> dict:
     return stack_result([notes, notes], [0.2, 0.2], -19.0, 0.3) | {"prior_seed": seed, "prior_input_noise": noise}
@@ -365,8 +394,10 @@ def test_table_f_other_priors():
   for r in others:
     del r["training_minutes"], r["reconstruction_1_levels"]
   one = stack_result([1.0], [0.2], -14.0, 0.2)
-  h = {"two_level": two | {"other_priors": others}, "one_level": one, "command": "c", "date": "d", "machine": "m"}
-  text = "\n".join(hierarchy.table_f(h | {"seconds": 20.0, "seeds": [0], "pieces_per_stack": 2}))
+  two |= {"other_priors": others, "other_priors_from": "from X (c, d), not rerun"}
+  h = {"two_level": two, "one_level": one, "command": "c", "date": "d", "machine": "m"}
+  text = "\n".join(hierarchy_table.table_f(h | {"seconds": 20.0, "seeds": [0], "pieces_per_stack": 2}))
+  assert "The other priors' rows are from X (c, d), not rerun." in text
   assert "| two levels (hop 8 x 8), prior seed 0 | 16.4 s | 0.2 | 30 | 1.50 ± 0.71 |" in text
   assert (
     "| two levels, prior seed 2 | 16.4 s | 0.2 | - | 1.00 ± 0.00 | -19.0 ± 0.0 | 0.30 | 0.20 | (as above) |" in text

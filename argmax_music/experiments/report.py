@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from argmax_music import files
-from argmax_music.experiments import hierarchy
+from argmax_music.experiments import hierarchy_table
 from argmax_music.experiments.findings import (
   AMAE_TABLE,
   COLLAPSE_ENTROPY_BITS,
@@ -233,7 +233,7 @@ def write_report(
   ]
   lines += tables(v, rate)
   if (out / "hierarchy.json").exists():  # Table (f), from `make pretrained` (experiments/hierarchy.py).
-    lines += hierarchy.table_f(json.loads((out / "hierarchy.json").read_text()))
+    lines += hierarchy_table.table_f(json.loads((out / "hierarchy.json").read_text()))
   lines += [
     f"![code usage and perplexity over training]({rel}/code_usage.png)",
     "",

@@ -1,4 +1,4 @@
-"""Means, spreads and Welch confidence intervals over seeds, for the claims RESULTS.md makes."""
+"""Means, spreads and Welch (or paired) confidence intervals over seeds, for the claims RESULTS.md makes."""
 
 from __future__ import annotations
 
@@ -55,3 +55,8 @@ def contrast(groups: Sequence[Sequence[float]], weights: Sequence[float], level:
 def difference(a: Sequence[float], b: Sequence[float]) -> Interval:
   """mean(a) - mean(b) with Welch's 95% interval."""
   return contrast([a, b], [1.0, -1.0])
+
+
+def paired_difference(a: Sequence[float], b: Sequence[float]) -> Interval:
+  """mean(a_i - b_i) over pairs (the same pieces measured two ways) with its 95% t interval."""
+  return contrast([[x - y for x, y in zip(a, b, strict=True)]], [1.0])

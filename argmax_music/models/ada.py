@@ -84,6 +84,12 @@ class ADA(nn.Module):
     """The decoder's conditioning (batch, time * hop, channels) for given codes."""
     return self.upsampler(self.quantizer.embed_codes(codes))
 
+  def expected_condition(self, probabilities: jax.Array) -> jax.Array:
+    """The decoder's conditioning for a distribution over the codes (batch, time, K): that of the expected code
+    vector (a one-hot distribution gives `condition` of its code)."""
+    vectors = self.quantizer.embed_codes(jnp.arange(probabilities.shape[-1]))
+    return self.upsampler(probabilities @ vectors)
+
 
 def nll_bits(logits: jax.Array, targets: jax.Array) -> jax.Array:
   """Mean negative log-likelihood of `targets` under `logits`, in bits per timestep."""

@@ -1,0 +1,195 @@
+"""RESULTS.md table (f) and its findings, written from the JSON `experiments.hierarchy` makes (results/hierarchy.json):
+each stack's figures, the floors its pieces are held to, and the differences the pieces can show."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from argmax_music import files
+from argmax_music.experiments import stats
+
+SECTION = "## (f) Two levels against one: structure across 20-second pieces"
+REAL_CODES = "two levels from real level-2 codes (a perfect prior)"
+SOFT = ", soft codes"  # Level 1 conditioned on the expected code vector under level 2's prediction (stack.Sampler).
+
+
+def floors(result: dict) -> dict[str, bool]:
+  """The floors a stack's generated pieces are held to, each met or not."""
+  s, structure = result["generated"]["summary"], result["structure_median"]
+  return {
+    "notes/s >= 50% of the training audio's": s["notes_per_s"] >= 0.5 * s["training_notes_per_s"],
+    "flatness within 4 dB of the training audio's": abs(s["flatness_db"] - s["training_flatness_db"]) <= 4,
+    "pitch-class distance <= 1.5 x two halves of the corpus": s["pitch_class_distance"]
+    <= 1.5 * s["training_pitch_class_halves_distance"],
+    "structure >= 0.8 x real clips' and above different pieces'": structure >= 0.8 * s["training_structure_same_piece"]
+    and structure > s["training_structure_different_pieces"],
+  }
+
+
+def per_piece(result: dict, key: str) -> list[float]:
+  return [r[key] for r in result["generated"]["clips"] if key in r and not math.isnan(r[key])]
+
+
+def spread(values: list[float], fmt: str = ".2f") -> str:
+  if not values:
+    return "-"
+  mean, std = stats.mean_std(values)
+  return f"{mean:{fmt}}" + ("" if math.isnan(std) else f" ± {std:{fmt}}")
+
+
+def table_f(h: dict) -> list[str]:
+  """Table (f) and its findings, from the JSON `main` writes (results/hierarchy.json)."""
+  two, one = h["two_level"], h["one_level"]
+  s = two["generated"]["summary"]
+  lines = [
+    SECTION,
+    "",
+    f"`{h['command']}` on {h['date']} ({h['machine']}). Each stack generated {h['pieces_per_stack']} pieces of "
+    f"{h['seconds']:g} s (seeds {h['seeds']}; prior, then decoders top-down, at temperatures "
+    f"{two['temperatures']} and {one['temperatures']}); mean ± std over pieces. Structure: the correlation of the "
+    "pitch-class profiles of a piece's first and last 5 s (median over pieces). Training clips: "
+    f"{s['training_notes_from']}, {h['seconds']:g}-s clips. Reconstruction: onset note F1 of 4 validation clips "
+    "of 4 s at temperature 0 against their score, through level 1 alone and through every level. Training "
+    "time: the minutes of the stages that differ (level 1 is shared), on the machine named."
+    + (f" The one-level row is {one['from']}." if "from" in one else "")
+    + (f" The other priors' rows are {two['other_priors_from']}." if "other_priors_from" in two else "")
+    + (
+      " Soft codes: the same prior codes, with level 1 conditioned at each step on the expected code vector under "
+      "level 2's prediction rather than on the code sampled from it (`stack.Sampler`)."
+      if "two_level_soft" in h
+      else ""
+    ),
+    "",
+  ]
+  header = ["stack", "prior sees", "prior input noise", "training (min)", "notes/s", "flatness (dB)"]
+  header += ["pitch-class distance", "structure", "reconstruction F1 (level 1 / all)"]
+  others = two.get("other_priors", [])
+  shipped = f", prior seed {two['prior_seed']}" if others else ""
+  rows = [stack_row(f"two levels (hop 8 x 8){shipped}", two)]
+  if "two_level_soft" in h:
+    rows.append(stack_row(f"two levels (hop 8 x 8){shipped}{SOFT}", h["two_level_soft"]))
+  rows += [stack_row(f"two levels, prior seed {r['prior_seed']}", r) for r in others]
+  rows += [stack_row(name, r) for name, r in judged(h) if name.startswith(REAL_CODES)]
+  rows.append(stack_row("one level (hop 8)", one))
+  rows.append(
+    [
+      "training clips",
+      "-",
+      "-",
+      "-",
+      f"{s['training_notes_per_s']:.2f}",
+      f"{s['training_flatness_db']:.1f}",
+      f"{s['training_pitch_class_halves_distance']:.2f} (two halves)",
+      f"{s['training_structure_same_piece']:.2f} (different pieces: {s['training_structure_different_pieces']:.2f})",
+      "-",
+    ]
+  )
+  lines += ["| " + " | ".join(c) + " |" for c in (header, ["---"] * len(header), *rows)] + [""]
+  lines += [f"- {f}" for f in findings(h)] + [""]
+  return lines
+
+
+def stack_row(name: str, r: dict) -> list[str]:
+  """A stack's cells in table (f); '-' where a figure was not measured (another prior's reconstructions and time,
+  the prior of real codes)."""
+  f1 = [f"{r[f'reconstruction_{n}_levels']['onset_f1']:.2f}" for n in (1, 2) if f"reconstruction_{n}_levels" in r]
+  prior = "prior_receptive_field_s" in r  # Not for real codes.
+  return [
+    name,
+    f"{r['prior_receptive_field_s']:.1f} s" if prior else "-",
+    f"{r.get('prior_input_noise', 0.0):g}" if prior else "-",
+    f"{r['training_minutes']:.0f}" if "training_minutes" in r else "-",
+    spread(per_piece(r, "notes_per_s")),
+    spread(per_piece(r, "flatness_db"), ".1f"),
+    f"{r['generated']['summary']['pitch_class_distance']:.2f}",
+    f"{r['structure_median']:.2f}",
+    " / ".join(f1) or "(as above)",
+  ]
+
+
+def judged(h: dict) -> list[tuple[str, dict]]:
+  """The rows of table (f) held to the floors, by name: each two-level decoding, its real codes, one level."""
+  two = [("two levels", h["two_level"])] + (
+    [(f"two levels{SOFT}", h["two_level_soft"])] if "two_level_soft" in h else []
+  )
+  real = [(REAL_CODES + name[len("two levels") :], r["real_codes"]) for name, r in two if "real_codes" in r]
+  return two + real + [("one level", h["one_level"])]
+
+
+def compare(key: str, what: str, a: tuple[str, dict], b: tuple[str, dict], paired: bool = False) -> str:
+  """A sentence on the difference of a per-piece figure between two rows: Welch's 95% interval, or over pairs of
+  the same pieces when `paired`."""
+  diff = (stats.paired_difference if paired else stats.difference)(per_piece(a[1], key), per_piece(b[1], key))
+  if not diff.known:
+    return f"{what}: too few pieces with a value to compare {a[0]} and {b[0]}."
+  verdict = "a real difference" if diff.excludes_zero else "no difference the pieces can show"
+  how = ", the same pieces paired" if paired else ""
+  return (
+    f"{what}: {a[0]} minus {b[0]} {diff.estimate:+.2f} (95% CI{how} {diff.low:+.2f} to {diff.high:+.2f}): {verdict}."
+  )
+
+
+def findings(h: dict) -> list[str]:
+  """Sentences written from table (f)'s numbers."""
+  two, one = ("two levels", h["two_level"]), ("one level", h["one_level"])
+  out = [compare(key, what, two, one) for key, what in (("structure", "structure"), ("notes_per_s", "notes/s"))]
+  if "two_level_soft" in h:
+    soft = (f"two levels{SOFT}", h["two_level_soft"])
+    out += [
+      compare(key, what, soft, two, paired=True)
+      for key, what in (("notes_per_s", "notes/s"), ("flatness_db", "flatness (dB)"))
+    ]
+    out.append(compare("notes_per_s", "notes/s", soft, one))
+  if two[1].get("other_priors"):
+    out += over_priors([two[1], *two[1]["other_priors"]])
+  for name, r in judged(h):
+    met = floors(r)
+    missed = [k for k, ok in met.items() if not ok]
+    out.append(
+      f"{name}: {len(met) - len(missed)} of {len(met)} floors met"
+      + (f"; not met: {'; '.join(missed)}." if missed else ".")
+    )
+  return out
+
+
+def over_priors(priors: list[dict]) -> list[str]:
+  """The two-level figures over priors of each input noise (each prior's mean is one value) and, with two noises,
+  the difference of their notes/s."""
+  noises = sorted({r["prior_input_noise"] for r in priors}, reverse=True)
+  groups = {n: [r for r in priors if r["prior_input_noise"] == n] for n in noises}
+  means = {n: [float(np.mean(per_piece(r, "notes_per_s"))) for r in group] for n, group in groups.items()}
+  out = []
+  for noise, group in groups.items():
+    seeds = ", ".join(str(r["prior_seed"]) for r in group)
+    structures = ", ".join(f"{r['structure_median']:.2f}" for r in group)
+    met = ", ".join(str(sum(floors(r).values())) for r in group)
+    out.append(
+      f"two levels, prior input noise {noise:g}, over {len(group)} priors (seeds {seeds}): notes/s "
+      f"{spread(means[noise])} (mean ± std of each prior's mean), structure medians {structures}, floors met {met} "
+      "of 4."
+    )
+  if len(noises) == 2:
+    diff = stats.difference(means[noises[0]], means[noises[1]])
+    if diff.known:
+      verdict = "a real difference" if diff.excludes_zero else "no difference these priors can show"
+      out.append(
+        f"notes/s: prior input noise {noises[0]:g} minus {noises[1]:g}, over priors' means, {diff.estimate:+.2f} "
+        f"(95% CI {diff.low:+.2f} to {diff.high:+.2f}): {verdict}."
+      )
+  return out
+
+
+def splice(path: Path, lines: list[str]) -> None:
+  """Put table (f) into RESULTS.md: in place of an older one, else before the plots that follow the tables."""
+  text = path.read_text().split("\n")
+  if SECTION in text:
+    start = text.index(SECTION)
+    end = next((i for i in range(start + 1, len(text)) if text[i].startswith(("## ", "!["))), len(text))
+    text[start:end] = lines
+  else:
+    at = next((i for i, line in enumerate(text) if line.startswith("![")), len(text))
+    text[at:at] = lines
+  files.atomic_write_bytes(path, "\n".join(text).encode())
