@@ -240,7 +240,7 @@ def write_card(path: Path, h: dict) -> None:
       else []
     ),
     f"- What a perfect prior would reach: the level-2 codes of {h['pieces_per_stack']} real validation clips of "
-    f"{h['seconds']:g} s, decoded at the same temperatures, give {real['notes_per_s']:.2f} notes/s, flatness "
+    f"{h['seconds']:g} s, decoded as the pieces are, give {real['notes_per_s']:.2f} notes/s, flatness "
     f"{real['flatness_db']:.1f} dB, pitch-class distance {real['pitch_class_distance']:.2f}, structure "
     f"{two['real_codes']['structure_median']:.2f}: {sum(two['real_codes']['floors'].values())} of {len(met)} floors.",
     f"- Beside it, the one-level stack (level 1 and a prior of the same shape over its codes, as many steps as level 2 "

@@ -106,7 +106,7 @@ def test_stage_seconds_reads_the_older_form(tmp_path):
 def test_soft_codes_condition_level1_on_the_expected_code_vector(shipped, monkeypatch):
   """Soft codes change only level 1's conditioning: a one-hot distribution conditions exactly as its code does
   (so a certain level 2 decodes as with sampled codes), and level 2's own distribution changes the audio, not the
-  level-1 codes level 2 samples."""
+  level-1 codes level 2 samples; level 2's distribution computed in windows is the whole pass's."""
   import jax
 
   _, (level1, _), _ = shipped

@@ -153,7 +153,8 @@ def main(argv):
           root, FLAGS.pieces, seeds, FLAGS.seconds, temperatures, reference, soft_codes=True
         )
         h["two_level_soft"] |= {"training_minutes": minutes[name], "real_codes": real_codes(reference, soft_codes=True)}
-        examples[label] = pieces[0]
+        del examples[label]  # The card's example is its decoding's.
+        examples[label + hierarchy_table.SOFT] = pieces[0]
   for root in others:
     other, _ = stack_figures(root, FLAGS.pieces, seeds, FLAGS.seconds, temperatures, reference, reconstruct=False)
     h["two_level"].setdefault("other_priors", []).append(other)
