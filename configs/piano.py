@@ -34,9 +34,10 @@ one code after another, 0.18 notes/s). Over three prior seeds (0, the shipped on
 0.57 and 0.52: over the priors' means 0.93 ± 0.53 with it, 0.55 ± 0.04 without, +0.39 (Welch 95% CI -0.90 to +1.68),
 a gain these priors cannot show; it stays at 0.2, whose mean is the higher. The one-level prior (prior1) with the
 same noise collapsed (0.19 notes/s, 2 of 8 pieces near silence; RESULTS.md table (f)); without it an earlier run
-gave 5.49 notes/s, so prior1 trains without. The shipped model's pieces decode with soft codes (`stack.Sampler`: level 1
-conditioned on the expected code vector under level 2's prediction): 2.04 notes/s from the shipped prior against 1.51
-with sampled codes, 4.83 against 3.41 from real level-2 codes (WORKSPACE.md, "What a perfect prior would reach").
+gave 5.49 notes/s, so prior1 trains without. The shipped model's pieces decode with soft codes (`stack.Sampler`:
+level 1 conditioned on the expected code vector under level 2's prediction): 2.04 notes/s from the shipped prior
+against 1.51 with sampled codes, 4.83 against 3.41 from real level-2 codes (WORKSPACE.md, "What a perfect prior
+would reach").
 """
 
 from argmax_music.config import parse_variant
