@@ -140,6 +140,7 @@ def write_card(path: Path, h: dict) -> None:
   import numpy as np
 
   from argmax_music.data import dataset
+  from argmax_music.experiments import hierarchy_table
 
   root = path.parent
   record = json.loads((root / "training.json").read_text())
@@ -169,7 +170,8 @@ def write_card(path: Path, h: dict) -> None:
   two = h["two_level_soft" if soft else "two_level"]
   gen, real = two["generated"]["summary"], two["real_codes"]["generated"]["summary"]
   one, hard = h["one_level"]["generated"]["summary"], h["two_level"]["generated"]["summary"]
-  met = two["floors"]
+  met = hierarchy_table.floors(two)
+  floors_met = lambda r: sum(hierarchy_table.floors(r).values())
   lines = [
     f"# {root.name}: the shipped two-level piano model",
     "",
@@ -234,7 +236,7 @@ def write_card(path: Path, h: dict) -> None:
         f"- With level 1 conditioned on the sampled codes instead (the paper's decoding, `--nosoft_codes`), the same "
         f"pieces: {hard['notes_per_s']:.2f} notes/s, flatness {hard['flatness_db']:.1f} dB, pitch-class distance "
         f"{hard['pitch_class_distance']:.2f}, structure {h['two_level']['structure_median']:.2f}: "
-        f"{sum(h['two_level']['floors'].values())} of {len(met)} floors."
+        f"{floors_met(h['two_level'])} of {len(met)} floors."
       ]
       if soft
       else []
@@ -242,10 +244,10 @@ def write_card(path: Path, h: dict) -> None:
     f"- What a perfect prior would reach: the level-2 codes of {h['pieces_per_stack']} real validation clips of "
     f"{h['seconds']:g} s, decoded as the pieces are, give {real['notes_per_s']:.2f} notes/s, flatness "
     f"{real['flatness_db']:.1f} dB, pitch-class distance {real['pitch_class_distance']:.2f}, structure "
-    f"{two['real_codes']['structure_median']:.2f}: {sum(two['real_codes']['floors'].values())} of {len(met)} floors.",
+    f"{two['real_codes']['structure_median']:.2f}: {floors_met(two['real_codes'])} of {len(met)} floors.",
     f"- Beside it, the one-level stack (level 1 and a prior of the same shape over its codes, as many steps as level 2 "
     f"and this prior together) generated {one['notes_per_s']:.2f} notes/s at flatness {one['flatness_db']:.1f} dB "
-    f"and met {sum(h['one_level']['floors'].values())} of {len(met)} floors. Through level 2 the reconstructions "
+    f"and met {floors_met(h['one_level'])} of {len(met)} floors. Through level 2 the reconstructions "
     f"score F1 {two['reconstruction_2_levels']['onset_f1']:.2f} against "
     f"{two['reconstruction_1_levels']['onset_f1']:.2f} through level 1 alone (what level 2 needed and what it still "
     'loses: WORKSPACE.md, "The shipped model").',

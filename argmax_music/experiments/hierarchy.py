@@ -37,7 +37,7 @@ from argmax_music import audio, checkpoints, cli, config, evaluate, files, metri
 from argmax_music.data import clips as clips_lib
 from argmax_music.data import dataset
 from argmax_music.experiments import hierarchy_table
-from argmax_music.experiments.hierarchy_table import floors, judged, per_piece
+from argmax_music.experiments.hierarchy_table import per_piece
 from argmax_music.metrics import figures
 
 FLAGS = flags.FLAGS
@@ -75,10 +75,14 @@ def stack_figures(
     signals += evaluate.generated(sampler, pieces, seconds)
   result["generate_seconds"] = time.monotonic() - start
   result["temperatures"], result["soft_codes"] = temperatures, soft_codes
-  result["generated"] = figures.generated_figures(signals, rate, reference)
+  return result | judged_pieces(signals, rate, reference), signals
+
+
+def judged_pieces(signals: list[np.ndarray], rate: int, reference) -> dict:
+  """The figures of float pieces beside the training clips', and the median of their structure figure."""
+  result = {"generated": figures.generated_figures(signals, rate, reference)}
   structure = per_piece(result, "structure")
-  result["structure_median"] = float(np.median(structure)) if structure else math.nan
-  return result, signals
+  return result | {"structure_median": float(np.median(structure)) if structure else math.nan}
 
 
 def real_codes_figures(root: Path, count: int, seconds: float, temperatures, reference, soft_codes: bool) -> dict:
@@ -89,11 +93,7 @@ def real_codes_figures(root: Path, count: int, seconds: float, temperatures, ref
   sampler = stack.Sampler(levels, None, decoders, quiet=True, soft_codes=soft_codes)
   picked = evaluate.validation_clips(levels[0].config.data.dir, count, seconds, sampler.top_hop())
   _, decoded = sampler.reconstruct(np.stack([c.waveform for c in picked]))
-  result = {
-    "generated": figures.generated_figures([audio.mu_law_decode(w) for w in decoded], sampler.sample_rate, reference)
-  }
-  structure = per_piece(result, "structure")
-  return result | {"structure_median": float(np.median(structure)) if structure else math.nan}
+  return judged_pieces([audio.mu_law_decode(w) for w in decoded], sampler.sample_rate, reference)
 
 
 def write_examples(folder: Path, pieces: dict[str, np.ndarray], data_dir: str, seconds: float) -> None:
@@ -165,8 +165,6 @@ def main(argv):
       raise stack.StackError(f"--other_priors_from={path}: the levels reconstruct differently there")
     h["two_level"]["other_priors"] = earlier["two_level"]["other_priors"]
     h["two_level"]["other_priors_from"] = f"from {path} ({earlier['command']}, {earlier['date']}), not rerun"
-  for _, r in judged(h):
-    r["floors"] = floors(r)
   files.atomic_write_json(FLAGS.out, h)
   lines = hierarchy_table.table_f(h)
   hierarchy_table.splice(RESULTS, lines)
