@@ -245,8 +245,9 @@ def write_card(path: Path, h: dict) -> None:
     f"{h['seconds']:g} s, decoded as the pieces are, give {real['notes_per_s']:.2f} notes/s, flatness "
     f"{real['flatness_db']:.1f} dB, pitch-class distance {real['pitch_class_distance']:.2f}, structure "
     f"{two['real_codes']['structure_median']:.2f}: {floors_met(two['real_codes'])} of {len(met)} floors.",
-    f"- Beside it, the one-level stack (level 1 and a prior of the same shape over its codes, as many steps as level 2 "
-    f"and this prior together) generated {one['notes_per_s']:.2f} notes/s at flatness {one['flatness_db']:.1f} dB "
+    f"- Beside it, the one-level stack (level 1 and a prior of the same shape over its codes, trained "
+    f"{h['one_level']['training_steps']} steps against {h['two_level']['training_steps']} for level 2 and this "
+    f"prior) generated {one['notes_per_s']:.2f} notes/s at flatness {one['flatness_db']:.1f} dB "
     f"and met {floors_met(h['one_level'])} of {len(met)} floors. Through level 2 the reconstructions "
     f"score F1 {two['reconstruction_2_levels']['onset_f1']:.2f} against "
     f"{two['reconstruction_1_levels']['onset_f1']:.2f} through level 1 alone (what level 2 needed and what it still "

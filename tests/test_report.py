@@ -303,6 +303,8 @@ def stack_result(notes: list[float], structure: list[float], flatness: float, pi
     "structure_median": sorted(structure)[len(structure) // 2],
     "prior_receptive_field_s": 16.4,
     "training_minutes": 30.0,
+    "training_steps": 4000,
+    "prior_steps": 2500,
     "temperatures": [1.0, 0.0],
     "reconstruction_1_levels": {"onset_f1": 0.72},
   }
@@ -330,20 +332,28 @@ def test_table_f_floors_and_findings(tmp_path):
   h |= {"seeds": [0], "pieces_per_stack": 3, "two_level_soft": soft}
   lines = hierarchy_table.table_f(h)
   text = "\n".join(lines)
-  assert "| two levels (hop 8 x 8) | 16.4 s | 0.2 | 30 | 5.00 ± 1.00 | -21.0 ± 0.0 | 0.15 | 0.70 | 0.72 |" in text
-  assert "| two levels (hop 8 x 8), soft codes | 16.4 s | 0.2 | 30 | 5.50 ± 1.00 | -22.2 ± 0.3 |" in text
+  assert (
+    "| two levels (hop 8 x 8) | 16.4 s | 0.2 | 2500 | 30 | 5.00 ± 1.00 | -21.0 ± 0.0 | 0.15 | 0.70 | 0.72 |" in text
+  )
+  assert "| two levels (hop 8 x 8), soft codes | 16.4 s | 0.2 | 2500 | 30 | 5.50 ± 1.00 | -22.2 ± 0.3 |" in text
   assert (
     "notes/s: two levels, soft codes minus two levels +0.50 (95% CI, the same pieces paired +0.50 to +0.50)" in text
   )
   assert "flatness (dB): two levels, soft codes minus two levels -1.17 (95% CI, the same pieces paired -1.88" in text
-  assert "| one level (hop 8) | 16.4 s | 0 | 30 |" in text  # A run older than prior.input_noise had none.
+  assert "| one level (hop 8) | 16.4 s | 0 | 2500 | 30 |" in text  # A run older than prior.input_noise had none.
+  assert "Not the same budget" not in text
   assert "structure: two levels minus one level +0.55" in text and "a real difference" in text
   assert "one level: 0 of 4 floors met" in text and "two levels: 4 of 4 floors met." in text
   real_row = (
-    "| two levels from real level-2 codes (a perfect prior) | - | - | - | 6.00 ± 0.00 | -18.0 ± 0.0 | 0.20 | 0.80 |"
+    "| two levels from real level-2 codes (a perfect prior) | - | - | - | - | 6.00 ± 0.00 | -18.0 ± 0.0 | 0.20 | 0.80 |"
   )
   assert real_row in text
   assert "two levels from real level-2 codes (a perfect prior): 2 of 4 floors met; not met: flatness" in text
+  two["training_steps"] = 9500  # A prior trained longer than the one-level stack's.
+  assert (
+    "Not the same budget: the two-level stack trained 9500 steps (level 2 and its prior), the one-level stack 4000 "
+    "(its prior); the stack with more steps is favoured." in hierarchy_table.findings(h)
+  )
   results = tmp_path / "RESULTS.md"
   results.write_text("# R\n\n## (a)\n\n| t |\n\n![plot](p.png)\n")
   hierarchy_table.splice(results, lines)
@@ -398,15 +408,20 @@ def test_table_f_other_priors():
   h = {"two_level": two, "one_level": one, "command": "c", "date": "d", "machine": "m"}
   text = "\n".join(hierarchy_table.table_f(h | {"seconds": 20.0, "seeds": [0], "pieces_per_stack": 2}))
   assert "The other priors' rows are from X (c, d), not rerun." in text
-  assert "| two levels (hop 8 x 8), prior seed 0 | 16.4 s | 0.2 | 30 | 1.50 ± 0.71 |" in text
+  assert "| two levels (hop 8 x 8), prior seed 0 | 16.4 s | 0.2 | 2500 | 30 | 1.50 ± 0.71 |" in text
   assert (
-    "| two levels, prior seed 2 | 16.4 s | 0.2 | - | 1.00 ± 0.00 | -19.0 ± 0.0 | 0.30 | 0.20 | (as above) |" in text
+    "| two levels, prior seed 2 | 16.4 s | 0.2 | 2500 | - | 1.00 ± 0.00 | -19.0 ± 0.0 | 0.30 | 0.20 | (as above) |"
+    in text
   )
-  assert "| two levels, prior seed 0 | 16.4 s | 0 | - | 0.50 ± 0.00 |" in text
-  assert "prior input noise 0.2, over 3 priors (seeds 0, 1, 2): notes/s 1.00 ± 0.50 (mean ± std of each" in text
-  assert "prior input noise 0, over 2 priors (seeds 0, 1): notes/s 0.40 ± 0.14" in text
+  assert "| two levels, prior seed 0 | 16.4 s | 0 | 2500 | - | 0.50 ± 0.00 |" in text
+  assert "prior input noise 0.2, over 3 priors of 2500 steps (seeds 0, 1, 2): notes/s 1.00 ± 0.50 (mean ± std" in text
+  assert "prior input noise 0, over 2 priors of 2500 steps (seeds 0, 1): notes/s 0.40 ± 0.14" in text
   assert "notes/s: prior input noise 0.2 minus 0, over priors' means, +0.60 (95% CI -0.5" in text
   assert "no difference these priors can show" in text
+  # A shipped prior trained longer than the others stays out of their spread.
+  two["prior_steps"] = 8000
+  said = hierarchy_table.findings(h | {"seconds": 20.0, "seeds": [0], "pieces_per_stack": 2})
+  assert any("prior input noise 0.2, over 2 priors of 2500 steps (seeds 1, 2): notes/s 0.75 ± 0.35" in f for f in said)
 
 
 @pytest.mark.slow

@@ -66,7 +66,7 @@ def stack_figures(
   result = {"root": str(root), "levels": [s.describe() for s in levels], "prior": prior.describe()}
   result["prior_receptive_field_s"] = prior.task.model.receptive_field * math.prod(s.hop for s in levels) / rate
   result["prior_input_noise"] = prior.config.prior.input_noise
-  result["prior_seed"] = prior.config.seed
+  result["prior_seed"], result["prior_steps"] = prior.config.seed, prior.step
   for used in range(1, len(levels) + 1 if reconstruct else 1):
     recon = evaluate.evaluate_stack(levels, None, 4, 4.0, generate=0, levels_used=used, soft_codes=soft_codes)
     result[f"reconstruction_{used}_levels"] = recon["reconstruction"]["summary"]
@@ -124,7 +124,7 @@ def main(argv):
     "seeds": seeds,
     "pieces_per_stack": FLAGS.pieces * len(seeds),
   }
-  minutes = training_minutes(two_root)
+  budget = training_budget(two_root)
   others = [Path(root) for root in FLAGS.other_priors.split(",")] if FLAGS.other_priors else []
   for root in others:
     check_other_prior(root, two_root)
@@ -143,7 +143,7 @@ def main(argv):
         examples[label] = audio.load_audio(Path(FLAGS.card).parent / "example_one_level.flac")
       continue
     h[name], pieces = stack_figures(root, FLAGS.pieces, seeds, FLAGS.seconds, temperatures, reference)
-    h[name]["training_minutes"] = minutes[name]
+    h[name] |= budget[name]
     examples[label] = pieces[0]
     if name == "two_level":
       real_codes = functools.partial(real_codes_figures, root, FLAGS.pieces * len(seeds), FLAGS.seconds, temperatures)
@@ -152,7 +152,7 @@ def main(argv):
         h["two_level_soft"], pieces = stack_figures(
           root, FLAGS.pieces, seeds, FLAGS.seconds, temperatures, reference, soft_codes=True
         )
-        h["two_level_soft"] |= {"training_minutes": minutes[name], "real_codes": real_codes(reference, soft_codes=True)}
+        h["two_level_soft"] |= budget[name] | {"real_codes": real_codes(reference, soft_codes=True)}
         del examples[label]  # The card's example is its decoding's.
         examples[label + hierarchy_table.SOFT] = pieces[0]
   for root in others:
@@ -214,11 +214,15 @@ def flag_values():
   return [(k, FLAGS[k].value) for k in names if FLAGS[k].value is not None]
 
 
-def training_minutes(two_root: Path) -> dict[str, float]:
-  """Wall minutes of the stages each stack does not share with the other (training.json of the shipped model)."""
+def training_budget(two_root: Path) -> dict[str, dict]:
+  """Wall minutes and training steps of the stages each stack does not share with the other (training.json of the
+  shipped model)."""
   record = json.loads((two_root / "training.json").read_text())["stages"]
-  minutes = lambda *names: sum(record[n]["seconds"] for n in names) / 60
-  return {"two_level": minutes("level2", "encode2", "prior"), "one_level": minutes("prior1")}
+  budget = lambda *names: {
+    "training_minutes": sum(record[n]["seconds"] for n in names) / 60,
+    "training_steps": sum(record[n].get("steps", 0) for n in names),
+  }
+  return {"two_level": budget("level2", "encode2", "prior"), "one_level": budget("prior1")}
 
 
 if __name__ == "__main__":

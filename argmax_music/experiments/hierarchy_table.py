@@ -3,6 +3,7 @@ each stack's figures, the floors its pieces are held to, and the differences the
 
 from __future__ import annotations
 
+import collections
 import math
 from pathlib import Path
 
@@ -64,7 +65,7 @@ def table_f(h: dict) -> list[str]:
     ),
     "",
   ]
-  header = ["stack", "prior sees", "prior input noise", "training (min)", "notes/s", "flatness (dB)"]
+  header = ["stack", "prior sees", "prior input noise", "prior steps", "training (min)", "notes/s", "flatness (dB)"]
   header += ["pitch-class distance", "structure", "reconstruction F1 (level 1 / all)"]
   others = two.get("other_priors", [])
   shipped = f", prior seed {two['prior_seed']}" if others else ""
@@ -77,6 +78,7 @@ def table_f(h: dict) -> list[str]:
   rows.append(
     [
       "training clips",
+      "-",
       "-",
       "-",
       "-",
@@ -101,6 +103,7 @@ def stack_row(name: str, r: dict) -> list[str]:
     name,
     f"{r['prior_receptive_field_s']:.1f} s" if prior else "-",
     f"{r.get('prior_input_noise', 0.0):g}" if prior else "-",
+    f"{r['prior_steps']}" if "prior_steps" in r else "-",
     f"{r['training_minutes']:.0f}" if "training_minutes" in r else "-",
     spread(per_piece(r, "notes_per_s")),
     spread(per_piece(r, "flatness_db"), ".1f"),
@@ -136,6 +139,12 @@ def findings(h: dict) -> list[str]:
   """Sentences written from table (f)'s numbers."""
   two, one = ("two levels", h["two_level"]), ("one level", h["one_level"])
   out = [compare(key, what, two, one) for key, what in (("structure", "structure"), ("notes_per_s", "notes/s"))]
+  steps = [r.get("training_steps") for _, r in (two, one)]
+  if None not in steps and steps[0] != steps[1]:
+    out.append(
+      f"Not the same budget: the two-level stack trained {steps[0]} steps (level 2 and its prior), the one-level "
+      f"stack {steps[1]} (its prior); the stack with more steps is favoured."
+    )
   if "two_level_soft" in h:
     soft = (f"two levels{SOFT}", h["two_level_soft"])
     out += [
@@ -157,7 +166,9 @@ def findings(h: dict) -> list[str]:
 
 def over_priors(priors: list[dict]) -> list[str]:
   """The two-level figures over priors of each input noise (each prior's mean is one value) and, with two noises,
-  the difference of their notes/s."""
+  the difference of their notes/s; only priors trained as many steps as the most of them were."""
+  steps = collections.Counter(r["prior_steps"] for r in priors).most_common(1)[0][0]
+  priors = [r for r in priors if r["prior_steps"] == steps]
   noises = sorted({r["prior_input_noise"] for r in priors}, reverse=True)
   groups = {n: [r for r in priors if r["prior_input_noise"] == n] for n in noises}
   means = {n: [float(np.mean(per_piece(r, "notes_per_s"))) for r in group] for n, group in groups.items()}
@@ -167,7 +178,7 @@ def over_priors(priors: list[dict]) -> list[str]:
     structures = ", ".join(f"{r['structure_median']:.2f}" for r in group)
     met = ", ".join(str(sum(floors(r).values())) for r in group)
     out.append(
-      f"two levels, prior input noise {noise:g}, over {len(group)} priors (seeds {seeds}): notes/s "
+      f"two levels, prior input noise {noise:g}, over {len(group)} priors of {steps} steps (seeds {seeds}): notes/s "
       f"{spread(means[noise])} (mean ± std of each prior's mean), structure medians {structures}, floors met {met} "
       "of 4."
     )
