@@ -145,6 +145,7 @@ def _train(config, workdir: Path, devices, profile_steps: int, preemption: Preem
     jax.process_count(),
     config.data.threads,
     config.data.prefetch,
+    config.data.across_files,
   )
   eval_batches = pipeline.eval_batches(
     data, crop, config.eval.batch_size, config.eval.max_crops, jax.process_index(), jax.process_count()
@@ -203,7 +204,7 @@ def _train(config, workdir: Path, devices, profile_steps: int, preemption: Preem
       logging.info("profile of steps %d-%d written to %s", start + 2, step, workdir / "profile")
     if config.train.on_nan == "stop" and not bool(metrics["finite"]):
       ckpt.wait()
-      sources = pipeline.batch_sources(data, crop, config.train.batch_size, config.seed, step)
+      sources = pipeline.batch_sources(data, crop, config.train.batch_size, config.seed, step, config.data.across_files)
       raise FloatingPointError(
         f"non-finite loss or gradient at step {step} (train.on_nan='stop'); last good checkpoint: "
         f"{ckpt.directory} step {ckpt.latest_step()}; the batch's crops: {', '.join(sources)}"

@@ -20,6 +20,9 @@ def get_config():
   # Crops shorter than an autoregressive model's receptive field are refused at start (the model would
   # never see its whole context); True allows them, for experiments that want it.
   c.data.allow_short_crop = False
+  # True: training crops may run from one file's end into the next file (manifest order), so a prior also learns
+  # that music follows a piece's final silence; False: each crop lies within one file.
+  c.data.across_files = False
   c.data.threads = 2
   c.data.prefetch = 8
 

@@ -37,7 +37,10 @@ same noise collapsed (0.19 notes/s, 2 of 8 pieces near silence; RESULTS.md table
 gave 5.49 notes/s, so prior1 trains without. The shipped model's pieces decode with soft codes (`stack.Sampler`:
 level 1 conditioned on the expected code vector under level 2's prediction): 2.04 notes/s from the shipped prior
 against 1.51 with sampled codes, 4.83 against 3.41 from real level-2 codes (WORKSPACE.md, "What a perfect prior
-would reach").
+would reach"). A prior trained 8,000 steps (eval NLL 3.00 bits) or on crops that run across files
+(`data.across_files`, 3.52) drifts less (`experiments.prior_drift`: 3-5% repeats against 14%) but its pieces were not
+measurably better (+0.45 and +0.36 notes/s with soft codes, 95% CIs from below 0; flatness 2 dB worse), so the prior
+stays at 2,500 steps within files (WORKSPACE.md, "A prior that drifts less").
 """
 
 from argmax_music.config import parse_variant

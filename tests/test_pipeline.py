@@ -55,3 +55,22 @@ def test_eval_batches_are_fixed(tiny_data):
     np.testing.assert_array_equal(x, y)
   halves = [pipeline.eval_batches(data, 400, 4, process_index=i, process_count=2)[0] for i in range(2)]
   np.testing.assert_array_equal(np.concatenate(halves), a[0])
+
+
+def test_crops_across_files_are_windows_of_the_files_end_to_end():
+  """data.across_files: every crop is a window of the files laid end to end (some span a boundary, a file shorter
+  than the crop is used), and locate names where it starts; without it each crop lies within one file."""
+  arrays = [np.arange(0, 5), np.arange(100, 103), np.arange(200, 212)]
+  joined = np.concatenate(arrays)
+  within, across = pipeline.RandomCrops(arrays, 6, seed=0), pipeline.RandomCrops(arrays, 6, seed=0, across_files=True)
+  starts = set()
+  for i in range(200):
+    crop = within(i)
+    assert crop[0] >= 200 and np.array_equal(
+      crop, np.arange(crop[0], crop[0] + 6)
+    )  # Only the third file is long enough.
+    file, start = across.locate(i)
+    offset = sum(len(a) for a in arrays[:file]) + start
+    np.testing.assert_array_equal(across(i), joined[offset : offset + 6])
+    starts.add(offset)
+  assert starts == set(range(len(joined) - 6 + 1))  # Every window, those over a boundary and the shortest file too.

@@ -18,26 +18,35 @@ ENDLESS = 2**62
 
 
 class RandomCrops:
-  """Crop `i` = a random window of `crop` timesteps, from a file chosen with probability ~ its length."""
+  """Crop `i` = a random window of `crop` timesteps, from a file chosen with probability ~ its length; with
+  `across_files`, anywhere in the files laid end to end in manifest order, so that a crop may run from one file's
+  end into the next one's start (as language models pack documents)."""
 
-  def __init__(self, arrays: list[np.ndarray], crop: int, seed: int):
+  def __init__(self, arrays: list[np.ndarray], crop: int, seed: int, across_files: bool = False):
     lengths = np.array([len(a) for a in arrays])
-    usable = np.maximum(lengths - crop + 1, 0)
-    if usable.sum() == 0:
+    if across_files:
+      self.cumulative, self.positions = np.cumsum(lengths), max(int(lengths.sum()) - crop + 1, 0)
+    else:
+      self.cumulative = np.cumsum(np.maximum(lengths - crop + 1, 0))
+      self.positions = int(self.cumulative[-1])
+    if self.positions == 0:
       raise DatasetError(f"no file is at least one crop ({crop} timesteps) long")
     self.arrays, self.crop, self.seed = arrays, crop, seed
-    self.cumulative = np.cumsum(usable)
 
   def locate(self, index: int) -> tuple[int, int]:
     """(file number, start) of crop `index`."""
     rng = np.random.default_rng([self.seed, index])
-    position = rng.integers(self.cumulative[-1])
+    position = rng.integers(self.positions)
     file = int(np.searchsorted(self.cumulative, position, side="right"))
     return file, int(position - (self.cumulative[file - 1] if file else 0))
 
   def __call__(self, index: int) -> np.ndarray:
     file, start = self.locate(index)
-    return np.asarray(self.arrays[file][start : start + self.crop])
+    parts, missing = [], self.crop
+    while missing:  # More than one part only across files.
+      parts.append(np.asarray(self.arrays[file][start : start + missing]))
+      missing, file, start = missing - len(parts[-1]), file + 1, 0
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
 def train_iterator(
@@ -49,11 +58,12 @@ def train_iterator(
   process_count: int = 1,
   threads: int = 2,
   prefetch: int = 8,
+  across_files: bool = False,
 ) -> grain.DatasetIterator:
   """An endless, checkpointable iterator of this process's (global_batch / process_count, crop) batches."""
   if global_batch % process_count:
     raise ValueError(f"batch size {global_batch} is not divisible by the process count {process_count}")
-  crops = RandomCrops(data.arrays("train"), crop, seed)
+  crops = RandomCrops(data.arrays("train"), crop, seed, across_files)
   ds = (
     grain.MapDataset.range(ENDLESS)[process_index::process_count]
     .map(crops)
@@ -62,9 +72,11 @@ def train_iterator(
   return iter(ds.to_iter_dataset(grain.ReadOptions(num_threads=threads, prefetch_buffer_size=prefetch)))
 
 
-def batch_sources(data: PreparedDataset, crop: int, global_batch: int, seed: int, step: int) -> list[str]:
+def batch_sources(
+  data: PreparedDataset, crop: int, global_batch: int, seed: int, step: int, across_files: bool = False
+) -> list[str]:
   """'source@start' of every crop in the global batch of training step `step` (1-based)."""
-  crops = RandomCrops(data.arrays("train"), crop, seed)
+  crops = RandomCrops(data.arrays("train"), crop, seed, across_files)
   entries = data.entries("train")
   located = (crops.locate(i) for i in range((step - 1) * global_batch, step * global_batch))
   return [f"{entries[file]['source']}@{start}" for file, start in located]
