@@ -65,10 +65,8 @@ def test_crops_across_files_are_windows_of_the_files_end_to_end():
   within, across = pipeline.RandomCrops(arrays, 6, seed=0), pipeline.RandomCrops(arrays, 6, seed=0, across_files=True)
   starts = set()
   for i in range(200):
-    crop = within(i)
-    assert crop[0] >= 200 and np.array_equal(
-      crop, np.arange(crop[0], crop[0] + 6)
-    )  # Only the third file is long enough.
+    crop = within(i)  # Only the third file is as long as a crop.
+    assert crop[0] >= 200 and np.array_equal(crop, np.arange(crop[0], crop[0] + 6))
     file, start = across.locate(i)
     offset = sum(len(a) for a in arrays[:file]) + start
     np.testing.assert_array_equal(across(i), joined[offset : offset + 6])

@@ -1,4 +1,5 @@
-"""How far a prior's generated codes drift from the codes it was trained on (issue 28; WORKSPACE.md, "The prior").
+"""How far a prior's generated codes drift from the codes it was trained on (issue 28; WORKSPACE.md, "A prior that
+drifts less").
 
   python -m argmax_music.experiments.prior_drift --stacks=pretrained/piano[,ROOT,...] [--pieces=4] [--seeds=0,1]
       [--seconds=20] [--temperature=1.0]
@@ -47,7 +48,8 @@ def code_figures(
   window = max(1, round(window_s * rate))
   real = frequencies(np.concatenate(training), classes, smoothing=1.0)
   generated = frequencies(pieces, classes, smoothing=1.0)
-  endings = np.argsort(frequencies(np.concatenate([f[-round(rate) :] for f in training]), classes))[::-1][:endings]
+  last_second = np.concatenate([f[-round(rate) :] for f in training])
+  ending_codes = np.argsort(frequencies(last_second, classes))[::-1][:endings]
   figures = {
     "window_entropy_bits": [
       entropy_bits(pieces[:, i : i + window], classes) for i in range(0, pieces.shape[1], window)
@@ -56,8 +58,8 @@ def code_figures(
     "distinct_codes": float(np.mean([len(np.unique(p)) for p in pieces])),
     "repeats": float(np.mean(pieces[:, 1:] == pieces[:, :-1])),
     "kl_bits": float(np.sum(real * np.log2(real / generated))),
-    "ending_codes_share": float(frequencies(pieces, classes)[endings].sum()),
-    "ending_codes_share_training": float(frequencies(np.concatenate(training), classes)[endings].sum()),
+    "ending_codes_share": float(frequencies(pieces, classes)[ending_codes].sum()),
+    "ending_codes_share_training": float(frequencies(np.concatenate(training), classes)[ending_codes].sum()),
   }
   return {k: np.round(v, 3).tolist() for k, v in figures.items()}
 
