@@ -278,12 +278,14 @@ class Sampler:
 
 
 def predicted_probabilities(decoder, params, signal, cond, window: int = 2**15) -> np.ndarray:
-  """The decoder's distribution (batch, time, classes) at every step of `signal`, given the signal before it: in
-  windows of `window` steps, each with the decoder's receptive field before it, so that a long piece fits."""
+  """The decoder's distribution (batch, time, classes) at every step of `signal`, given the signal before it (and
+  `cond`; None for a prior): in windows of `window` steps, each with the decoder's receptive field before it, so
+  that a long piece fits."""
   context, parts = decoder.receptive_field, []
   for start in range(0, signal.shape[1], window):
     lo = max(0, start - context)
-    chunk = _probabilities(decoder, params, jnp.asarray(signal[:, lo : start + window]), cond[:, lo : start + window])
+    part = None if cond is None else cond[:, lo : start + window]
+    chunk = _probabilities(decoder, params, jnp.asarray(signal[:, lo : start + window]), part)
     parts.append(np.asarray(chunk[:, start - lo :]))
   return np.concatenate(parts, axis=1)
 

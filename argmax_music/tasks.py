@@ -102,6 +102,8 @@ class PriorTask(Task):
 
   def check(self, data) -> None:
     config = self.config
+    if config.prior.input_noise_kind not in ("uniform", "sampled"):
+      raise ConfigError(f"prior.input_noise_kind={config.prior.input_noise_kind!r}; expected 'uniform' or 'sampled'")
     if data.kind != "codes":
       raise ConfigError(
         f"data.dir={config.data.dir} holds {data.kind} data; the prior trains on codes (python -m argmax_music.encode)"
@@ -115,8 +117,22 @@ class PriorTask(Task):
 
   def apply(self, params, model_state, batch, rng=None, train=True):
     noise = self.config.prior.input_noise
-    inputs = corrupt_tokens(rng, batch, noise, self.signal_classes) if train and noise and rng is not None else batch
+    inputs = self.noisy_inputs(params, model_state, batch, rng) if train and noise and rng is not None else batch
     return self.model.apply({"params": params, **model_state}, inputs), None, model_state
+
+  def noisy_inputs(self, params, model_state, batch, rng):
+    """`batch` with each code replaced, with probability `prior.input_noise`, by a uniformly random code
+    (`prior.input_noise_kind='uniform'`) or by the prior's own sample for that step given the real codes before it
+    ('sampled': one more forward pass, whose integer draws pass no gradient; parallel scheduled sampling, Duckworth et
+    al. 2019),
+    so that in training the prior continues a past with the errors its samples have."""
+    prior, kind = self.config.prior, self.config.prior.input_noise_kind
+    if kind == "uniform":
+      return corrupt_tokens(rng, batch, prior.input_noise, self.signal_classes)
+    where_key, sample_key = jax.random.split(rng)
+    logits = self.model.apply({"params": params, **model_state}, batch)
+    sampled = jax.random.categorical(sample_key, logits.astype(jnp.float32))
+    return jnp.where(jax.random.bernoulli(where_key, prior.input_noise, batch.shape), sampled, batch)
 
 
 class WaveNetTask(Task):

@@ -111,6 +111,9 @@ def get_config():
   # continue a past with errors in it, as its samples have. configs/piano.py's prior uses 0.2 (its samples drifted
   # into a few codes: 1.24 notes/s through both levels against 0.51 without).
   c.prior.input_noise = 0.0
+  # What replaces a noised input code: 'uniform' (a random code) or 'sampled' (the prior's own sample given the
+  # real past: parallel scheduled sampling, one more forward pass per step).
+  c.prior.input_noise_kind = "uniform"
 
   c.train = ml_collections.ConfigDict()
   c.train.steps = 10000

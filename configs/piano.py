@@ -40,7 +40,10 @@ against 1.51 with sampled codes, 4.83 against 3.41 from real level-2 codes (WORK
 would reach"). A prior trained 8,000 steps (eval NLL 3.00 bits) or on crops that run across files
 (`data.across_files`, 3.52) drifts less (`experiments.prior_drift`: 3-5% repeats against 14%) but its pieces were not
 measurably better (+0.45 and +0.36 notes/s with soft codes, 95% CIs from below 0; flatness 2 dB worse), so the prior
-stays at 2,500 steps within files (WORKSPACE.md, "A prior that drifts less").
+stays at 2,500 steps within files (WORKSPACE.md, "A prior that drifts less"). Its own one-step samples decode to
+4.13 notes/s and its pieces to 2.08 (`experiments.prior_drift --decode`): the notes are lost where it continues its
+own codes. Its own samples as the input noise (`prior.input_noise_kind='sampled'`) and a level 2 with K = 128 gave
+no more notes (WORKSPACE.md, "What the prior loses to its own past").
 """
 
 from argmax_music.config import parse_variant

@@ -19,3 +19,31 @@ def test_drift_figures_against_hand_computed_values():
   assert f["kl_bits"] == pytest.approx(0.131, abs=1e-3)
   same = prior_drift.code_figures(np.stack([np.concatenate(training)]), training, classes=4, rate=2.0)
   assert same["kl_bits"] == 0.0 and same["repeats"] == pytest.approx(1 / 11, abs=1e-3)
+
+
+def test_one_step_samples_are_the_priors_draws_given_the_real_past(tiny_stack):
+  from argmax_music import stack
+
+  _, prior = stack.open_stack(tiny_stack)
+  codes = np.random.default_rng(0).integers(0, prior.task.signal_classes, (2, 300)).astype(np.int32)
+  drawn = prior_drift.one_step_samples(prior, codes, seed=0)
+  assert drawn.shape == codes.shape and drawn.dtype == np.int32
+  changed = codes.copy()
+  changed[:, 100] = (changed[:, 100] + 1) % prior.task.signal_classes
+  again = prior_drift.one_step_samples(prior, changed, seed=0)
+  np.testing.assert_array_equal(again[:, :101], drawn[:, :101])  # A code's draw reads only the codes before it.
+  logits = prior.task.model.apply({"params": prior.params}, codes)
+  coldest = prior_drift.one_step_samples(prior, codes, seed=0, temperature=1e-6)
+  np.testing.assert_array_equal(coldest, np.argmax(logits, axis=-1))  # Near temperature 0: the most likely code.
+
+
+def test_notes_per_second_counts_onsets_in_each_window():
+  """Four decaying 440-Hz tones, two in each 2-s window of a 4-s signal, transcribed: 1 note/s in each window."""
+  rate = 16000
+  t = np.arange(4 * rate) / rate
+  signal = np.zeros_like(t)
+  for onset in (0.2, 1.2, 2.2, 3.2):
+    on = (t >= onset) & (t < onset + 0.5)
+    signal[on] += 0.5 * np.sin(2 * np.pi * 440.0 * t[on]) * np.exp(-3 * (t[on] - onset))
+  assert prior_drift.notes_per_second([signal, signal], rate, window_s=2.0) == [1.0, 1.0]
+  assert prior_drift.notes_per_second([signal], rate, window_s=3.0) == [1.0]  # The 1-s remainder is left out.

@@ -132,6 +132,13 @@ def test_bad_config_values_fail_naming_the_key(tiny_data, tmp_path, key, value, 
     train.train(config, tmp_path / "bad")
 
 
+def test_unknown_prior_input_noise_kind_fails_naming_the_key(tiny_data, tmp_path):
+  config = tiny_config(tiny_data, "prior")
+  config.prior.input_noise_kind = "scheduled"
+  with pytest.raises(ConfigError, match="prior.input_noise_kind='scheduled'; expected 'uniform' or 'sampled'"):
+    train.train(config, tmp_path / "bad")
+
+
 @pytest.mark.slow
 def test_prior_on_audio_is_refused(tiny_data, tmp_path):
   with pytest.raises(ConfigError, match="the prior trains on codes"):

@@ -141,3 +141,32 @@ def test_prior_input_noise_corrupts_the_input_in_training_only():
   loss, _ = noisy.loss(params, state, codes, key)
   np.testing.assert_allclose(loss, nll_bits(trained, codes) * LOG2, rtol=1e-6)  # ...and predicts the clean codes.
   assert float(jnp.max(jnp.abs(trained - clean.apply(params, state, codes, key)[0]))) > 1e-3
+
+
+def test_prior_sampled_input_noise_feeds_the_priors_own_one_step_samples():
+  from argmax_music.models.ada import LOG2, nll_bits
+  from argmax_music.tasks import make_task
+  from configs import base
+
+  config = base.get_config()
+  config.stage = "prior"
+  config.prior.wavenet.update(layers=4, cycle=4, residual_channels=8, gate_channels=8, skip_channels=8)
+  config.prior.update(input_noise=1.0, input_noise_kind="sampled")
+  task = make_task(config, 32)
+  codes = jax.random.randint(jax.random.key(1), (2, 300), 0, 32)
+  params, state = task.init(jax.random.key(0), codes)
+  key = jax.random.key(2)
+  inputs = task.noisy_inputs(params, state, codes, key)
+  # At p = 1 every input is the prior's sample for its step given the real codes before it.
+  expected = jax.random.categorical(jax.random.split(key)[1], task.model.apply({"params": params}, codes))
+  np.testing.assert_array_equal(inputs, expected)
+  changed = codes.at[:, 100].set((codes[:, 100] + 1) % 32)
+  np.testing.assert_array_equal(task.noisy_inputs(params, state, changed, key)[:, :101], inputs[:, :101])
+  # The loss reads those inputs and predicts the real codes; evaluation reads the real codes.
+  loss, _ = task.loss(params, state, codes, key)
+  np.testing.assert_allclose(loss, nll_bits(task.model.apply({"params": params}, inputs), codes) * LOG2, rtol=1e-6)
+  clean = task.model.apply({"params": params}, codes)
+  np.testing.assert_array_equal(task.apply(params, state, codes, train=False)[0], clean)
+  config.prior.input_noise = 0.5
+  half = make_task(config, 32).noisy_inputs(params, state, codes, key)
+  assert 0.35 < float(jnp.mean(half == inputs)) < 0.65 and bool(jnp.all((half == inputs) | (half == codes)))

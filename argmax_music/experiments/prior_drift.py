@@ -10,6 +10,12 @@ windows (pooled over pieces: does it fall as a piece goes on?), per piece the en
 of codes that repeat the one before, the KL divergence of the pieces' code frequencies from the training codes',
 and the share of codes among the 8 most frequent in the training files' last second (a piece's final chord dying
 away) against the training codes' own share. Prints JSON.
+
+--decode also decodes them through the stack's levels (--decoder_temperature, --soft_codes) and counts the notes
+the transcriber hears in each 5-s quarter of the pieces, beside the same count for two references of as many
+validation clips (the first --seconds of each file): their real top codes, and the prior's one-step samples, each
+code drawn from the prior given the real codes before it. The gap between one-step samples and the prior's own
+pieces is what it loses by continuing its own past rather than a real one (exposure bias). Minutes per stack.
 """
 
 from __future__ import annotations
@@ -21,8 +27,9 @@ import math
 import numpy as np
 from absl import flags
 
-from argmax_music import cli, stack
+from argmax_music import audio, cli, stack
 from argmax_music.data import dataset
+from argmax_music.metrics import transcription
 
 FLAGS = flags.FLAGS
 
@@ -64,6 +71,32 @@ def code_figures(
   return {k: np.round(v, 3).tolist() for k, v in figures.items()}
 
 
+def one_step_samples(prior: stack.Stage, codes: np.ndarray, seed: int, temperature: float = 1.0) -> np.ndarray:
+  """`codes` (pieces, codes) with each code replaced by the prior's sample for its step given the real codes
+  before it (teacher-forced)."""
+  model, params = prior.task.generator(prior.params)
+  probabilities = stack.predicted_probabilities(model, params, np.asarray(codes, np.int32), None)
+  gumbel = np.random.default_rng(seed).gumbel(size=probabilities.shape)
+  with np.errstate(divide="ignore"):
+    return np.argmax(np.log(probabilities) / temperature + gumbel, axis=-1).astype(np.int32)
+
+
+def notes_per_second(signals: list[np.ndarray], rate: int, window_s: float = 5.0) -> list[float]:
+  """Detected notes per second in consecutive windows of `window_s` (a shorter last one is left out), over all
+  `signals` (float waveforms of equal length)."""
+  edges = np.arange(0.0, len(signals[0]) / rate + 1e-9, window_s)
+  counts = sum(np.histogram(transcription.transcribe(s, rate).notes[:, 0], bins=edges)[0] for s in signals)
+  return np.round(counts / (len(signals) * window_s), 3).tolist()
+
+
+def decoded_notes(levels: list[stack.Stage], pieces: np.ndarray) -> list[float]:
+  """`notes_per_second` of top codes (pieces, codes) decoded through `levels` with the --decode flags."""
+  temperatures = [float(t) for t in FLAGS.decoder_temperature.split(",")]
+  sampler = stack.Sampler(levels, None, temperatures, quiet=True, soft_codes=FLAGS.soft_codes)
+  waveforms = sampler.decode(np.asarray(pieces, np.int32), len(levels))[-1]
+  return notes_per_second([audio.mu_law_decode(w) for w in waveforms], sampler.sample_rate)
+
+
 def main(argv):
   del argv
   out, seeds = {}, [int(s) for s in FLAGS.seeds.split(",")]
@@ -79,7 +112,13 @@ def main(argv):
     judge = functools.partial(code_figures, training=training, classes=prior.task.signal_classes, rate=data.rate)
     out[root] = {"prior": prior.describe()} | judge(pieces)
     real = [np.asarray(a[:length]) for a in data.arrays("validation") if len(a) >= length][: len(pieces)]
-    out.setdefault(f"validation codes ({len(real)} files, their first {FLAGS.seconds:g} s)", judge(np.stack(real)))
+    name = f"validation codes ({len(real)} files, their first {FLAGS.seconds:g} s)"
+    out.setdefault(name, judge(np.stack(real)))
+    if FLAGS.decode:
+      out[root]["notes_per_s_by_quarter"] = decoded_notes(levels, pieces)
+      one_step = one_step_samples(prior, np.stack(real), seeds[0], FLAGS.temperature)
+      out[root]["one_step_samples"] = {"notes_per_s_by_quarter": decoded_notes(levels, one_step)}
+      out[name].setdefault("notes_per_s_by_quarter", decoded_notes(levels, np.stack(real)))
   print(json.dumps(out, indent=1))
 
 
@@ -89,4 +128,7 @@ if __name__ == "__main__":
   flags.DEFINE_string("seeds", "0,1", "Sampling seeds.")
   flags.DEFINE_float("seconds", 20.0, "Seconds per piece.")
   flags.DEFINE_float("temperature", 1.0, "The prior's sampling temperature.")
+  flags.DEFINE_bool("decode", False, "Also decode the pieces and count their notes (minutes per stack).")
+  flags.DEFINE_string("decoder_temperature", "1.0,0", "With --decode: each level's temperature, top-down.")
+  flags.DEFINE_bool("soft_codes", True, "With --decode: decode with soft codes (stack.Sampler).")
   cli.run(main, stack.StackError, dataset.DatasetError)
