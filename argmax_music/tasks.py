@@ -123,9 +123,8 @@ class PriorTask(Task):
   def noisy_inputs(self, params, model_state, batch, rng):
     """`batch` with each code replaced, with probability `prior.input_noise`, by a uniformly random code
     (`prior.input_noise_kind='uniform'`) or by the prior's own sample for that step given the real codes before it
-    ('sampled': one more forward pass, whose integer draws pass no gradient; parallel scheduled sampling, Duckworth et
-    al. 2019),
-    so that in training the prior continues a past with the errors its samples have."""
+    ('sampled': one more forward pass, whose integer draws pass no gradient; parallel scheduled sampling, Duckworth
+    et al. 2019), so that in training the prior continues a past with the errors its samples have."""
     prior, kind = self.config.prior, self.config.prior.input_noise_kind
     if kind == "uniform":
       return corrupt_tokens(rng, batch, prior.input_noise, self.signal_classes)
