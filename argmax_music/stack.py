@@ -156,8 +156,9 @@ class Sampler:
 
   soft_codes: each level below the top is conditioned on the expected code vector under the distribution the
   level above predicted at each step (its decoder's probabilities, teacher-forced on the codes it sampled) rather
-  than on the sampled code alone (the paper's decoding, and the default). Where the level above is unsure, its sampled codes are near
-  random and the level below renders them as noise; the expected vector keeps what the candidates share.
+  than on the sampled code alone (the paper's decoding, and the default). Where the level above is unsure, its
+  sampled codes are near random and the level below renders them as noise; the expected vector keeps what the
+  candidates share.
   """
 
   def __init__(

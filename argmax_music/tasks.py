@@ -19,7 +19,7 @@ import numpy as np
 from absl import logging
 
 from argmax_music.config import ConfigError
-from argmax_music.models import build
+from argmax_music.models import build, generate
 from argmax_music.models.ada import LOG2, nll_bits
 from argmax_music.models.quantizers import code_statistics
 from argmax_music.models.wavenet import corrupt_tokens, receptive_field
@@ -130,7 +130,7 @@ class PriorTask(Task):
       return corrupt_tokens(rng, batch, prior.input_noise, self.signal_classes)
     where_key, sample_key = jax.random.split(rng)
     logits = self.model.apply({"params": params, **model_state}, batch)
-    sampled = jax.random.categorical(sample_key, logits.astype(jnp.float32))
+    sampled = generate.sample_logits(sample_key, logits)
     return jnp.where(jax.random.bernoulli(where_key, prior.input_noise, batch.shape), sampled, batch)
 
 

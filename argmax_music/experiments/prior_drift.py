@@ -24,12 +24,15 @@ import functools
 import json
 import math
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 from absl import flags
 
 from argmax_music import audio, cli, stack
 from argmax_music.data import dataset
 from argmax_music.metrics import transcription
+from argmax_music.models import generate
 
 FLAGS = flags.FLAGS
 
@@ -76,9 +79,7 @@ def one_step_samples(prior: stack.Stage, codes: np.ndarray, seed: int, temperatu
   before it (teacher-forced)."""
   model, params = prior.task.generator(prior.params)
   probabilities = stack.predicted_probabilities(model, params, np.asarray(codes, np.int32), None)
-  gumbel = np.random.default_rng(seed).gumbel(size=probabilities.shape)
-  with np.errstate(divide="ignore"):
-    return np.argmax(np.log(probabilities) / temperature + gumbel, axis=-1).astype(np.int32)
+  return np.asarray(generate.sample_logits(jax.random.key(seed), jnp.log(probabilities), temperature))
 
 
 def notes_per_second(signals: list[np.ndarray], rate: int, window_s: float = 5.0) -> list[float]:
@@ -111,14 +112,14 @@ def main(argv):
     training = [np.asarray(a) for a in data.arrays("train")]
     judge = functools.partial(code_figures, training=training, classes=prior.task.signal_classes, rate=data.rate)
     out[root] = {"prior": prior.describe()} | judge(pieces)
-    real = [np.asarray(a[:length]) for a in data.arrays("validation") if len(a) >= length][: len(pieces)]
+    real = np.stack([a[:length] for a in data.arrays("validation") if len(a) >= length][: len(pieces)])
     name = f"validation codes ({len(real)} files, their first {FLAGS.seconds:g} s)"
-    out.setdefault(name, judge(np.stack(real)))
+    out.setdefault(name, judge(real))
     if FLAGS.decode:
       out[root]["notes_per_s_by_quarter"] = decoded_notes(levels, pieces)
-      one_step = one_step_samples(prior, np.stack(real), seeds[0], FLAGS.temperature)
+      one_step = one_step_samples(prior, real, seeds[0], FLAGS.temperature)
       out[root]["one_step_samples"] = {"notes_per_s_by_quarter": decoded_notes(levels, one_step)}
-      out[name].setdefault("notes_per_s_by_quarter", decoded_notes(levels, np.stack(real)))
+      out[name].setdefault("notes_per_s_by_quarter", decoded_notes(levels, real))
   print(json.dumps(out, indent=1))
 
 
