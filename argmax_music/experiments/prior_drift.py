@@ -98,22 +98,29 @@ def decoded_notes(levels: list[stack.Stage], pieces: np.ndarray) -> list[float]:
   return notes_per_second([audio.mu_law_decode(w) for w in waveforms], sampler.sample_rate)
 
 
+@functools.cache
+def prepared_codes(data_dir: str) -> tuple[float, list[np.ndarray], list[np.ndarray]]:
+  """A prepared dataset's rate, training arrays and validation arrays, read once per folder."""
+  data = dataset.PreparedDataset(data_dir)
+  return data.rate, [np.asarray(a) for a in data.arrays("train")], [np.asarray(a) for a in data.arrays("validation")]
+
+
 def main(argv):
   del argv
   out, seeds = {}, [int(s) for s in FLAGS.seeds.split(",")]
   for root in FLAGS.stacks.split(","):
     levels, prior = stack.open_stack(root)
-    data = dataset.PreparedDataset(prior.config.data.dir)
+    rate, training, validation = prepared_codes(prior.config.data.dir)
     temperatures = [float(FLAGS.temperature)] * (len(levels) + 1)
-    length = math.ceil(FLAGS.seconds * data.rate)
+    length = math.ceil(FLAGS.seconds * rate)
     pieces = np.concatenate(
       [stack.Sampler(levels, prior, temperatures, seed=s, quiet=True).prior_codes(FLAGS.pieces, length) for s in seeds]
     )
-    training = [np.asarray(a) for a in data.arrays("train")]
-    judge = functools.partial(code_figures, training=training, classes=prior.task.signal_classes, rate=data.rate)
+    judge = functools.partial(code_figures, training=training, classes=prior.task.signal_classes, rate=rate)
     out[root] = {"prior": prior.describe()} | judge(pieces)
-    real = np.stack([a[:length] for a in data.arrays("validation") if len(a) >= length][: len(pieces)])
-    name = f"validation codes ({len(real)} files, their first {FLAGS.seconds:g} s)"
+    real = np.stack([a[:length] for a in validation if len(a) >= length][: len(pieces)])
+    # One reference per codes folder: stacks whose levels differ read different codes.
+    name = f"validation codes of {prior.config.data.dir} ({len(real)} files, their first {FLAGS.seconds:g} s)"
     out.setdefault(name, judge(real))
     if FLAGS.decode:
       out[root]["notes_per_s_by_quarter"] = decoded_notes(levels, pieces)
