@@ -45,8 +45,9 @@ stays at 2,500 steps within files (WORKSPACE.md, "A prior that drifts less"). It
 own codes. Its own samples as the input noise (`prior.input_noise_kind='sampled'`) and a level 2 with K = 128 gave
 1.51 and 1.68 / 1.20 notes/s, within this config's own spread over prior seeds (2.08 for seed 0, 1.18 for seed 1;
 WORKSPACE.md, "What the prior loses to its own past"). So did the same noise at 0.5 (1.87), and a level-2 decoder
-that sees 4,095 codes, as the one-level prior does, gave 1.35 with a reconstruction F1 of 0.27 (WORKSPACE.md, "A
-level-2 decoder that sees 2 s").
+that sees 4,095 codes, as the one-level prior does, gave 1.35 with a reconstruction F1 of 0.27; a prior of twice the
+channels (eval NLL 3.08) gave 1.75, its pieces drifting into the codes that end a file (WORKSPACE.md, "A level-2
+decoder that sees 2 s").
 """
 
 from argmax_music.config import parse_variant
