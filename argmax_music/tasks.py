@@ -22,7 +22,7 @@ from argmax_music.config import ConfigError
 from argmax_music.models import build, generate
 from argmax_music.models.ada import LOG2, nll_bits
 from argmax_music.models.quantizers import code_statistics
-from argmax_music.models.wavenet import corrupt_tokens, receptive_field
+from argmax_music.models.wavenet import corrupt_tokens, receptive_field, replace_tokens
 
 
 def check_crop(config, crop_key_value: int, model_key: str, section) -> None:
@@ -131,7 +131,7 @@ class PriorTask(Task):
     where_key, sample_key = jax.random.split(rng)
     logits = self.model.apply({"params": params, **model_state}, batch)
     sampled = generate.sample_logits(sample_key, logits)
-    return jnp.where(jax.random.bernoulli(where_key, prior.input_noise, batch.shape), sampled, batch)
+    return replace_tokens(where_key, batch, prior.input_noise, sampled)
 
 
 class WaveNetTask(Task):

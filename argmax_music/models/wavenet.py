@@ -44,8 +44,12 @@ def corrupt_tokens(key: jax.Array, tokens: jax.Array, rate, num_classes: int) ->
   predict from a past with errors in it, as its own samples have (word dropout, Bowman et al. 2016; data noising,
   Xie et al. 2017)."""
   where_key, class_key = jax.random.split(key)
-  replace = jax.random.bernoulli(where_key, rate, tokens.shape)
-  return jnp.where(replace, jax.random.randint(class_key, tokens.shape, 0, num_classes), tokens)
+  return replace_tokens(where_key, tokens, rate, jax.random.randint(class_key, tokens.shape, 0, num_classes))
+
+
+def replace_tokens(key: jax.Array, tokens: jax.Array, rate, replacements: jax.Array) -> jax.Array:
+  """`tokens` with each replaced, with probability `rate`, by `replacements` at the same position."""
+  return jnp.where(jax.random.bernoulli(key, rate, tokens.shape), replacements, tokens)
 
 
 class WaveNet(nn.Module):
