@@ -159,6 +159,12 @@ class Checkpoints:
 # ---------------------------------------------------------------------------
 
 
+def codes_id(run: dict) -> str:
+  """The run id that names a level's codes: its own, or that of the level whose encoder it kept
+  (`model.codes_from`), whose codes it makes."""
+  return run.get("codes_of", {}).get("run_id", run["run_id"])
+
+
 class Trained(NamedTuple):
   config: ml_collections.ConfigDict
   task: Task

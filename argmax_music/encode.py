@@ -17,7 +17,7 @@ import numpy as np
 from absl import flags, logging
 from tqdm import tqdm
 
-from argmax_music import stack
+from argmax_music import checkpoints, stack
 from argmax_music.data import dataset
 
 
@@ -34,7 +34,7 @@ def encode_dataset(
   made_by = {
     "tool": "encode",
     "workdir": str(Path(workdir).resolve()),
-    "run_id": level.run["run_id"],
+    "run_id": checkpoints.codes_id(level.run),
     "step": int(level.step),
     "input": str(source.root.resolve()),
     "hop": hop,

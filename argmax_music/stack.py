@@ -122,9 +122,10 @@ def load_stack(level_dirs: list[Path], prior_dir: Path | None) -> tuple[list[Sta
     raise StackError(f"{prior.workdir} is a level, not a prior")
   for below, above in zip([None] + levels, levels + ([prior] if prior else [])):
     source = above.trained_on
-    if (source and source["run_id"]) != (below and below.run["run_id"]):
+    made = below and checkpoints.codes_id(below.run)
+    if (source and source["run_id"]) != made:
       what = "audio" if source is None else f"the codes of {source['workdir']} (run {source['run_id']})"
-      wanted = "audio" if below is None else f"the codes of {below.workdir} (run {below.run['run_id']})"
+      wanted = "audio" if below is None else f"the codes of {below.workdir} (run {made})"
       raise StackError(f"{above.workdir} was trained on {what}, but in this stack it sits on {wanted}")
   return levels, prior
 

@@ -42,6 +42,7 @@ class Task:
 
   is_level = False  # A level has an encoder and codes; the prior and the baseline do not.
   hop = 1
+  frozen: tuple[str, ...] = ()  # Top-level parameter modules the optimizer leaves as they are.
   sections: tuple[str, ...] = ()  # Config keys whose change makes checkpoints incompatible.
 
   def __init__(self, config, signal_classes: int, data_rate: float | None = None):
@@ -159,6 +160,7 @@ class AdaTask(Task):
     super().__init__(config, signal_classes, data_rate)
     self.hop = self.model.hop
     self.num_codes = config.model.num_codes
+    self.frozen = ("encoder", "quantizer") if config.model.codes_from else ()
 
   def build(self):
     return build.build_ada(self.config.model, self.signal_classes)

@@ -71,6 +71,25 @@ def check_compatible(config, task: Task, run: dict | None, workdir: Path) -> Non
     )
 
 
+def codes_source(config, data) -> checkpoints.Trained:
+  """The level named by `model.codes_from`, checked to make codes this config's encoder and quantizer can hold."""
+  source = config.model.codes_from
+  try:
+    trained = checkpoints.load_params(source)
+  except FileNotFoundError as e:
+    raise ConfigError(f"model.codes_from={source}: {e}") from e
+  if not trained.task.is_level:
+    raise ConfigError(f"model.codes_from={source} is a {trained.config.stage!r} stage, not a level")
+  sections = ("model.encoder", "model.quantizer", "model.num_codes")
+  differ = differing_keys(trained.config.to_dict(), config.to_dict(), sections)
+  if trained.run["signal_classes"] != data.num_classes:
+    differ["signal classes"] = (trained.run["signal_classes"], data.num_classes)
+  if differ:
+    diff = "\n".join(f"  {k}: {old!r} -> {new!r}" for k, (old, new) in differ.items())
+    raise ConfigError(f"model.codes_from={source} has another encoder or quantizer (its value -> this config):\n{diff}")
+  return trained
+
+
 def load_data(config) -> dataset.PreparedDataset:
   try:
     return dataset.PreparedDataset(config.data.dir)
@@ -119,6 +138,11 @@ def _train(config, workdir: Path, devices, profile_steps: int, preemption: Preem
   check_compatible(config, task, run, workdir)
   # A run id names this stage wherever its folder moves (codes record the id of the level that made them).
   run_id = run["run_id"] if run else uuid.uuid4().hex
+  # A level that keeps another's codes records whose they are (read once, so that a resumed run need not find it).
+  codes_of = (run or {}).get("codes_of")
+  source = codes_source(config, data) if config.model.codes_from and not codes_of else None
+  if source:
+    codes_of = {"run_id": checkpoints.codes_id(source.run), "workdir": str(Path(config.model.codes_from).resolve())}
   if jax.process_index() == 0:
     files.atomic_write_json(
       run_path,
@@ -131,11 +155,12 @@ def _train(config, workdir: Path, devices, profile_steps: int, preemption: Preem
         "data_made_by": data.manifest["made_by"],
         "version": argmax_music.__version__,
         "checkpoint_format": checkpoints.FORMAT,
-      },
+      }
+      | ({"codes_of": codes_of} if codes_of else {}),
     )
 
   # Data.
-  crop = config.data.crop
+  crop, trim_end = config.data.crop, round(config.data.trim_end_seconds * data.rate)
   train_iter = pipeline.train_iterator(
     data,
     crop,
@@ -146,13 +171,14 @@ def _train(config, workdir: Path, devices, profile_steps: int, preemption: Preem
     config.data.threads,
     config.data.prefetch,
     config.data.across_files,
+    trim_end,
   )
   eval_batches = pipeline.eval_batches(
     data, crop, config.eval.batch_size, config.eval.max_crops, jax.process_index(), jax.process_count()
   )
 
   # State: restored, or built from shapes directly into its shardings.
-  optimizer = train_state.make_optimizer(config.train)
+  optimizer = train_state.make_optimizer(config.train, task.frozen)
   init_rng, step_rng = jax.random.split(jax.random.key(config.seed), 3)[:2]  # Three: the streams of earlier runs.
   abstract = train_state.abstract_state(task, optimizer, mesh)
   ckpt = checkpoints.Checkpoints(workdir, config.train.keep, config.train.checkpoint_every)
@@ -163,6 +189,10 @@ def _train(config, workdir: Path, devices, profile_steps: int, preemption: Preem
     logging.info("resumed from %s at step %d (best eval NLL so far: %s)", ckpt.directory, start, ckpt.best_nll())
   else:
     state, start = train_state.init_state(task, optimizer, abstract, init_rng), 0
+    if config.model.codes_from:
+      source = source or codes_source(config, data)
+      state = train_state.with_modules(state, source.params, source.model_state, task.frozen)
+      logging.info("encoder and quantizer from %s (step %d), kept fixed", config.model.codes_from, source.step)
   n_params = sum(x.size for x in jax.tree.leaves(state.params))
   logging.info(
     "%s: %.2fM parameters, %d devices, %d processes",
@@ -204,7 +234,9 @@ def _train(config, workdir: Path, devices, profile_steps: int, preemption: Preem
       logging.info("profile of steps %d-%d written to %s", start + 2, step, workdir / "profile")
     if config.train.on_nan == "stop" and not bool(metrics["finite"]):
       ckpt.wait()
-      sources = pipeline.batch_sources(data, crop, config.train.batch_size, config.seed, step, config.data.across_files)
+      sources = pipeline.batch_sources(
+        data, crop, config.train.batch_size, config.seed, step, config.data.across_files, trim_end
+      )
       raise FloatingPointError(
         f"non-finite loss or gradient at step {step} (train.on_nan='stop'); last good checkpoint: "
         f"{ckpt.directory} step {ckpt.latest_step()}; the batch's crops: {', '.join(sources)}"

@@ -8,6 +8,7 @@ from typing import Any
 import flax
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from argmax_music import sharding
@@ -36,7 +37,8 @@ class TrainState:
     return self.params, self.model_state
 
 
-def make_optimizer(train_config) -> optax.GradientTransformation:
+def make_optimizer(train_config, frozen: tuple[str, ...] = ()) -> optax.GradientTransformation:
+  """Clipped AdamW with warmup and `train.schedule`; the top-level parameter modules in `frozen` get no update."""
   t = train_config
   warmup = optax.linear_schedule(0.0, t.learning_rate, max(t.warmup_steps, 1))
   if t.schedule == "cosine":
@@ -46,7 +48,11 @@ def make_optimizer(train_config) -> optax.GradientTransformation:
   else:
     after = optax.constant_schedule(t.learning_rate)
   schedule = optax.join_schedules([warmup, after], [t.warmup_steps])
-  return optax.chain(optax.clip_by_global_norm(t.grad_clip), optax.adamw(schedule, weight_decay=t.weight_decay))
+  optimizer = optax.chain(optax.clip_by_global_norm(t.grad_clip), optax.adamw(schedule, weight_decay=t.weight_decay))
+  if not frozen:
+    return optimizer
+  labels = lambda params: {name: jax.tree.map(lambda _, fixed=name in frozen: fixed, p) for name, p in params.items()}
+  return optax.multi_transform({False: optimizer, True: optax.set_to_zero()}, labels)
 
 
 def create_state(task: Task, optimizer, rng, batch) -> TrainState:
@@ -77,6 +83,18 @@ def init_state(task: Task, optimizer, abstract: TrainState, rng) -> TrainState:
     functools.partial(create_state, task, optimizer), out_shardings=jax.tree.map(lambda a: a.sharding, abstract)
   )
   return init(rng, example)
+
+
+def with_modules(state: TrainState, params, model_state, modules: tuple[str, ...]) -> TrainState:
+  """`state` with the top-level parameter `modules` and the whole model state (a level's codebook) taken from
+  another stage's `params` and `model_state`, each array placed as the one it replaces (a copy of its own: the
+  train step donates every buffer of the state, so no two may share one)."""
+  place = lambda new, old: jax.tree.map(lambda n, o: jax.device_put(np.asarray(n), o.sharding), new, old)
+  take = lambda ps: {name: place(params[name], p) if name in modules else p for name, p in ps.items()}
+  state = state.replace(params=take(state.params), model_state=place(model_state, state.model_state))
+  if state.ema_params:
+    state = state.replace(ema_params=take(state.ema_params), ema_model_state=place(model_state, state.ema_model_state))
+  return state
 
 
 def polyak_average(average, new, decay: float, n, debias: bool):

@@ -2,6 +2,8 @@
 
 --config=configs/piano.py:level1   level 1 on audio: hop 8 (2 x 4), 2,000 codes/s, K = 128
 --config=configs/piano.py:level2   level 2 on level 1's codes: hop 8 over them (64 overall), 250 codes/s, K = 512
+--config=configs/piano.py:upsampler2   not shipped: level 2's encoder and codes kept (`model.codes_from`), a decoder
+                                   that sees 4,095 of level 1's codes (2 s)
 --config=configs/piano.py:prior    the prior over level 2's codes: receptive field 4,095 codes = 16.4 s
 --config=configs/piano.py:prior1   the one-level comparison (RESULTS.md table (f)): the same prior over level 1's
                                    codes (4,095 codes = 2.0 s), as many steps as level 2 and the prior together (4,000)
@@ -47,13 +49,17 @@ own codes. Its own samples as the input noise (`prior.input_noise_kind='sampled'
 WORKSPACE.md, "What the prior loses to its own past"). So did the same noise at 0.5 (1.87), and a level-2 decoder
 that sees 4,095 codes, as the one-level prior does, gave 1.35 with a reconstruction F1 of 0.27; a prior of twice the
 channels (eval NLL 3.08) gave 1.75, its pieces drifting into the codes that end a file (WORKSPACE.md, "A level-2
-decoder that sees 2 s").
+decoder that sees 2 s"). Over the shipped level 2's own codes such a decoder (`:upsampler2`, trained with the
+encoder fixed) reconstructs at F1 0.51 and renders real codes at 6.16 notes/s (the shipped level 2: 4.83), but the
+shipped prior's pieces through it have 1.89 (2.08); a prior trained without the files' last 2 s
+(`data.trim_end_seconds`) drifted more into the quiet codes (1.20); a prior that sees 2 s, below this config's
+16 s, made 2.51-2.88 over two seeds (WORKSPACE.md, "A level-2 decoder over fixed codes").
 """
 
 from argmax_music.config import parse_variant
 from configs import base
 
-STAGES = ("level1", "level2", "prior", "prior1")
+STAGES = ("level1", "level2", "upsampler2", "prior", "prior1")
 
 
 def get_config(arg: str = ""):
@@ -65,6 +71,7 @@ def get_config(arg: str = ""):
   c.data.dir = {
     "level1": "data/piano_large_prepared",
     "level2": "runs/piano/codes1",
+    "upsampler2": "runs/piano/codes1",
     "prior": "runs/piano/codes2",
     "prior1": "runs/piano/codes1",
   }[stage]
@@ -87,7 +94,7 @@ def get_config(arg: str = ""):
     c.model.encoder.channels = 48
     c.train.steps = 1000
     c.eval.audio_seconds = 1.0
-  elif stage == "level2":
+  elif stage in ("level2", "upsampler2"):
     c.data.crop = 2048
     c.model.num_codes = 512
     c.model.encoder.channels = 64
@@ -95,6 +102,12 @@ def get_config(arg: str = ""):
     c.model.decoder.update(layers=4, cycle=4, residual_channels=64, gate_channels=64, skip_channels=128)
     c.model.decoder_input_noise = 0.3
     c.train.steps = 1500
+    if stage == "upsampler2":  # Level 2's codes, kept; a decoder that sees 4,095 of level 1's codes (docstring).
+      c.model.codes_from = "runs/piano/level2"
+      c.model.decoder.update(layers=22, cycle=11, residual_channels=48, gate_channels=48, skip_channels=96)
+      c.data.crop = 4096
+      c.train.batch_size = 4
+      c.train.steps = 2000
   else:
     c.data.crop = 4096
     c.train.batch_size = 4

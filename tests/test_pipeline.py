@@ -1,8 +1,10 @@
 import numpy as np
+import pytest
 from jax.sharding import PartitionSpec as P
 
 from argmax_music import sharding
 from argmax_music.data import dataset, pipeline
+from argmax_music.data.dataset import DatasetError
 
 
 def test_crops_shape_dtype_and_global_sharding(tiny_data):
@@ -72,3 +74,14 @@ def test_crops_across_files_are_windows_of_the_files_end_to_end():
     np.testing.assert_array_equal(across(i), joined[offset : offset + 6])
     starts.add(offset)
   assert starts == set(range(len(joined) - 6 + 1))  # Every window, those over a boundary and the shortest file too.
+
+
+def test_trimmed_crops_never_reach_a_file_end():
+  """data.trim_end_seconds: no crop holds any of each file's last `trim_end` timesteps, every other window is
+  drawn, and a trim that leaves no file a crop long is an error that names the key."""
+  arrays = [np.arange(0, 10), np.arange(100, 120)]
+  crops = pipeline.RandomCrops(arrays, 4, seed=0, trim_end=3)
+  seen = {int(crops(i)[0]) for i in range(300)}
+  assert seen == set(range(0, 4)) | set(range(100, 114))  # Starts that keep the crop clear of the last 3.
+  with pytest.raises(DatasetError, match=r"once its last 17 are left out \(data.trim_end_seconds\)"):
+    pipeline.RandomCrops(arrays, 4, seed=0, trim_end=17)

@@ -334,6 +334,22 @@ def test_decoder_input_noise_corrupts_the_decoder_input_in_training_only():
   np.testing.assert_allclose(trained, decoded, rtol=1e-5, atol=1e-5)  # The decoder read the corrupted input.
 
 
+def test_code_noise_conditions_the_decoder_on_random_codes_in_training_only():
+  clip = jax.random.randint(jax.random.key(1), (4, 800), 0, 256)
+  ada = tiny_ada(VectorQuantizer(16, dim=8)).clone(code_noise=0.5)
+  variables = ada.init({"params": jax.random.key(0), "noise": jax.random.key(0)}, clip)
+  quantized = ada.apply(variables, clip, method=lambda m, s: m.quantizer(m.encoder(s), train=False))
+  vectors = ada.apply(variables, quantized, rngs={"noise": jax.random.key(2)}, method=ada.noisy_code_vectors)
+  changed = np.asarray(jnp.any(vectors != quantized.embedding, axis=-1))
+  assert 0.37 < changed.mean() < 0.57  # Half replaced, 1/16 of them by the same code (of 400 codes: std 0.025).
+  codebook = np.asarray(ada.apply(variables, jnp.arange(16), method=lambda m, c: m.quantizer.embed_codes(c)))
+  assert all(np.any(np.all(np.isclose(v, codebook), axis=-1)) for v in np.asarray(vectors)[changed])
+  clean = ada.clone(code_noise=0.0)  # Evaluation and sampling read the codes themselves.
+  np.testing.assert_array_equal(
+    ada.apply(variables, clip, train=False)[0], clean.apply(variables, clip, train=False)[0]
+  )
+
+
 @pytest.mark.parametrize("mode", ["scaled", "codes"])
 def test_running_target_modes(mode):
   # One training step from the uniform running means (K = 3, 'sum', both terms at weight 1, d = 0.5), by hand:

@@ -17,7 +17,7 @@ from conftest import REPO, tiny_config, tiny_train_command, xla_flags
 from argmax_music import checkpoints, encode, sample, stack, tasks, train
 from argmax_music.config import ConfigError
 from argmax_music.data import dataset
-from configs import tiny
+from configs import base, tiny
 
 
 def params_of(workdir):
@@ -175,6 +175,7 @@ def test_unknown_config_key_on_the_command_line_is_named(tmp_path):
     ("paper", "level=2,quantizer=vq"),
     ("paper", "stage=prior"),
     ("paper", "quantizer=vq_ema"),
+    ("piano", "upsampler2"),
   ],
 )
 def test_every_config_builds_its_model(module, arg):
@@ -258,3 +259,33 @@ def test_eval_pairs_ema_params_with_the_codebook_averaged_alike():
   for before, live, averaged in zip(*map(jax.tree.leaves, (state.model_state, new.model_state, model_state))):
     np.testing.assert_allclose(averaged, 0.5 * before + 0.5 * live, rtol=1e-6)
   assert not np.allclose(jax.tree.leaves(model_state)[0], jax.tree.leaves(new.model_state)[0])
+
+
+@pytest.mark.slow
+def test_level_with_codes_from_keeps_the_encoder_codebook_and_codes(tiny_data, tmp_path):
+  source = tiny_config(tiny_data)
+  base.use_vq_ema(source)  # A codebook in the model state, updated in training: it too must stay.
+  train.train(source, tmp_path / "source")
+  config = tiny_config(tiny_data, weight_decay=0.1, ema_decay=0.9)  # Neither may move a kept parameter.
+  base.use_vq_ema(config)
+  config.model.codes_from = str(tmp_path / "source")
+  config.model.decoder_input_noise = 0.3
+  config.model.decoder.update(layers=6, cycle=3, residual_channels=8, gate_channels=8)
+  train.train(config, tmp_path / "upsampler")
+  before = checkpoints.load_params(tmp_path / "source")
+  for use_ema in (False, True):
+    after = checkpoints.load_params(tmp_path / "upsampler", use_ema=use_ema)
+    kept = lambda t: (t.params["encoder"], t.model_state)  # (An EMA codebook is model state, not a parameter.)
+    for x, y in zip(jax.tree.leaves(kept(before)), jax.tree.leaves(kept(after)), strict=True):
+      np.testing.assert_array_equal(x, y)
+  assert after.params["decoder"]["conv_w"].shape[0] == 6  # Its own decoder, deeper than the source's.
+  # Its codes are the source's, by value and by name: encoded, they carry the source's run id.
+  made = encode.encode_dataset(tmp_path / "upsampler", tmp_path / "codes")["made_by"]
+  assert made["run_id"] == before.run["run_id"] == after.run["codes_of"]["run_id"]
+  encode.encode_dataset(tmp_path / "source", tmp_path / "source_codes")
+  codes = [dataset.PreparedDataset(tmp_path / name).arrays("train") for name in ("codes", "source_codes")]
+  for a, b in zip(*codes, strict=True):
+    np.testing.assert_array_equal(a, b)
+  config.model.num_codes = 32
+  with pytest.raises(ConfigError, match=r"model.num_codes: 16 -> 32"):
+    train.train(config, tmp_path / "other")

@@ -20,9 +20,11 @@ ENDLESS = 2**62
 class RandomCrops:
   """Crop `i` = a random window of `crop` timesteps, from a file chosen with probability ~ its length; with
   `across_files`, anywhere in the files laid end to end in manifest order, so that a crop may run from one file's
-  end into the next one's start (as language models pack documents)."""
+  end into the next one's start (as language models pack documents); `trim_end` timesteps at the end of each file
+  are left out (a piece's final chord dying away, so that a prior never learns that the music stops)."""
 
-  def __init__(self, arrays: list[np.ndarray], crop: int, seed: int, across_files: bool = False):
+  def __init__(self, arrays: list[np.ndarray], crop: int, seed: int, across_files: bool = False, trim_end: int = 0):
+    arrays = [a[: max(len(a) - trim_end, 0)] for a in arrays]
     lengths = np.array([len(a) for a in arrays])
     if across_files:
       self.cumulative, self.positions = np.cumsum(lengths), max(int(lengths.sum()) - crop + 1, 0)
@@ -30,7 +32,8 @@ class RandomCrops:
       self.cumulative = np.cumsum(np.maximum(lengths - crop + 1, 0))
       self.positions = int(self.cumulative[-1])
     if self.positions == 0:
-      raise DatasetError(f"no file is at least one crop ({crop} timesteps) long")
+      trimmed = f" once its last {trim_end} are left out (data.trim_end_seconds)" if trim_end else ""
+      raise DatasetError(f"no file is at least one crop ({crop} timesteps) long{trimmed}")
     self.arrays, self.crop, self.seed = arrays, crop, seed
 
   def locate(self, index: int) -> tuple[int, int]:
@@ -59,11 +62,12 @@ def train_iterator(
   threads: int = 2,
   prefetch: int = 8,
   across_files: bool = False,
+  trim_end: int = 0,
 ) -> grain.DatasetIterator:
   """An endless, checkpointable iterator of this process's (global_batch / process_count, crop) batches."""
   if global_batch % process_count:
     raise ValueError(f"batch size {global_batch} is not divisible by the process count {process_count}")
-  crops = RandomCrops(data.arrays("train"), crop, seed, across_files)
+  crops = RandomCrops(data.arrays("train"), crop, seed, across_files, trim_end)
   ds = (
     grain.MapDataset.range(ENDLESS)[process_index::process_count]
     .map(crops)
@@ -73,10 +77,16 @@ def train_iterator(
 
 
 def batch_sources(
-  data: PreparedDataset, crop: int, global_batch: int, seed: int, step: int, across_files: bool = False
+  data: PreparedDataset,
+  crop: int,
+  global_batch: int,
+  seed: int,
+  step: int,
+  across_files: bool = False,
+  trim_end: int = 0,
 ) -> list[str]:
   """'source@start' of every crop in the global batch of training step `step` (1-based)."""
-  crops = RandomCrops(data.arrays("train"), crop, seed, across_files)
+  crops = RandomCrops(data.arrays("train"), crop, seed, across_files, trim_end)
   entries = data.entries("train")
   located = (crops.locate(i) for i in range((step - 1) * global_batch, step * global_batch))
   return [f"{entries[file]['source']}@{start}" for file, start in located]

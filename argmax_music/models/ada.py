@@ -51,6 +51,8 @@ class ADA(nn.Module):
   decoder: WaveNet
   decoder_input_noise: float = 0.0
   decoder_blind_fraction: float = 0.0
+  fixed_codes: bool = False  # The encoder and quantizer are another level's (model.codes_from): no loss reaches them.
+  code_noise: float = 0.0  # In training, the share of codes the decoder reads as random ones (noisy_code_vectors).
 
   @property
   def hop(self) -> int:
@@ -58,9 +60,21 @@ class ADA(nn.Module):
 
   def __call__(self, signal: jax.Array, train: bool = True) -> tuple[jax.Array, Quantized]:
     """Decoder logits (batch, time, classes) for `signal` (batch, time), and the quantizer's output."""
-    quantized = self.quantizer(self.encoder(signal), train=train)
+    quantized = self.quantizer(self.encoder(signal), train=train and not self.fixed_codes)
+    if self.fixed_codes:  # No codebook update or restart above; no gradient or auxiliary loss here.
+      embedding = jax.lax.stop_gradient(quantized.embedding)
+      quantized = quantized._replace(embedding=embedding, aux_loss=jnp.zeros_like(quantized.aux_loss))
     inputs = self.corrupt(signal) if train else signal
-    return self.decoder(inputs, self.upsampler(quantized.embedding)), quantized
+    vectors = self.noisy_code_vectors(quantized) if train and self.code_noise else quantized.embedding
+    return self.decoder(inputs, self.upsampler(vectors)), quantized
+
+  def noisy_code_vectors(self, quantized: Quantized) -> jax.Array:
+    """The code vectors the decoder is conditioned on in training with `code_noise`: each, with that probability,
+    a uniformly random code's (the rest keep their gradient), so that the decoder learns to render codes with errors
+    in them, as a prior's samples have."""
+    codes = corrupt_tokens(self.make_rng("noise"), quantized.codes, self.code_noise, self.quantizer.num_codes)
+    changed = (codes != quantized.codes)[..., None]
+    return jnp.where(changed, self.quantizer.embed_codes(codes).astype(quantized.embedding.dtype), quantized.embedding)
 
   def corrupt(self, signal: jax.Array) -> jax.Array:
     """The decoder's input in training: each timestep, with probability `decoder_input_noise`, a random class

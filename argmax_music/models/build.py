@@ -51,7 +51,16 @@ def build_ada(model, signal_classes: int) -> ADA:
   encoder = Encoder(signal_classes, quantizer.input_dim, **kwargs(model.encoder), dtype=dtype)
   upsampler = Upsampler(encoder.hop, **kwargs(model.upsampler, Upsampler), dtype=dtype)
   decoder = build_wavenet(model.decoder, signal_classes, model.upsampler.channels, dtype)
-  return ADA(encoder, quantizer, upsampler, decoder, model.decoder_input_noise, model.decoder_blind_fraction)
+  return ADA(
+    encoder,
+    quantizer,
+    upsampler,
+    decoder,
+    model.decoder_input_noise,
+    model.decoder_blind_fraction,
+    fixed_codes=bool(model.codes_from),
+    code_noise=model.code_noise,
+  )
 
 
 def build_prior(prior, num_codes: int):
