@@ -25,7 +25,7 @@ def get_config():
   c.data.across_files = False
   # > 0: training crops leave out each file's last N seconds (a piece's final chord dying away), so that a prior
   # never learns that the music stops: its pieces have no end, and within a file nothing follows an ending. At 2 s
-  # the shipped prior's pieces drifted more into quiet codes, not less (1.20 notes/s against 2.08).
+  # the shipped prior's pieces drifted more into a final chord's codes, not less (1.20 notes/s against 2.08).
   c.data.trim_end_seconds = 0.0
   c.data.threads = 2
   c.data.prefetch = 8
