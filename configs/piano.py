@@ -52,10 +52,10 @@ channels (eval NLL 3.08) gave 1.75, its pieces drifting into the codes that end 
 decoder that sees 2 s"). Over the shipped level 2's own codes such a decoder (`:upsampler2`, trained with the
 encoder fixed) reconstructs at F1 0.51 and renders real codes at 6.16 notes/s (the shipped level 2: 4.83), but the
 shipped prior's pieces through it have 1.89 (2.08); a prior trained without the files' last 2 s
-(`data.trim_end_seconds`) drifted more into the codes that end pieces (1.20); a prior that sees 2 s, below this config's
-16 s, trained on crops of 512 in batches of 32, made 2.51-2.88 over two seeds; on this config's crops (4,096, 4 a
-batch) it made 1.76, and with three more layers to see 16 s 1.39 (WORKSPACE.md, "A level-2 decoder over fixed
-codes").
+(`data.trim_end_seconds`) drifted more into the codes that end pieces (1.20); a prior that sees 2 s, below this
+config's 16 s, trained on crops of 512 in batches of 32, made 2.50-2.88 over two seeds and both level 2s; on this
+config's crops (4,096, 4 a batch) it made 1.76, and with three more layers to see 16 s 1.39 (WORKSPACE.md, "A
+level-2 decoder over fixed codes").
 """
 
 from argmax_music.config import parse_variant
