@@ -37,6 +37,19 @@ def test_one_step_samples_are_the_priors_draws_given_the_real_past(tiny_stack):
   np.testing.assert_array_equal(coldest, np.argmax(logits, axis=-1))  # Near temperature 0: the most likely code.
 
 
+def test_surprise_is_the_priors_nll_of_each_code_by_window(tiny_stack):
+  import jax
+
+  from argmax_music import stack
+
+  _, prior = stack.open_stack(tiny_stack)
+  codes = np.random.default_rng(1).integers(0, prior.task.signal_classes, (2, 250)).astype(np.int32)
+  logits = prior.task.model.apply({"params": prior.params}, codes)
+  bits = -np.take_along_axis(np.asarray(jax.nn.log_softmax(logits, -1)), codes[..., None], -1)[..., 0] / np.log(2)
+  by_window = prior_drift.surprise_bits(prior, codes, rate=10.0, window_s=10.0)  # Windows of 100 codes: 2 whole.
+  np.testing.assert_allclose(by_window, [bits[:, :100].mean(), bits[:, 100:200].mean()], atol=2e-3)
+
+
 def test_notes_per_second_counts_onsets_in_each_window():
   """Four decaying 440-Hz tones, two in each 2-s window of a 4-s signal, transcribed: 1 note/s in each window."""
   rate = 16000

@@ -9,7 +9,9 @@ seconds), set beside the training codes of the prior (its data.dir): the entropy
 windows (pooled over pieces: does it fall as a piece goes on?), per piece the entropy, distinct codes and the share
 of codes that repeat the one before, the KL divergence of the pieces' code frequencies from the training codes',
 and the share of codes among the 8 most frequent in the training files' last second (a piece's final chord dying
-away) against the training codes' own share. Prints JSON.
+away) against the training codes' own share; and by 5-s quarter, how surprised the prior is by its own pieces'
+codes (their mean -log2 p under it, bits per code) beside its surprise at validation codes (their NLL): a prior
+whose pieces turn more predictable to it than real music is has drifted into a state of its own. Prints JSON.
 
 --decode also decodes them through the stack's levels (--decoder_temperature, --soft_codes) and counts the notes
 the transcriber hears in each 5-s quarter of the pieces, beside the same count for two references of as many
@@ -82,6 +84,16 @@ def one_step_samples(prior: stack.Stage, codes: np.ndarray, seed: int, temperatu
   return np.asarray(generate.sample_logits(jax.random.key(seed), jnp.log(probabilities), temperature))
 
 
+def surprise_bits(prior: stack.Stage, codes: np.ndarray, rate: float, window_s: float = 5.0) -> list[float]:
+  """The prior's mean -log2 p of each code of `codes` (pieces, codes) given the codes before it, in consecutive
+  windows of `window_s` at `rate` codes per second (a shorter last one is left out)."""
+  model, params = prior.task.generator(prior.params)
+  probabilities = stack.predicted_probabilities(model, params, np.asarray(codes, np.int32), None)
+  bits = -np.log2(np.take_along_axis(probabilities, np.asarray(codes)[..., None], -1)[..., 0])
+  window = round(window_s * rate)
+  return [round(float(bits[:, i : i + window].mean()), 3) for i in range(0, bits.shape[1] - window + 1, window)]
+
+
 def notes_per_second(signals: list[np.ndarray], rate: int, window_s: float = 5.0) -> list[float]:
   """Detected notes per second in consecutive windows of `window_s` (a shorter last one is left out), over all
   `signals` (float waveforms of equal length)."""
@@ -119,6 +131,8 @@ def main(argv):
     judge = functools.partial(code_figures, training=training, classes=prior.task.signal_classes, rate=rate)
     out[root] = {"prior": prior.describe()} | judge(pieces)
     real = np.stack([a[:length] for a in validation if len(a) >= length][: len(pieces)])
+    out[root]["surprise_bits_by_quarter"] = surprise_bits(prior, pieces, rate)
+    out[root]["validation_surprise_bits_by_quarter"] = surprise_bits(prior, real, rate)
     # One reference per codes folder: stacks whose levels differ read different codes.
     name = f"validation codes of {prior.config.data.dir} ({len(real)} files, their first {FLAGS.seconds:g} s)"
     out.setdefault(name, judge(real))
