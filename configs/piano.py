@@ -57,8 +57,9 @@ config's 16 s, trained on crops of 512 in batches of 32, made 2.50-2.88 over two
 config's crops (4,096, 4 a batch) it made 1.76, and with three more layers to see 16 s 1.39 (WORKSPACE.md, "A
 level-2 decoder over fixed codes"). Under priors that drift less the upsampler does add notes (+1.4 to +1.8): over
 it, this prior trained on crops across files made 4.22, 3.35 and 3.20 notes/s (three seeds; the first above the 4.03
-floor, 2 of 4 floors) and the 8,000-step prior 3.94. That pair is the next shipped model once table (f)'s one-level
-prior has trained at the new budget (WORKSPACE.md, "An upsampler under priors that drift less").
+floor, 2 of 4 floors; this config's own three seeds made 2.08, 1.18 and 1.21) and the 8,000-step prior 3.94. That
+pair is the next shipped model once table (f)'s one-level prior has trained at the new budget (WORKSPACE.md, "An
+upsampler under priors that drift less").
 """
 
 from argmax_music.config import parse_variant
