@@ -88,8 +88,9 @@ def surprise_bits(prior: stack.Stage, codes: np.ndarray, rate: float, window_s: 
   """The prior's mean -log2 p of each code of `codes` (pieces, codes) given the codes before it, in consecutive
   windows of `window_s` at `rate` codes per second (a shorter last one is left out)."""
   model, params = prior.task.generator(prior.params)
-  probabilities = stack.predicted_probabilities(model, params, np.asarray(codes, np.int32), None)
-  bits = -np.log2(np.take_along_axis(probabilities, np.asarray(codes)[..., None], -1)[..., 0])
+  codes = np.asarray(codes, np.int32)
+  probabilities = stack.predicted_probabilities(model, params, codes, None)
+  bits = -np.log2(np.take_along_axis(probabilities, codes[..., None], -1)[..., 0])
   window = round(window_s * rate)
   return [round(float(bits[:, i : i + window].mean()), 3) for i in range(0, bits.shape[1] - window + 1, window)]
 
