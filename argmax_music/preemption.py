@@ -31,8 +31,11 @@ class Preemption:
     return self
 
   def __exit__(self, *exc):
-    if self._previous is not None:
-      signal.signal(signal.SIGTERM, self._previous)  # After training, SIGTERM does what it did before.
+    if self._previous is None:
+      return
+    # After a stop by signal the process is on its way out: a repeated SIGTERM (schedulers send
+    # them) must not kill it while it writes its last lines. Otherwise SIGTERM does what it did.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN if self.received else self._previous)
 
   def _handler(self, signum, frame):
     del frame

@@ -3,12 +3,12 @@
   make pretrained      (= python -m argmax_music.pretrained [--root=runs/piano] [--out=pretrained/piano])
 
 corpus (400 music21 pieces on fluidsynth's piano) -> prepare -> level 1 -> its codes -> level 2 -> its codes ->
-the prior (configs/piano.py) -> the one-level prior of RESULTS.md table (f) -> the prior again from other seeds
-and without its input noise (table (f)'s spread over priors, and what the noise does) -> the comparison of both
-stacks (`argmax_music.experiments.hierarchy`) -> OUT: each stage's parameters only (`checkpoints.export_params`),
-training.json (machine, steps and wall time per stage) and the model card README.md. Every stage resumes or skips
-finished work, so an interrupted run continues where it stopped; each stage's wall time adds up over invocations,
-per machine, in ROOT/stages.json.
+level 2's decoder again, seeing 2 s, over those codes (the upsampler, shipped as level 2) -> the prior
+(configs/piano.py) -> the one-level prior of RESULTS.md table (f) -> the prior again from other seeds (table (f)'s
+spread over priors) -> the comparison of both stacks (`argmax_music.experiments.hierarchy`) -> OUT: the shipped
+stages' parameters only (`checkpoints.export_params`), training.json (machine, steps and wall time per stage) and
+the model card README.md. Every stage resumes or skips finished work, so an interrupted run continues where it
+stopped; each stage's wall time adds up over invocations, per machine, in ROOT/stages.json.
 
 `sample --pretrained=piano` and the notebook load OUT through the normal checkpoint path (`stack.open_stack`).
 """
@@ -30,13 +30,10 @@ FLAGS = flags.FLAGS
 # pretrained/ beside the package: the repository's copy (make demo installs the package in place).
 SHIPPED = Path(__file__).resolve().parents[1] / "pretrained"
 CONFIG = "configs/piano.py"
-# Beside the shipped prior (seed 0, input noise 0.2): table (f)'s spread over priors and what the input noise does.
-OTHER_PRIORS = {
-  "prior_seed1": ("--config.seed=1",),
-  "prior_seed2": ("--config.seed=2",),
-  "prior_noise0_seed0": ("--config.prior.input_noise=0",),
-  "prior_noise0_seed1": ("--config.prior.input_noise=0", "--config.seed=1"),
-}
+# Beside the shipped prior (seed 0): table (f)'s spread over priors.
+OTHER_PRIORS = {"prior_seed1": ("--config.seed=1",), "prior_seed2": ("--config.seed=2",)}
+# OUT's folders and the stages (workdirs under ROOT) that trained them; each is exported from its last stage.
+TRAINED_BY = {"level1": ("level1",), "level2": ("level2", "upsampler2"), "prior": ("prior",)}
 
 
 def locate(name: str) -> Path:
@@ -79,6 +76,9 @@ def stage_commands(data: Path, root: Path, pieces: int) -> dict[str, tuple[str, 
     "encode1": encode(1),
     "level2": train("level2", root / "codes1", root / "level2"),
     "encode2": encode(2),
+    "upsampler2": train(
+      "upsampler2", root / "codes1", root / "upsampler2", f"--config.model.codes_from={root / 'level2'}"
+    ),
     "prior": train("prior", root / "codes2", root / "prior"),
     "prior1": train("prior1", root / "codes1", root / "one_level" / "prior"),
   } | {
@@ -94,12 +94,11 @@ def link(stack_root: Path, out: Path, *levels: str) -> None:
 
 
 def export(root: Path, out: Path) -> None:
-  """OUT/level1, level2, prior: parameters only; written beside OUT and swapped in whole."""
+  """OUT/level1, level2 (the upsampler), prior: parameters only; written beside OUT and swapped in whole."""
   new = out.with_name(f".{out.name}.new")
   shutil.rmtree(new, ignore_errors=True)
-  levels, prior = stack.find_stack(root)
-  for workdir in [*levels, prior]:
-    checkpoints.export_params(workdir, new / workdir.name)
+  for name, stages in TRAINED_BY.items():
+    checkpoints.export_params(root / stages[-1], new / name)
   for kept in out.glob("*") if out.is_dir() else []:  # The card, training.json, examples: rewritten later.
     if kept.is_file():
       shutil.copy(kept, new / kept.name)
@@ -151,13 +150,13 @@ def write_card(path: Path, h: dict) -> None:
   stages = record["stages"]
   rows = []
   for stage, what in zip([*levels, prior], ("level 1 (audio)", "level 2 (level 1's codes)", "prior (level 2's codes)")):
-    name = stage.workdir.name
+    trained = [name for name in TRAINED_BY[stage.workdir.name] if name in stages]
     size = sum(np.size(x) for x in jax.tree.leaves(stage.params))
     hop = f"{stage.hop}" if stage.task.is_level else "-"
-    rows.append(
-      f"| {name} | {what} | {hop} | {size / 1e6:.2f} M | {stages[name]['steps']} | {stages[name]['seconds'] / 60:.1f} |"
-    )
-  shipped = {stage.workdir.name for stage in [*levels, prior]}
+    steps = " + ".join(str(stages[name]["steps"]) for name in trained)
+    minutes = sum(stages[name]["seconds"] for name in trained) / 60
+    rows.append(f"| {' + '.join(trained)} | {what} | {hop} | {size / 1e6:.2f} M | {steps} | {minutes:.1f} |")
+  shipped = {name for names in TRAINED_BY.values() for name in names if name in stages}
   machines = sorted({stages[name]["machine"] for name in shipped})
   by_machine = {}  # {machine: ["stage (steps, minutes)", ...]}, the stages trained for table (f) only.
   for name, s in stages.items():
@@ -177,7 +176,8 @@ def write_card(path: Path, h: dict) -> None:
     "",
     "The paper's hierarchy at CPU scale (`configs/piano.py`, whose docstring gives the sizes and why both levels are "
     "VQ-VAEs): level 1 encodes 16-kHz audio at hop 8, level 2 encodes level 1's codes at hop 8 (64 overall, 250 "
-    f"codes/s), and a WaveNet prior over level 2's codes sees {two['prior_receptive_field_s']:.1f} s. Parameters only "
+    "codes/s; its decoder was trained again over those codes, fixed: `upsampler2`), and a WaveNet prior over level "
+    f"2's codes sees {two['prior_receptive_field_s']:.1f} s. Parameters only "
     "(the weights of each stage's last step), loaded by `stack.open_stack` through `checkpoints.load_params`.",
     "",
     "## Use",
@@ -246,8 +246,8 @@ def write_card(path: Path, h: dict) -> None:
     f"{real['flatness_db']:.1f} dB, pitch-class distance {real['pitch_class_distance']:.2f}, structure "
     f"{two['real_codes']['structure_median']:.2f}: {floors_met(two['real_codes'])} of {len(met)} floors.",
     f"- Beside it, the one-level stack (level 1 and a prior of the same shape over its codes, trained "
-    f"{h['one_level']['training_steps']} steps against {h['two_level']['training_steps']} for level 2 and this "
-    f"prior) generated {one['notes_per_s']:.2f} notes/s at flatness {one['flatness_db']:.1f} dB "
+    f"{h['one_level']['training_steps']} steps against {h['two_level']['training_steps']} for level 2, its "
+    f"upsampler and this prior) generated {one['notes_per_s']:.2f} notes/s at flatness {one['flatness_db']:.1f} dB "
     f"and met {floors_met(h['one_level'])} of {len(met)} floors. Through level 2 the reconstructions "
     f"score F1 {two['reconstruction_2_levels']['onset_f1']:.2f} against "
     f"{two['reconstruction_1_levels']['onset_f1']:.2f} through level 1 alone (what level 2 needed and what it still "
@@ -290,6 +290,7 @@ def main(argv):
     stage(
       "argmax_music.experiments.hierarchy",
       f"--two_level={out}",
+      "--seeds=0,1,2,3",  # 16 pieces of 20 s per stack.
       f"--temperature={','.join(FLAGS.temperature)}",
       f"--{'' if FLAGS.soft_codes else 'no'}soft_codes",
       f"--one_level={root / 'one_level'}",

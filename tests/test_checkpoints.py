@@ -190,6 +190,22 @@ def test_exported_stack_loads_with_the_same_parameters(tiny_stack, tmp_path):
     pretrained.locate("nowhere")
 
 
+@pytest.mark.slow
+def test_export_ships_each_folder_from_the_last_stage_that_trained_it(tiny_stack, tmp_path, monkeypatch):
+  """`pretrained.export` writes OUT/NAME from the last of the stages that trained it (the shipped level 2 from the
+  upsampler, not from level 2's first run), keeps OUT's card and drops its old weights."""
+  from argmax_music import pretrained
+
+  monkeypatch.setattr(pretrained, "TRAINED_BY", {"level1": ("first_run", "level1"), "prior": ("prior",)})
+  out = tmp_path / "piano"
+  (out / "level1" / "checkpoints" / "7").mkdir(parents=True)
+  (out / "README.md").write_text("the card")
+  pretrained.export(tiny_stack, out)
+  assert sorted(p.name for p in out.iterdir()) == ["README.md", "level1", "prior"]
+  assert (out / "README.md").read_text() == "the card" and not (out / "level1" / "checkpoints" / "7").exists()
+  assert checkpoints.read_run(out / "level1")["exported_from"]["workdir"] == str(tiny_stack / "level1")
+
+
 def test_a_run_older_than_a_changed_default_loads_as_it_trained():
   """A run recorded before decoder_blind_fraction existed trained without blind sequences: it loads with 0, not with
   today's default; a key the run recorded keeps its value; a new key without a BEFORE_KEY entry takes the default."""

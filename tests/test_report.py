@@ -351,8 +351,8 @@ def test_table_f_floors_and_findings(tmp_path):
   assert "two levels from real level-2 codes (a perfect prior): 2 of 4 floors met; not met: flatness" in text
   two["training_steps"] = 9500  # A prior trained longer than the one-level stack's.
   assert (
-    "Not the same budget: the two-level stack trained 9500 steps (level 2 and its prior), the one-level stack 4000 "
-    "(its prior); the stack with more steps is favoured." in hierarchy_table.findings(h)
+    "Not the same budget: the two-level stack trained 9500 steps (in the stages it does not share), the one-level "
+    "stack 4000 (its prior); the stack with more steps is favoured." in hierarchy_table.findings(h)
   )
   results = tmp_path / "RESULTS.md"
   results.write_text("# R\n\n## (a)\n\n| t |\n\n![plot](p.png)\n")
@@ -422,6 +422,16 @@ def test_table_f_other_priors():
   two["prior_steps"] = 8000
   said = hierarchy_table.findings(h | {"seconds": 20.0, "seeds": [0], "pieces_per_stack": 2})
   assert any("prior input noise 0.2, over 2 priors of 2500 steps (seeds 1, 2): notes/s 0.75 ± 0.35" in f for f in said)
+  # Decoded with soft codes, the others sit beside the shipped prior's soft-code pieces (3.0), not its sampled ones.
+  two["prior_steps"] = 2500
+  for r in others:
+    r["soft_codes"] = True
+  soft = stack_result([3.0, 3.0], [0.1, 0.3], -19.0, 0.3) | {"prior_seed": 0, "prior_input_noise": 0.2}
+  text = "\n".join(
+    hierarchy_table.table_f(h | {"two_level_soft": soft, "seconds": 20.0, "seeds": [0]} | {"pieces_per_stack": 2})
+  )
+  assert "| two levels, prior seed 2, soft codes | 16.4 s | 0.2 | 2500 | - | 1.00 ± 0.00 |" in text
+  assert "prior input noise 0.2, over 3 priors of 2500 steps (seeds 0, 1, 2): notes/s 1.50 ± 1.32 (mean ± std" in text
 
 
 @pytest.mark.slow

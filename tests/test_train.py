@@ -17,6 +17,7 @@ from conftest import REPO, tiny_config, tiny_train_command, xla_flags
 from argmax_music import checkpoints, encode, sample, stack, tasks, train
 from argmax_music.config import ConfigError
 from argmax_music.data import dataset
+from argmax_music.preemption import Preemption
 from configs import base, tiny
 
 
@@ -75,6 +76,21 @@ def test_sigterm_twice_leaves_a_restorable_checkpoint(tiny_data, tmp_path):
   _, _, params, _, step, _ = checkpoints.load_params(workdir)
   assert 3 <= step < 100000
   assert all(np.all(np.isfinite(x)) for x in jax.tree.leaves(params))
+
+
+def test_sigterm_after_a_stop_by_signal_is_ignored_and_otherwise_restored():
+  previous = signal.signal(signal.SIGTERM, signal.SIG_DFL)
+  try:
+    with Preemption() as untouched:
+      pass
+    assert not untouched.received and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+    with Preemption() as stopped:
+      os.kill(os.getpid(), signal.SIGTERM)
+      assert stopped.requested(0)
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_IGN
+    os.kill(os.getpid(), signal.SIGTERM)  # A second one, once training has returned: the process lives on.
+  finally:
+    signal.signal(signal.SIGTERM, previous)
 
 
 @pytest.mark.slow

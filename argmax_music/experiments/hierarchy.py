@@ -14,8 +14,8 @@ one-level stack's figures (and, with --card, its example piece) from an earlier 
 new level 2 or prior when the one-level prior's weights are gone; the earlier run must have used the same level 1,
 seeds, pieces and seconds, and the table says where its row comes from. --other_priors takes stacks that are
 --two_level with another prior, trained as its prior was but for the seed and the input noise (level1/ and level2/
-linked to --two_level's): their pieces are generated too, one row each, and the findings give the spread over the
-priors of each input noise and, with two noises, their difference; --other_priors_from takes those rows from an
+linked to --two_level's): their pieces are generated too (with soft codes under --soft_codes), one row each, and
+the findings give the spread over the priors of each input noise and, with two noises, their difference; --other_priors_from takes those rows from an
 earlier OUT whose levels reconstructed as these do (their priors' weights gone). Beside the two-level stack, what a
 perfect prior would reach: real level-2 codes of validation clips, decoded as the pieces are. --soft_codes decodes
 the two-level stack's pieces (and real codes) a second time with soft codes (`stack.Sampler`), each its own row; the
@@ -155,8 +155,10 @@ def main(argv):
         h["two_level_soft"] |= budget[name] | {"real_codes": real_codes(reference, soft_codes=True)}
         del examples[label]  # The card's example is its decoding's.
         examples[label + hierarchy_table.SOFT] = pieces[0]
-  for root in others:
-    other, _ = stack_figures(root, FLAGS.pieces, seeds, FLAGS.seconds, temperatures, reference, reconstruct=False)
+  for root in others:  # Decoded as the shipped stack's pieces are, with soft codes under --soft_codes.
+    other, _ = stack_figures(
+      root, FLAGS.pieces, seeds, FLAGS.seconds, temperatures, reference, reconstruct=False, soft_codes=FLAGS.soft_codes
+    )
     h["two_level"].setdefault("other_priors", []).append(other)
   if FLAGS.other_priors_from:
     path = Path(FLAGS.other_priors_from)
@@ -222,7 +224,8 @@ def training_budget(two_root: Path) -> dict[str, dict]:
     "training_minutes": sum(record[n]["seconds"] for n in names) / 60,
     "training_steps": sum(record[n].get("steps", 0) for n in names),
   }
-  return {"two_level": budget("level2", "encode2", "prior"), "one_level": budget("prior1")}
+  two_level = [name for name in ("level2", "encode2", "upsampler2", "prior") if name in record]
+  return {"two_level": budget(*two_level), "one_level": budget("prior1")}
 
 
 if __name__ == "__main__":

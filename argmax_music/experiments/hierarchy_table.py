@@ -72,7 +72,9 @@ def table_f(h: dict) -> list[str]:
   rows = [stack_row(f"two levels (hop 8 x 8){shipped}", two)]
   if "two_level_soft" in h:
     rows.append(stack_row(f"two levels (hop 8 x 8){shipped}{SOFT}", h["two_level_soft"]))
-  rows += [stack_row(f"two levels, prior seed {r['prior_seed']}", r) for r in others]
+  rows += [
+    stack_row(f"two levels, prior seed {r['prior_seed']}{SOFT if r.get('soft_codes') else ''}", r) for r in others
+  ]
   rows += [stack_row(name, r) for name, r in judged(h) if name.startswith(REAL_CODES)]
   rows.append(stack_row("one level (hop 8)", one))
   rows.append(
@@ -142,8 +144,8 @@ def findings(h: dict) -> list[str]:
   steps = [r.get("training_steps") for _, r in (two, one)]
   if None not in steps and steps[0] != steps[1]:
     out.append(
-      f"Not the same budget: the two-level stack trained {steps[0]} steps (level 2 and its prior), the one-level "
-      f"stack {steps[1]} (its prior); the stack with more steps is favoured."
+      f"Not the same budget: the two-level stack trained {steps[0]} steps (in the stages it does not share), the "
+      f"one-level stack {steps[1]} (its prior); the stack with more steps is favoured."
     )
   if "two_level_soft" in h:
     soft = (f"two levels{SOFT}", h["two_level_soft"])
@@ -152,8 +154,9 @@ def findings(h: dict) -> list[str]:
       for key, what in (("notes_per_s", "notes/s"), ("flatness_db", "flatness (dB)"))
     ]
     out.append(compare("notes_per_s", "notes/s", soft, one))
-  if two[1].get("other_priors"):
-    out += over_priors([two[1], *two[1]["other_priors"]])
+  others = two[1].get("other_priors", [])
+  if others:  # Beside the shipped prior's pieces decoded as theirs were.
+    out += over_priors([h["two_level_soft" if others[0].get("soft_codes") else "two_level"], *others])
   for name, r in judged(h):
     met = floors(r)
     missed = [k for k, ok in met.items() if not ok]
