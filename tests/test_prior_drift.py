@@ -50,13 +50,20 @@ def test_surprise_is_the_priors_nll_of_each_code_by_window(tiny_stack):
   np.testing.assert_allclose(by_window, [bits[:, :100].mean(), bits[:, 100:200].mean()], atol=2e-3)
 
 
-def test_notes_per_second_counts_onsets_in_each_window():
-  """Four decaying 440-Hz tones, two in each 2-s window of a 4-s signal, transcribed: 1 note/s in each window."""
+def test_window_figures_count_onsets_and_pitch_classes_in_each_window():
+  """Four decaying 440-Hz tones, two in each 2-s window of a 4-s signal, transcribed: 1 note/s in each window, all
+  on A (pitch class 9): distance 0 from a histogram of A alone, 0.5 from A and E in halves, 1 from C alone."""
   rate = 16000
   t = np.arange(4 * rate) / rate
   signal = np.zeros_like(t)
   for onset in (0.2, 1.2, 2.2, 3.2):
     on = (t >= onset) & (t < onset + 0.5)
     signal[on] += 0.5 * np.sin(2 * np.pi * 440.0 * t[on]) * np.exp(-3 * (t[on] - onset))
-  assert prior_drift.notes_per_second([signal, signal], rate, window_s=2.0) == [1.0, 1.0]
-  assert prior_drift.notes_per_second([signal], rate, window_s=3.0) == [1.0]  # The 1-s remainder is left out.
+  a, a_and_e, c = np.eye(12)[9], (np.eye(12)[9] + np.eye(12)[4]) / 2, np.eye(12)[0]
+  assert prior_drift.window_figures([signal, signal], rate, a, window_s=2.0) == {
+    "notes_per_s_by_quarter": [1.0, 1.0],
+    "pitch_class_distance_by_quarter": [0.0, 0.0],
+  }
+  three_s = prior_drift.window_figures([signal], rate, a_and_e, window_s=3.0)  # The 1-s remainder is left out.
+  assert three_s == {"notes_per_s_by_quarter": [1.0], "pitch_class_distance_by_quarter": [0.5]}
+  assert prior_drift.window_figures([signal], rate, c, window_s=2.0)["pitch_class_distance_by_quarter"] == [1.0, 1.0]

@@ -13,11 +13,13 @@ away) against the training codes' own share; and by 5-s quarter, how surprised t
 codes (their mean -log2 p under it, bits per code) beside its surprise at validation codes (their NLL): a prior
 whose pieces turn more predictable to it than real music is has drifted into a state of its own. Prints JSON.
 
---decode also decodes them through the stack's levels (--decoder_temperature, --soft_codes) and counts the notes
-the transcriber hears in each 5-s quarter of the pieces, beside the same count for two references of as many
-validation clips (the first --seconds of each file): their real top codes, and the prior's one-step samples, each
-code drawn from the prior given the real codes before it. The gap between one-step samples and the prior's own
-pieces is what it loses by continuing its own past rather than a real one (exposure bias). Minutes per stack.
+--decode also decodes them through the stack's levels (--decoder_temperature, --soft_codes) and, in each 5-s
+quarter of the pieces, counts the notes the transcriber hears and measures how far their pitch classes (pooled over
+the pieces) are from the training notes' (`metrics.figures`' pitch-class distance), beside the same figures for two
+references of as many validation clips (the first --seconds of each file): their real top codes, and the prior's
+one-step samples, each code drawn from the prior given the real codes before it. The gap between one-step samples
+and the prior's own pieces is what it loses by continuing its own past rather than a real one (exposure bias).
+Minutes per stack.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from absl import flags
 
 from argmax_music import audio, cli, stack
 from argmax_music.data import dataset
-from argmax_music.metrics import transcription
+from argmax_music.metrics import figures, pitch_stats, transcription
 from argmax_music.models import generate
 
 FLAGS = flags.FLAGS
@@ -95,20 +97,37 @@ def surprise_bits(prior: stack.Stage, codes: np.ndarray, rate: float, window_s: 
   return [round(float(bits[:, i : i + window].mean()), 3) for i in range(0, bits.shape[1] - window + 1, window)]
 
 
-def notes_per_second(signals: list[np.ndarray], rate: int, window_s: float = 5.0) -> list[float]:
-  """Detected notes per second in consecutive windows of `window_s` (a shorter last one is left out), over all
-  `signals` (float waveforms of equal length)."""
+def window_figures(
+  signals: list[np.ndarray], rate: int, pitch_classes: np.ndarray, window_s: float = 5.0
+) -> dict[str, list[float]]:
+  """Over all `signals` (float waveforms of equal length), in consecutive windows of `window_s` (a shorter last one
+  is left out): detected notes per second, and the distance of the notes' pitch-class histogram from
+  `pitch_classes` (`pitch_stats.histogram_distance`: 0 the same, 1 disjoint or no notes)."""
+  notes = np.concatenate([transcription.transcribe(s, rate).notes for s in signals])
   edges = np.arange(0.0, len(signals[0]) / rate + 1e-9, window_s)
-  counts = sum(np.histogram(transcription.transcribe(s, rate).notes[:, 0], bins=edges)[0] for s in signals)
-  return np.round(counts / (len(signals) * window_s), 3).tolist()
+  window = np.digitize(notes[:, 0], edges) - 1  # Onsets past the last whole window get len(edges) - 1.
+  counts = np.bincount(window, minlength=len(edges))[: len(edges) - 1]
+  distance = lambda w: pitch_stats.histogram_distance(
+    pitch_stats.pitch_class_histogram(notes[window == w]), pitch_classes
+  )
+  return {
+    "notes_per_s_by_quarter": np.round(counts / (len(signals) * window_s), 3).tolist(),
+    "pitch_class_distance_by_quarter": [round(distance(w), 3) for w in range(len(edges) - 1)],
+  }
 
 
-def decoded_notes(levels: list[stack.Stage], pieces: np.ndarray) -> list[float]:
-  """`notes_per_second` of top codes (pieces, codes) decoded through `levels` with the --decode flags."""
+def decoded_figures(levels: list[stack.Stage], pieces: np.ndarray, pitch_classes: np.ndarray) -> dict:
+  """`window_figures` of top codes (pieces, codes) decoded through `levels` with the --decode flags."""
   temperatures = [float(t) for t in FLAGS.decoder_temperature.split(",")]
   sampler = stack.Sampler(levels, None, temperatures, quiet=True, soft_codes=FLAGS.soft_codes)
   waveforms = sampler.decode(np.asarray(pieces, np.int32), len(levels))[-1]
-  return notes_per_second([audio.mu_law_decode(w) for w in waveforms], sampler.sample_rate)
+  return window_figures([audio.mu_law_decode(w) for w in waveforms], sampler.sample_rate, pitch_classes)
+
+
+@functools.cache
+def training_pitch_classes(data_dir: str, seconds: float) -> np.ndarray:
+  """The pitch-class histogram of a level-1 dataset's training notes (`figures.training_reference`), once per folder."""
+  return figures.training_reference(data_dir, seconds=seconds).pitch_classes
 
 
 @functools.cache
@@ -138,10 +157,12 @@ def main(argv):
     name = f"validation codes of {prior.config.data.dir} ({len(real)} files, their first {FLAGS.seconds:g} s)"
     out.setdefault(name, judge(real))
     if FLAGS.decode:
-      out[root]["notes_per_s_by_quarter"] = decoded_notes(levels, pieces)
+      pitch_classes = training_pitch_classes(levels[0].config.data.dir, FLAGS.seconds)
+      out[root] |= decoded_figures(levels, pieces, pitch_classes)
       one_step = one_step_samples(prior, real, seeds[0], FLAGS.temperature)
-      out[root]["one_step_samples"] = {"notes_per_s_by_quarter": decoded_notes(levels, one_step)}
-      out[name].setdefault("notes_per_s_by_quarter", decoded_notes(levels, real))
+      out[root]["one_step_samples"] = decoded_figures(levels, one_step, pitch_classes)
+      if "notes_per_s_by_quarter" not in out[name]:
+        out[name] |= decoded_figures(levels, real, pitch_classes)
   print(json.dumps(out, indent=1))
 
 
