@@ -19,7 +19,10 @@ from jax.experimental import multihost_utils
 
 
 class Preemption:
-  """While entered (`with Preemption() as p:`), `p.requested(step)` says whether to save and stop after `step`."""
+  """While entered (`with Preemption() as p:`), `p.requested(step)` says whether to save and stop after `step`.
+
+  After a stop by signal, SIGTERM stays ignored in this process (and in processes it starts): it is on its way out.
+  """
 
   def __init__(self):
     self.received = False

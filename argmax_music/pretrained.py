@@ -134,7 +134,8 @@ def training_record(seconds: dict[str, dict[str, float]], commands: dict) -> dic
 
 def write_card(path: Path, h: dict) -> None:
   """The model card: data, stages (config, size, steps, time), machine, figures (from `experiments.hierarchy`'s
-  JSON `h`), use and retraining; written from the numbers, so it says what the weights on disk did."""
+  JSON `h`), use and retraining; written from the numbers, so it says what the weights on disk did. A `note` in
+  training.json (how the weights were made, where not by one `make pretrained`) follows the line on machines."""
   import jax
   import numpy as np
 
@@ -176,8 +177,8 @@ def write_card(path: Path, h: dict) -> None:
     "",
     "The paper's hierarchy at CPU scale (`configs/piano.py`, whose docstring gives the sizes and why both levels are "
     "VQ-VAEs): level 1 encodes 16-kHz audio at hop 8, level 2 encodes level 1's codes at hop 8 (64 overall, 250 "
-    "codes/s; its decoder was trained again over those codes, fixed: `upsampler2`), and a WaveNet prior over level "
-    f"2's codes sees {two['prior_receptive_field_s']:.1f} s. Parameters only "
+    "codes/s; its decoder retrained with its encoder fixed, to see 2 s of level 1's codes: `upsampler2`), and a "
+    f"WaveNet prior over level 2's codes sees {two['prior_receptive_field_s']:.1f} s. Parameters only "
     "(the weights of each stage's last step), loaded by `stack.open_stack` through `checkpoints.load_params`.",
     "",
     "## Use",
@@ -207,9 +208,10 @@ def write_card(path: Path, h: dict) -> None:
     "",
     "## Stages",
     "",
-    f"Trained on {' and '.join(machines)}, {record['date']}, by `{record['command']}`.",
+    f"Trained on {' and '.join(machines)}, {record['date']}, by `{record['command']}`."
+    + (f" {record['note']}" if "note" in record else ""),
     "",
-    "| stage | models | hop | parameters | steps | wall time (min) |",
+    "| stage | models | hop | parameters | steps | time (min) |",
     "| --- | --- | --- | --- | --- | --- |",
     *rows,
     "",

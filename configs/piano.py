@@ -6,8 +6,8 @@
                                       4,095 of level 1's codes (2 s): the level 2 that ships
 --config=configs/piano.py:prior       the prior over level 2's codes: receptive field 4,095 codes = 16.4 s
 --config=configs/piano.py:prior1      the one-level comparison (RESULTS.md table (f)): the same prior over level 1's
-                                      codes (4,095 codes = 2.0 s), as many steps as level 2, the upsampler and the
-                                      prior together (6,000)
+                                      codes (4,095 codes = 2.0 s), also across files, as many steps as level 2, the
+                                      upsampler and the prior together (6,000)
 
 Why each choice, in short (the measurements are in WORKSPACE.md, "The shipped model (issue 28)"):
 - Both levels are VQ-VAEs with an EMA codebook and dead-code restarts, the paper's baseline: the AMAE's recipe
@@ -17,15 +17,15 @@ Why each choice, in short (the measurements are in WORKSPACE.md, "The shipped mo
   probability 0.3 (`model.decoder_input_noise`): a decoder that can predict from its own past leaves level 2's codes
   nothing to say (F1 0.44 through both levels; 0.00-0.14 without the noise or with longer receptive fields). Then
   its encoder is kept and a decoder that sees 2 s is trained over its codes (`upsampler2`): it renders real codes
-  at 6.16 notes/s against 4.83.
+  at 6.16 notes/s against 4.83 (8 validation clips, soft codes).
 - The prior reads a random input code with probability 0.2 (`prior.input_noise`), so that it learns to continue a
-  past with errors in it, and its crops run across files (`data.across_files`). Its pieces drift less (3-5%
+  past with errors in it, and its crops run across files (`data.across_files`). Its pieces drift less (5-8%
   repeated codes against 14% within files) and, over the upsampler, three seeds made 4.22, 3.35 and 3.20 notes/s;
   within files three seeds made 2.08, 1.18 and 1.21 over the first level 2 ("An upsampler under priors that drift
-  less"). The one-level prior trains without the input noise, with which it collapsed.
+  less"). The one-level prior trains without the input noise, with which it collapsed (within files).
 - The pieces decode with soft codes (`stack.Sampler`: level 1 conditioned on the expected code vector under level
-  2's prediction): 2.04 notes/s against 1.51 with sampled codes under an earlier prior, 4.83 against 3.41 from
-  real codes ("What a perfect prior would reach").
+  2's prediction): 4.22 notes/s against 2.88 with sampled codes from the shipped prior's codes, 6.56 against 5.43
+  from real codes (RESULTS.md table (f)).
 """
 
 from argmax_music.config import parse_variant

@@ -79,6 +79,8 @@ def test_sigterm_twice_leaves_a_restorable_checkpoint(tiny_data, tmp_path):
 
 
 def test_sigterm_after_a_stop_by_signal_is_ignored_and_otherwise_restored():
+  """Without a signal, leaving training restores SIGTERM's handler; after a stop by signal, a second SIGTERM (as
+  schedulers send) is ignored instead of killing the process while it writes its last files."""
   previous = signal.signal(signal.SIGTERM, signal.SIG_DFL)
   try:
     with Preemption() as untouched:

@@ -15,8 +15,9 @@ new level 2 or prior when the one-level prior's weights are gone; the earlier ru
 seeds, pieces and seconds, and the table says where its row comes from. --other_priors takes stacks that are
 --two_level with another prior, trained as its prior was but for the seed and the input noise (level1/ and level2/
 linked to --two_level's): their pieces are generated too (with soft codes under --soft_codes), one row each, and
-the findings give the spread over the priors of each input noise and, with two noises, their difference; --other_priors_from takes those rows from an
-earlier OUT whose levels reconstructed as these do (their priors' weights gone). Beside the two-level stack, what a
+the findings give the spread over the priors of each input noise and, with two noises, their difference;
+--other_priors_from takes those rows from an earlier OUT whose levels reconstructed as these do (their priors'
+weights gone). Beside the two-level stack, what a
 perfect prior would reach: real level-2 codes of validation clips, decoded as the pieces are. --soft_codes decodes
 the two-level stack's pieces (and real codes) a second time with soft codes (`stack.Sampler`), each its own row; the
 model card describes that decoding.
@@ -224,8 +225,8 @@ def training_budget(two_root: Path) -> dict[str, dict]:
     "training_minutes": sum(record[n]["seconds"] for n in names) / 60,
     "training_steps": sum(record[n].get("steps", 0) for n in names),
   }
-  two_level = [name for name in ("level2", "encode2", "upsampler2", "prior") if name in record]
-  return {"two_level": budget(*two_level), "one_level": budget("prior1")}
+  upsampler = ["upsampler2"] if "upsampler2" in record else []  # Level 2's second decoder, where it has one.
+  return {"two_level": budget("level2", "encode2", *upsampler, "prior"), "one_level": budget("prior1")}
 
 
 if __name__ == "__main__":

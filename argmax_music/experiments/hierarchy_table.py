@@ -54,7 +54,7 @@ def table_f(h: dict) -> list[str]:
     "pitch-class profiles of a piece's first and last 5 s (median over pieces). Training clips: "
     f"{s['training_notes_from']}, {h['seconds']:g}-s clips. Reconstruction: onset note F1 of 4 validation clips "
     "of 4 s at temperature 0 against their score, through level 1 alone and through every level. Training "
-    "time: the minutes of the stages that differ (level 1 is shared), on the machine named."
+    "time: the minutes of the stages that differ (level 1 is shared; the model card says where each ran)."
     + (f" The one-level row is {one['from']}." if "from" in one else "")
     + (f" The other priors' rows are {two['other_priors_from']}." if "other_priors_from" in two else "")
     + (
@@ -155,8 +155,9 @@ def findings(h: dict) -> list[str]:
     ]
     out.append(compare("notes_per_s", "notes/s", soft, one))
   others = two[1].get("other_priors", [])
-  if others:  # Beside the shipped prior's pieces decoded as theirs were.
-    out += over_priors([h["two_level_soft" if others[0].get("soft_codes") else "two_level"], *others])
+  decoded_as_others = "two_level_soft" if others and others[0].get("soft_codes") else "two_level"
+  if others and decoded_as_others in h:  # Beside the shipped prior's pieces decoded as theirs were.
+    out += over_priors([h[decoded_as_others], *others])
   for name, r in judged(h):
     met = floors(r)
     missed = [k for k, ok in met.items() if not ok]

@@ -2,7 +2,7 @@
 drifts less").
 
   python -m argmax_music.experiments.prior_drift --stacks=pretrained/piano[,ROOT,...] [--pieces=4] [--seeds=0,1]
-      [--seconds=20] [--temperature=1.0]
+      [--seconds=20] [--temperature=1.0] [--decode [--decoder_temperature=1.0,0] [--nosoft_codes]]
 
 Each stack's prior generates --pieces pieces per seed (its top codes only: no level decodes them, so this takes
 seconds), set beside the training codes of the prior (its data.dir): the entropy of the codes in consecutive 2-s
@@ -172,7 +172,7 @@ if __name__ == "__main__":
   flags.DEFINE_string("seeds", "0,1", "Sampling seeds.")
   flags.DEFINE_float("seconds", 20.0, "Seconds per piece.")
   flags.DEFINE_float("temperature", 1.0, "The prior's sampling temperature.")
-  flags.DEFINE_bool("decode", False, "Also decode the pieces and count their notes (minutes per stack).")
+  flags.DEFINE_bool("decode", False, "Also decode the pieces: notes and pitch classes by quarter (minutes).")
   flags.DEFINE_string("decoder_temperature", "1.0,0", "With --decode: each level's temperature, top-down.")
   flags.DEFINE_bool("soft_codes", True, "With --decode: decode with soft codes (stack.Sampler).")
   cli.run(main, stack.StackError, dataset.DatasetError)
