@@ -26,14 +26,14 @@ def test_one_step_samples_are_the_priors_draws_given_the_real_past(tiny_stack):
 
   _, prior = stack.open_stack(tiny_stack)
   codes = np.random.default_rng(0).integers(0, prior.task.signal_classes, (2, 300)).astype(np.int32)
-  drawn = prior_drift.one_step_samples(prior, codes, seed=0)
+  drawn = prior_drift.one_step_samples(prior_drift.teacher_forced(prior, codes), seed=0)
   assert drawn.shape == codes.shape and drawn.dtype == np.int32
   changed = codes.copy()
   changed[:, 100] = (changed[:, 100] + 1) % prior.task.signal_classes
-  again = prior_drift.one_step_samples(prior, changed, seed=0)
+  again = prior_drift.one_step_samples(prior_drift.teacher_forced(prior, changed), seed=0)
   np.testing.assert_array_equal(again[:, :101], drawn[:, :101])  # A code's draw reads only the codes before it.
   logits = prior.task.model.apply({"params": prior.params}, codes)
-  coldest = prior_drift.one_step_samples(prior, codes, seed=0, temperature=1e-6)
+  coldest = prior_drift.one_step_samples(prior_drift.teacher_forced(prior, codes), seed=0, temperature=1e-6)
   np.testing.assert_array_equal(coldest, np.argmax(logits, axis=-1))  # Near temperature 0: the most likely code.
 
 
@@ -46,7 +46,9 @@ def test_surprise_is_the_priors_nll_of_each_code_by_window(tiny_stack):
   codes = np.random.default_rng(1).integers(0, prior.task.signal_classes, (2, 250)).astype(np.int32)
   logits = prior.task.model.apply({"params": prior.params}, codes)
   bits = -np.take_along_axis(np.asarray(jax.nn.log_softmax(logits, -1)), codes[..., None], -1)[..., 0] / np.log(2)
-  by_window = prior_drift.surprise_bits(prior, codes, rate=10.0, window_s=10.0)  # Windows of 100 codes: 2 whole.
+  by_window = prior_drift.surprise_bits(
+    prior_drift.teacher_forced(prior, codes), codes, rate=10.0, window_s=10.0
+  )  # Windows of 100 codes: 2 whole.
   np.testing.assert_allclose(by_window, [bits[:, :100].mean(), bits[:, 100:200].mean()], atol=2e-3)
 
 

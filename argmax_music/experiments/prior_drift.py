@@ -78,20 +78,23 @@ def code_figures(
   return {k: np.round(v, 3).tolist() for k, v in figures.items()}
 
 
-def one_step_samples(prior: stack.Stage, codes: np.ndarray, seed: int, temperature: float = 1.0) -> np.ndarray:
-  """`codes` (pieces, codes) with each code replaced by the prior's sample for its step given the real codes
-  before it (teacher-forced)."""
+def teacher_forced(prior: stack.Stage, codes: np.ndarray) -> np.ndarray:
+  """The prior's distribution for each code of `codes` (pieces, codes) given the real codes before it:
+  (pieces, codes, classes)."""
   model, params = prior.task.generator(prior.params)
-  probabilities = stack.predicted_probabilities(model, params, np.asarray(codes, np.int32), None)
+  return np.asarray(stack.predicted_probabilities(model, params, np.asarray(codes, np.int32), None))
+
+
+def one_step_samples(probabilities: np.ndarray, seed: int, temperature: float = 1.0) -> np.ndarray:
+  """A draw from each step's `teacher_forced` distribution: the codes with each replaced by the prior's sample
+  given the real codes before it."""
   return np.asarray(generate.sample_logits(jax.random.key(seed), jnp.log(probabilities), temperature))
 
 
-def surprise_bits(prior: stack.Stage, codes: np.ndarray, rate: float, window_s: float = 5.0) -> list[float]:
-  """The prior's mean -log2 p of each code of `codes` (pieces, codes) given the codes before it, in consecutive
-  windows of `window_s` at `rate` codes per second (a shorter last one is left out)."""
-  model, params = prior.task.generator(prior.params)
+def surprise_bits(probabilities: np.ndarray, codes: np.ndarray, rate: float, window_s: float = 5.0) -> list[float]:
+  """The prior's mean -log2 p of each code of `codes` (pieces, codes) under its `teacher_forced` distributions,
+  in consecutive windows of `window_s` at `rate` codes per second (a shorter last one is left out)."""
   codes = np.asarray(codes, np.int32)
-  probabilities = stack.predicted_probabilities(model, params, codes, None)
   bits = -np.log2(np.take_along_axis(probabilities, codes[..., None], -1)[..., 0])
   window = round(window_s * rate)
   return [round(float(bits[:, i : i + window].mean()), 3) for i in range(0, bits.shape[1] - window + 1, window)]
@@ -151,15 +154,16 @@ def main(argv):
     judge = functools.partial(code_figures, training=training, classes=prior.task.signal_classes, rate=rate)
     out[root] = {"prior": prior.describe()} | judge(pieces)
     real = np.stack([a[:length] for a in validation if len(a) >= length][: len(pieces)])
-    out[root]["surprise_bits_by_quarter"] = surprise_bits(prior, pieces, rate)
-    out[root]["validation_surprise_bits_by_quarter"] = surprise_bits(prior, real, rate)
+    on_real = teacher_forced(prior, real)  # Once: for the surprise and for the one-step samples.
+    out[root]["surprise_bits_by_quarter"] = surprise_bits(teacher_forced(prior, pieces), pieces, rate)
+    out[root]["validation_surprise_bits_by_quarter"] = surprise_bits(on_real, real, rate)
     # One reference per codes folder: stacks whose levels differ read different codes.
     name = f"validation codes of {prior.config.data.dir} ({len(real)} files, their first {FLAGS.seconds:g} s)"
     out.setdefault(name, judge(real))
     if FLAGS.decode:
       pitch_classes = training_pitch_classes(levels[0].config.data.dir, FLAGS.seconds)
       out[root] |= decoded_figures(levels, pieces, pitch_classes)
-      one_step = one_step_samples(prior, real, seeds[0], FLAGS.temperature)
+      one_step = one_step_samples(on_real, seeds[0], FLAGS.temperature)
       out[root]["one_step_samples"] = decoded_figures(levels, one_step, pitch_classes)
       if "notes_per_s_by_quarter" not in out[name]:
         out[name] |= decoded_figures(levels, real, pitch_classes)
