@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 import orbax.checkpoint as ocp
 from absl import logging
@@ -191,8 +190,7 @@ def load_params(workdir: str | Path, which: str | int = "latest", use_ema: bool 
   if not isinstance(step, int) or step not in manager.all_steps():
     raise FileNotFoundError(f"{checkpoints.directory}: no checkpoint {which!r} (steps: {list(manager.all_steps())})")
   replicated = sharding.replicated(sharding.make_mesh())
-  example = jnp.zeros((1, task.example_length()), jnp.int32)
-  params, model_state = jax.eval_shape(task.init, jax.random.key(0), example)
+  params, model_state = jax.eval_shape(task.init, jax.random.key(0), task.example_batch())
   use_ema = use_ema and bool(config.train.ema_decay)
   old_format = run.get("checkpoint_format", 1) < FORMAT  # No ema_model_state: the live state was used with EMA.
   keys = {

@@ -6,7 +6,8 @@ Every split of the level's training data (or --input) is encoded in windows of
 the level's training crop (the encoder's view during training); a file's last
 partial window is taken as the final full window, so a file of n timesteps
 gives n // hop codes. Arrays are uint16; the manifest records the checkpoint
-that made them. Finished files are kept and skipped by a re-run.
+that made them, and each file keeps its score's key when the input has one.
+Finished files are kept and skipped by a re-run.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def encode_dataset(
       writer.set_aside("too_short", {"source": entry["source"], "length": len(x)})
     else:
       codes = stack.encode_array(encode_fn, x, crop, hop, batch)
-      writer.add(split, {k: entry[k] for k in ("source", "array", "sha256")}, codes)
+      writer.add(split, {k: entry[k] for k in ("source", "array", "sha256", "key") if k in entry}, codes)
   logging.info("codes of %s at step %d written to %s", workdir, level.step, output)
   return writer.manifest
 

@@ -53,6 +53,11 @@ def temperatures(root: Path, mode: str) -> list[float]:
   return chosen if mode in ("generate", "continue") else chosen[1:]
 
 
+def guidance(root: Path) -> float:
+  """The guidance towards each piece's key the model card's figures used (1: none, or an unconditioned prior)."""
+  return json.loads((root / "training.json").read_text()).get("guidance", 1.0)
+
+
 def soft_codes(root: Path) -> bool:
   """Whether the model card's figures decoded with soft codes (`stack.Sampler`)."""
   return json.loads((root / "training.json").read_text()).get("soft_codes", False)
@@ -171,6 +176,8 @@ def write_card(path: Path, h: dict) -> None:
   gen, real = two["generated"]["summary"], two["real_codes"]["generated"]["summary"]
   one, hard = h["one_level"]["generated"]["summary"], h["two_level"]["generated"]["summary"]
   met = hierarchy_table.floors(two)
+  keyed = "guidance" in two
+  one_prior = ", not conditioned on a key" if keyed and "guidance" not in h["one_level"] else ""
   floors_met = lambda r: sum(hierarchy_table.floors(r).values())
   lines = [
     f"# {root.name}: the shipped two-level piano model",
@@ -185,6 +192,9 @@ def write_card(path: Path, h: dict) -> None:
     "",
     "```",
     "python -m argmax_music.sample --pretrained=piano --mode=generate --seconds=20 --num=4 --out=DIR",
+    *(
+      ["python -m argmax_music.sample --pretrained=piano --mode=generate --key='D minor' --seconds=20"] if keyed else []
+    ),
     "python -m argmax_music.sample --pretrained=piano --mode=continue --prompt=FILE --seconds=10",
     "python -m argmax_music.sample --pretrained=piano --mode=reconstruct --input=FILE",
     "python -m argmax_music.sample --pretrained=piano --mode=upsample --codes=DIR/codes.npz",
@@ -197,6 +207,13 @@ def write_card(path: Path, h: dict) -> None:
       "not on the code sampled from it (`sample` does so for this model unless `--nosoft_codes`)."
       if soft
       else "."
+    )
+    + (
+      f" The prior is conditioned on each piece's key (the key of its score, in training): it plays each piece in a "
+      f"key drawn as often as each is in the training pieces (or `--key='D minor'`), guided towards it with "
+      f"classifier-free guidance of scale {two['guidance']:g} (`--guidance`; 1 samples the conditioned prior as it is)."
+      if keyed
+      else ""
     ),
     "",
     "## Data",
@@ -231,6 +248,15 @@ def write_card(path: Path, h: dict) -> None:
     f"{two['structure_median']:.2f} (real clips {gen['training_structure_same_piece']:.2f}; "
     f"different pieces {gen['training_structure_different_pieces']:.2f}); generating them took "
     f"{two['generate_seconds']:.0f} s.",
+    *(
+      [
+        f"- Pieces whose notes are in the key they were asked for (`metrics.keys`): {gen['key_agreement']:.2f} "
+        f"({gen['signature_agreement']:.2f} in it or its relative); real codes decoded, in their score's key: "
+        f"{real['key_agreement']:.2f} ({real['signature_agreement']:.2f})."
+      ]
+      if "key_agreement" in gen and "key_agreement" in real
+      else []
+    ),
     f"- Floors met: {', '.join(k for k, ok in met.items() if ok) or 'none'}; not met: "
     f"{', '.join(k for k, ok in met.items() if not ok) or 'none'}.",
     *(
@@ -247,7 +273,7 @@ def write_card(path: Path, h: dict) -> None:
     f"{h['seconds']:g} s, decoded as the pieces are, give {real['notes_per_s']:.2f} notes/s, flatness "
     f"{real['flatness_db']:.1f} dB, pitch-class distance {real['pitch_class_distance']:.2f}, structure "
     f"{two['real_codes']['structure_median']:.2f}: {floors_met(two['real_codes'])} of {len(met)} floors.",
-    f"- Beside it, the one-level stack (level 1 and a prior of the same shape over its codes, trained "
+    f"- Beside it, the one-level stack (level 1 and a prior of the same shape over its codes{one_prior}, trained "
     f"{h['one_level']['training_steps']} steps against {h['two_level']['training_steps']} for level 2, its "
     f"upsampler and this prior) generated {one['notes_per_s']:.2f} notes/s at flatness {one['flatness_db']:.1f} dB "
     f"and met {floors_met(h['one_level'])} of {len(met)} floors. Through level 2 the reconstructions "
@@ -287,7 +313,7 @@ def main(argv):
     for name in OTHER_PRIORS:
       link(root / name, out, "level1", "level2")
     record = training_record(seconds, commands) | {"temperatures": [float(t) for t in FLAGS.temperature]}
-    record["soft_codes"] = FLAGS.soft_codes
+    record["soft_codes"], record["guidance"] = FLAGS.soft_codes, FLAGS.guidance
     files.atomic_write_json(out / "training.json", record)
     stage(
       "argmax_music.experiments.hierarchy",
@@ -295,6 +321,7 @@ def main(argv):
       "--seeds=0,1,2,3",  # 16 pieces of 20 s per stack.
       f"--temperature={','.join(FLAGS.temperature)}",
       f"--{'' if FLAGS.soft_codes else 'no'}soft_codes",
+      f"--guidance={FLAGS.guidance}",
       f"--one_level={root / 'one_level'}",
       "--other_priors=" + ",".join(str(root / name) for name in OTHER_PRIORS),
       f"--card={out / 'README.md'}",
@@ -315,5 +342,6 @@ if __name__ == "__main__":
     "Sampling temperatures the card's figures use: the prior's, level 2's, level 1's.",
   )
   flags.DEFINE_bool("soft_codes", True, "The card's figures decode with soft codes too (stack.Sampler).")
+  flags.DEFINE_float("guidance", 4.0, "The card's figures guide a key-conditioned prior this far (stack.Sampler).")
   flags.DEFINE_integer("pieces", 400, "Corpus entries to render (400: Bach, nearly all chorales, 3.4 hours).")
   cli.run(main)

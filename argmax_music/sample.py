@@ -10,8 +10,10 @@
 --pretrained=piano samples the shipped model (pretrained/piano/README.md: at its card's temperatures and with soft
 codes where its card used them, unless --temperature and --[no]soft_codes say otherwise); --workdir=ROOT finds
 ROOT/level1, ROOT/level2, ... and ROOT/prior; or name them with --levels=DIR1,DIR2 (bottom first) and --prior=DIR.
---temperature takes one value for every stage or a list: the prior first, then each level from the top down. The
-output folder holds WAV files, codes (npz), a spectrogram PNG per sample and index.html.
+--temperature takes one value for every stage or a list: the prior first, then each level from the top down. A
+key-conditioned prior (`prior.condition_on_key`) plays each piece in a key: --key='D minor' (or one per piece,
+comma-separated), else one drawn as often as each is in its training data; --guidance > 1 holds it to the key
+harder (classifier-free guidance, `models.prior.GuidedPrior`). The output folder holds WAV files, codes (npz), a spectrogram PNG per sample and index.html.
 """
 
 from __future__ import annotations
@@ -103,16 +105,18 @@ def sample(
   chunk: int = 4000,
   figures: bool = False,
   soft_codes: bool = False,
+  keys: list[str] | None = None,
+  guidance: float = 1.0,
 ) -> dict:
   """Run one mode and write its outputs to `out` (with each clip's musical figures when `figures`, which
   takes seconds of transcription per second of audio); returns the settings written to index.html."""
   if mode not in MODES:
     raise ValueError(f"--mode={mode!r}: expected one of {MODES}")
-  sampler = Sampler(levels, prior, temperatures, top_p, seed, chunk, soft_codes=soft_codes)
+  sampler = Sampler(levels, prior, temperatures, top_p, seed, chunk, soft_codes=soft_codes, guidance=guidance)
   rate = sampler.sample_rate
   originals = None
   if mode == "generate":
-    top = sampler.prior_codes(num, math.ceil(seconds * rate / sampler.top_hop()))
+    top = sampler.prior_codes(num, math.ceil(seconds * rate / sampler.top_hop()), keys=keys)
     signals = sampler.decode(top, len(levels))
     codes = level_codes([*signals[-2::-1], top])
     waveform = signals[-1][:, : int(round(seconds * rate))]
@@ -134,7 +138,7 @@ def sample(
       x = x[: len(x) // level_hop * level_hop]
       known = sampler.encode_all(x, used)
       n_top = len(known[-1]) + math.ceil(seconds * rate / sampler.top_hop())
-      top = sampler.prior_codes(num, n_top, np.repeat(known[-1][None], num, axis=0))
+      top = sampler.prior_codes(num, n_top, np.repeat(known[-1][None], num, axis=0), keys)
       prompts = [np.repeat(s[None], num, axis=0) for s in [x] + known[:-1]]
       signals = sampler.decode(top, used, prompts)
       codes = level_codes([*signals[-2::-1], top]) | level_codes(known, "prompt_")
@@ -161,6 +165,8 @@ def sample(
     "levels": ", ".join(s.describe() for s in levels),
     "prior": prior.describe() if prior else "-",
     "prompt": prompt or input_file or codes_file or "-",
+    "keys": ", ".join(sampler.keys) or "-",
+    "guidance": guidance if sampler.keys else "-",
     "samples_per_s": {k: round(v, 1) for k, v in sampler.rates.items()},
   }
   write_outputs(out, waveform, codes, settings, rate, originals)
@@ -189,6 +195,7 @@ def main(argv):
   if shipped and not FLAGS["temperature"].present:
     temperatures = pretrained.temperatures(shipped, FLAGS.mode)
   soft_codes = pretrained.soft_codes(shipped) if shipped and not FLAGS["soft_codes"].present else FLAGS.soft_codes
+  guidance = pretrained.guidance(shipped) if shipped and not FLAGS["guidance"].present else FLAGS.guidance
   out = Path(FLAGS.out or default_out or Path(FLAGS.workdir or level_dirs[0]) / "samples" / FLAGS.mode)
   settings = sample(
     FLAGS.mode,
@@ -206,6 +213,8 @@ def main(argv):
     FLAGS.levels_used,
     figures=FLAGS.figures,
     soft_codes=soft_codes,
+    keys=FLAGS.key,
+    guidance=guidance,
   )
   print(f"wrote {settings['num']} x {settings['seconds']} s to {out}; open {out / 'index.html'}")
   print(f"samples/s per stage (whole batch): {settings['samples_per_s']}")
@@ -229,6 +238,18 @@ if __name__ == "__main__":
     "code (--pretrained: as its card did, unless given).",
   )
   flags.DEFINE_integer("seed", 0, "Random seed; the same seed gives the same audio.")
+  flags.DEFINE_list(
+    "key",
+    None,
+    "With a key-conditioned prior: the key of every piece ('D minor'), or one per piece, comma-separated "
+    "(default: drawn as often as each key is in its training data).",
+  )
+  flags.DEFINE_float(
+    "guidance",
+    1.0,
+    "With a key-conditioned prior: how far to guide it towards the key (classifier-free guidance; 1: none; "
+    "--pretrained: as its card did, unless given).",
+  )
   flags.DEFINE_string("prompt", None, "Audio file to continue (mode continue).")
   flags.DEFINE_string("input", None, "Audio file to reconstruct (mode reconstruct).")
   flags.DEFINE_string("codes", None, "npz of top-level codes (mode upsample).")

@@ -43,9 +43,9 @@ def batch_sharding(mesh) -> NamedSharding:
   return NamedSharding(mesh, P("data"))
 
 
-def global_batch(local: np.ndarray, mesh) -> jax.Array:
-  """A global array, batch-sharded over the mesh, from this process's part of the batch."""
-  return jax.make_array_from_process_local_data(batch_sharding(mesh), np.asarray(local))
+def global_batch(local, mesh):
+  """A global array (or a dict of them), batch-sharded over the mesh, from this process's part of the batch."""
+  return jax.tree.map(lambda x: jax.make_array_from_process_local_data(batch_sharding(mesh), np.asarray(x)), local)
 
 
 def machine() -> str:

@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from argmax_music import checkpoints, sharding
 from argmax_music.models import generate
+from argmax_music.models.prior import GuidedPrior
 from argmax_music.tasks import Task
 
 
@@ -160,6 +161,9 @@ class Sampler:
   than on the sampled code alone (the paper's decoding, and the default). Where the level above is unsure, its
   sampled codes are near random and the level below renders them as noise; the expected vector keeps what the
   candidates share.
+
+  guidance: for a key-conditioned prior, the scale of classifier-free guidance towards each piece's key
+  (`models.prior.GuidedPrior`); 1 samples the conditioned prior as it is.
   """
 
   def __init__(
@@ -172,6 +176,7 @@ class Sampler:
     chunk: int = 4000,
     quiet: bool = False,
     soft_codes: bool = False,
+    guidance: float = 1.0,
   ):
     self.levels, self.prior = levels, prior
     temperatures = list(temperatures)
@@ -180,9 +185,11 @@ class Sampler:
       raise ValueError(f"--temperature: give 1 value or {stages} (the prior, then each level top-down)")
     self.temperatures = temperatures * stages if len(temperatures) == 1 else temperatures
     self.top_p, self.seed, self.chunk, self.quiet, self.soft_codes = top_p, seed, chunk, quiet, soft_codes
+    self.guidance = guidance
     self.mesh = sharding.make_mesh()
     self.rates: dict[str, float] = {}  # Timesteps per second of each stage's last run (the whole batch).
     self.seconds: dict[str, float] = {}  # Wall seconds of each stage's last run.
+    self.keys: list[str] = []  # The key of each piece of a key-conditioned prior's last run.
 
   @property
   def sample_rate(self) -> int:
@@ -218,12 +225,33 @@ class Sampler:
     self.rates[name] = length * batch / self.seconds[name]
     return np.asarray(out)
 
-  def prior_codes(self, batch: int, length: int, prompt: np.ndarray | None = None) -> np.ndarray:
-    """Top codes from the prior, continuing `prompt` when given."""
+  def prior_codes(
+    self, batch: int, length: int, prompt: np.ndarray | None = None, keys: list[str] | None = None
+  ) -> np.ndarray:
+    """Top codes from the prior, continuing `prompt` when given; a key-conditioned prior plays each piece in its
+    key of `keys` (one for all, or one per piece; default `draw_keys`), which `self.keys` then holds."""
     if self.prior is None:
       raise StackError("this mode needs a prior (ROOT/prior, or --prior)")
     model, params = self.prior.task.generator(self.prior.params)
-    return self._run("prior", model, params, batch, length, None, self.temperatures[0], prompt, 0)
+    cond = None
+    if self.prior.task.keyed:
+      self.keys = list(keys) * (batch if len(keys) == 1 else 1) if keys else self.draw_keys(batch)
+      if len(self.keys) != batch:
+        raise ValueError(f"--key: give 1 key or {batch} (one per piece), not {len(keys)}")
+      cond = self.prior.task.pieces_condition(self.keys, length)
+      if self.guidance != 1:
+        model, params = GuidedPrior(model, self.guidance), {"prior": params}
+    elif keys:
+      raise StackError(f"{self.prior.describe()} is not conditioned on a key (prior.condition_on_key): drop --key")
+    return self._run("prior", model, params, batch, length, cond, self.temperatures[0], prompt, 0)
+
+  def draw_keys(self, batch: int) -> list[str]:
+    """Keys for `batch` pieces, drawn (with the sampler's seed) as often as each is in the prior's training data."""
+    shares = self.prior.run.get("key_shares")
+    if not shares:
+      raise StackError(f"{self.prior.describe()}: run.json records no key_shares to draw keys from; pass --key")
+    p = np.asarray(list(shares.values()))
+    return list(np.random.default_rng(self.seed).choice(list(shares), batch, p=p / p.sum()))
 
   def decode(self, codes: np.ndarray, top: int, prompts: list[np.ndarray | None] | None = None) -> list[np.ndarray]:
     """Decode codes of level `top` (1-based) down to the waveform; returns each level's signal, top first."""

@@ -19,6 +19,7 @@ import numpy as np
 from absl import logging
 
 from argmax_music.config import ConfigError
+from argmax_music.metrics.keys import KEYS, key_index
 from argmax_music.models import build, generate
 from argmax_music.models.ada import LOG2, nll_bits
 from argmax_music.models.quantizers import code_statistics
@@ -41,6 +42,7 @@ class Task:
   """An unconditional autoregressive model over the data's classes (the base of the prior and the WaveNet)."""
 
   is_level = False  # A level has an encoder and codes; the prior and the baseline do not.
+  keyed = False  # A key-conditioned prior trains on {"codes", "keys"} batches and samples in a key.
   hop = 1
   frozen: tuple[str, ...] = ()  # Top-level parameter modules the optimizer leaves as they are.
   sections: tuple[str, ...] = ()  # Config keys whose change makes checkpoints incompatible.
@@ -56,12 +58,22 @@ class Task:
   def check(self, data) -> None:
     """Fail at start, naming the key, on values of this stage's sections that cannot work with `data`."""
 
-  def example_length(self) -> int:
-    """The length of the example batch the model is initialised with (a whole number of codes)."""
-    return max(self.hop, self.config.data.crop // self.hop * self.hop)
+  def example_batch(self):
+    """The batch the model is initialised with: one crop of zeros (a whole number of codes), shaped as the data
+    this stage trains on."""
+    return jnp.zeros((1, max(self.hop, self.config.data.crop // self.hop * self.hop)), jnp.int32)
+
+  def targets(self, batch) -> jax.Array:
+    """The classes the model predicts in `batch`."""
+    return batch
+
+  def model_inputs(self, batch) -> tuple:
+    """The model's arguments for `batch`."""
+    return (batch,)
 
   def init(self, rng, batch):
-    variables = dict(flax.core.unfreeze(self.model.init({"params": rng, "restart": rng, "noise": rng}, batch)))
+    rngs = {"params": rng, "restart": rng, "noise": rng}
+    variables = dict(flax.core.unfreeze(self.model.init(rngs, *self.model_inputs(batch))))
     return variables.pop("params"), variables
 
   def apply(self, params, model_state, batch, rng=None, train=True):
@@ -71,13 +83,14 @@ class Task:
 
   def loss(self, params, model_state, batch, rng):
     logits, _, model_state = self.apply(params, model_state, batch, rng)
-    nll = nll_bits(logits, batch)
+    nll = nll_bits(logits, self.targets(batch))
     return nll * LOG2, ({"nll_bits": nll, "loss": nll * LOG2}, model_state)
 
   def eval_sums(self, params, model_state, batch):
     """Sums over one eval batch: NLL bits and timesteps (and, for a level, the code histogram)."""
     logits, _, _ = self.apply(params, model_state, batch, train=False)
-    return {"nll_bits": nll_bits(logits, batch) * batch.size, "timesteps": jnp.asarray(batch.size, jnp.float32)}
+    targets = self.targets(batch)
+    return {"nll_bits": nll_bits(logits, targets) * targets.size, "timesteps": jnp.asarray(targets.size, jnp.float32)}
 
   def summarize(self, totals: dict) -> dict:
     """The eval result from the summed eval batches."""
@@ -94,12 +107,38 @@ class Task:
 
 
 class PriorTask(Task):
-  """The prior over the top level's codes: a WaveNet or a Transformer (`prior.kind`)."""
+  """The prior over the top level's codes: a WaveNet or a Transformer (`prior.kind`); with
+  `prior.condition_on_key`, a WaveNet conditioned at every step on the key of the piece the code is from (a
+  one-hot of `metrics.keys.KEYS`), whose batches are {"codes", "keys"}."""
 
   sections = ("stage", "prior")
 
+  @property
+  def keyed(self) -> bool:
+    return bool(self.config.prior.condition_on_key)
+
   def build(self):
-    return build.build_prior(self.config.prior, self.signal_classes)
+    return build.build_prior(self.config.prior, self.signal_classes, len(KEYS) if self.keyed else 0)
+
+  def example_batch(self):
+    codes = super().example_batch()
+    return {"codes": codes, "keys": codes} if self.keyed else codes
+
+  def targets(self, batch) -> jax.Array:
+    return batch["codes"] if self.keyed else batch
+
+  def model_inputs(self, batch) -> tuple:
+    return (batch["codes"], self.key_condition(batch["keys"])) if self.keyed else (batch,)
+
+  @staticmethod
+  def key_condition(keys: jax.Array) -> jax.Array:
+    """The prior's conditioning (..., len(KEYS)) for key indices (...)."""
+    return jax.nn.one_hot(keys, len(KEYS))
+
+  def pieces_condition(self, keys: list[str], length: int) -> jax.Array:
+    """The conditioning (pieces, length, len(KEYS)) that asks for piece i in the key named keys[i]."""
+    indices = jnp.asarray([key_index(k) for k in keys])
+    return jnp.broadcast_to(self.key_condition(indices)[:, None], (len(keys), length, len(KEYS)))
 
   def check(self, data) -> None:
     config = self.config
@@ -115,13 +154,23 @@ class PriorTask(Task):
       )
     if config.prior.kind == "wavenet":
       check_crop(config, config.data.crop, "prior.wavenet", config.prior.wavenet)
+    if self.keyed:
+      if config.prior.kind != "wavenet":
+        raise ConfigError("prior.condition_on_key=True needs prior.kind='wavenet'")
+      data.keys("train")  # An error naming the first file without a key.
 
   def apply(self, params, model_state, batch, rng=None, train=True):
+    hide = self.config.prior.key_dropout
+    if self.keyed and train and hide and rng is not None:  # Whole crops without their key: all-zero conditioning.
+      hidden = jax.random.bernoulli(jax.random.fold_in(rng, 1), hide, (batch["keys"].shape[0], 1))
+      batch = batch | {"keys": jnp.where(hidden, -1, batch["keys"])}
+    codes, *cond = self.model_inputs(batch)
     noise = self.config.prior.input_noise
-    inputs = self.noisy_inputs(params, model_state, batch, rng) if train and noise and rng is not None else batch
-    return self.model.apply({"params": params, **model_state}, inputs), None, model_state
+    if train and noise and rng is not None:
+      codes = self.noisy_inputs(params, model_state, codes, rng, *cond)
+    return self.model.apply({"params": params, **model_state}, codes, *cond), None, model_state
 
-  def noisy_inputs(self, params, model_state, batch, rng):
+  def noisy_inputs(self, params, model_state, batch, rng, cond=None):
     """`batch` with each code replaced, with probability `prior.input_noise`, by a uniformly random code
     (`prior.input_noise_kind='uniform'`) or by the prior's own sample for that step given the real codes before it
     ('sampled': one more forward pass, whose integer draws pass no gradient; parallel scheduled sampling, Duckworth
@@ -130,7 +179,7 @@ class PriorTask(Task):
     if kind == "uniform":
       return corrupt_tokens(rng, batch, prior.input_noise, self.signal_classes)
     where_key, sample_key = jax.random.split(rng)
-    logits = self.model.apply({"params": params, **model_state}, batch)
+    logits = self.model.apply({"params": params, **model_state}, batch, cond)
     sampled = generate.sample_logits(sample_key, logits)
     return replace_tokens(where_key, batch, prior.input_noise, sampled)
 

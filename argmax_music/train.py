@@ -156,7 +156,8 @@ def _train(config, workdir: Path, devices, profile_steps: int, preemption: Preem
         "version": argmax_music.__version__,
         "checkpoint_format": checkpoints.FORMAT,
       }
-      | ({"codes_of": codes_of} if codes_of else {}),
+      | ({"codes_of": codes_of} if codes_of else {})
+      | ({"key_shares": data.key_shares("train")} if task.keyed else {}),
     )
 
   # Data.
@@ -172,9 +173,16 @@ def _train(config, workdir: Path, devices, profile_steps: int, preemption: Preem
     config.data.prefetch,
     config.data.across_files,
     trim_end,
+    task.keyed,
   )
   eval_batches = pipeline.eval_batches(
-    data, crop, config.eval.batch_size, config.eval.max_crops, jax.process_index(), jax.process_count()
+    data,
+    crop,
+    config.eval.batch_size,
+    config.eval.max_crops,
+    jax.process_index(),
+    jax.process_count(),
+    with_keys=task.keyed,
   )
 
   # State: restored, or built from shapes directly into its shardings.

@@ -71,18 +71,16 @@ def create_state(task: Task, optimizer, rng, batch) -> TrainState:
 
 def abstract_state(task: Task, optimizer, mesh) -> TrainState:
   """The state's shapes and (replicated) shardings, without allocating it."""
-  example = jnp.zeros((1, task.example_length()), jnp.int32)
-  shapes = jax.eval_shape(functools.partial(create_state, task, optimizer), jax.random.key(0), example)
+  shapes = jax.eval_shape(functools.partial(create_state, task, optimizer), jax.random.key(0), task.example_batch())
   return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding.replicated(mesh)), shapes)
 
 
 def init_state(task: Task, optimizer, abstract: TrainState, rng) -> TrainState:
   """The initial state, initialised directly into its shardings (never whole on one device first)."""
-  example = jnp.zeros((1, task.example_length()), jnp.int32)
   init = jax.jit(
     functools.partial(create_state, task, optimizer), out_shardings=jax.tree.map(lambda a: a.sharding, abstract)
   )
-  return init(rng, example)
+  return init(rng, task.example_batch())
 
 
 def with_modules(state: TrainState, params, model_state, modules: tuple[str, ...]) -> TrainState:

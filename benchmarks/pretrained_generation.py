@@ -35,7 +35,8 @@ def main(argv):
   root = pretrained.locate(FLAGS.pretrained)
   levels, prior = stack.open_stack(root)
   temperatures, soft = pretrained.temperatures(root, "generate"), pretrained.soft_codes(root)
-  sampler = stack.Sampler(levels, prior, temperatures, quiet=True, soft_codes=soft)
+  guidance = pretrained.guidance(root)
+  sampler = stack.Sampler(levels, prior, temperatures, quiet=True, soft_codes=soft, guidance=guidance)
   timed_run(sampler, FLAGS.seconds)  # Compiles every stage at the timed runs' shapes.
   runs = [timed_run(sampler, FLAGS.seconds) for _ in range(FLAGS.repeats)]
   stages = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
@@ -47,6 +48,7 @@ def main(argv):
         "seconds_of_audio": FLAGS.seconds,
         "batch": 1,
         "soft_codes": soft,
+        "guidance": guidance,
         "stage_seconds": {k: round(v, 2) for k, v in stages.items()},
         "total_seconds": round(total, 2),
         "real_time_factor": round(FLAGS.seconds / total, 2),

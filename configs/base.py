@@ -128,6 +128,13 @@ def get_config():
   # What replaces a noised input code: 'uniform' (a random code) or 'sampled' (the prior's own sample given the
   # real past: parallel scheduled sampling, one more forward pass per step).
   c.prior.input_noise_kind = "uniform"
+  # True: a WaveNet prior conditioned at every step on the key of its piece's score (the data's manifest gives each
+  # file's key: prepare a corpus or MAESTRO folder, then encode); it samples in a key asked for, or drawn from the
+  # training pieces' keys. The paper's prior is unconditional; configs/piano.py says why the shipped one is not.
+  c.prior.condition_on_key = False
+  # With condition_on_key: the share of training crops whose key is hidden (an all-zero conditioning), so that the
+  # prior also predicts without a key, which guided sampling (`stack.Sampler`'s guidance) contrasts with the key's.
+  c.prior.key_dropout = 0.0
 
   c.train = ml_collections.ConfigDict()
   c.train.steps = 10000

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from argmax_music.data import corpus
+from argmax_music.data import corpus, dataset, prepare
 
 pytestmark = pytest.mark.skipif(shutil.which("fluidsynth") is None, reason="fluidsynth is not installed")
 
@@ -28,3 +28,12 @@ def test_render_two_pieces_is_piano_16k_mono_deterministic_and_cached(tmp_path):
   corpus.render_corpus(tmp_path / "b", pieces=2)  # deterministic: a fresh render is identical
   for f in files:
     assert np.array_equal(sf.read(f)[0], sf.read(tmp_path / "b" / "audio" / f.name)[0])
+
+
+def test_prepared_corpus_files_carry_their_scores_key(tmp_path):
+  """BWV 1's closing chorale is in F major; prepare records each file's key from its MIDI, encode keeps it."""
+  corpus.render_corpus(tmp_path / "c", pieces=2)
+  manifest = prepare.prepare(tmp_path / "c", tmp_path / "p")
+  entries = {e["source"]: e for split in dataset.SPLITS for e in manifest["splits"][split]}
+  assert len(entries) == 2 and all(e["key"] for e in entries.values())
+  assert entries["audio/bach__bwv1.6.flac"]["key"] == "F major"

@@ -76,6 +76,22 @@ def test_crops_across_files_are_windows_of_the_files_end_to_end():
   assert starts == set(range(len(joined) - 6 + 1))  # Every window, those over a boundary and the shortest file too.
 
 
+def test_keyed_crops_give_each_timestep_the_key_of_its_file():
+  """A key-conditioned prior's crops: the same codes as without keys, and beside each code the key of its file,
+  which changes where a crop runs into the next file."""
+  arrays = [np.arange(0, 5), np.arange(100, 103), np.arange(200, 212)]
+  plain = pipeline.RandomCrops(arrays, 6, seed=0, across_files=True)
+  keyed = pipeline.RandomCrops(arrays, 6, seed=0, across_files=True, keys=[7, 3, 20])
+  file_of = {int(v): k for a, k in zip(arrays, [7, 3, 20]) for v in a}
+  boundaries = 0
+  for i in range(100):
+    crop = keyed(i)
+    np.testing.assert_array_equal(crop["codes"], plain(i))
+    np.testing.assert_array_equal(crop["keys"], [file_of[int(v)] for v in crop["codes"]])
+    boundaries += len(set(crop["keys"].tolist())) > 1
+  assert boundaries > 10
+
+
 def test_trimmed_crops_never_reach_a_file_end():
   """data.trim_end_seconds: no crop holds any of each file's last `trim_end` timesteps, every other window is
   drawn, and a trim that leaves no file a crop long is an error that names the key."""

@@ -48,7 +48,7 @@ def test_pretrained_piano_loads(shipped, tmp_path):
   f1 = note_f1.note_scores(score, notes)["onset_f1"]
   assert f1 >= 0.6, f1  # Through level 1; through both levels level 2 loses onsets (the card has the figure).
   temperatures, soft = pretrained.temperatures(root, "generate"), pretrained.soft_codes(root)
-  sampler = stack.Sampler(levels, prior, temperatures, quiet=True, soft_codes=soft)
+  sampler = stack.Sampler(levels, prior, temperatures, quiet=True, soft_codes=soft, guidance=pretrained.guidance(root))
   (piece,) = evaluate.generated(sampler, 1, 2.0)
   assert piece.shape == (32000,) and np.isfinite(piece).all() and np.sqrt(np.mean(piece**2)) > 1e-3
 
@@ -56,7 +56,7 @@ def test_pretrained_piano_loads(shipped, tmp_path):
 @pytest.mark.slow
 def test_sample_pretrained_from_the_command_line(tmp_path):
   """`sample --pretrained=piano` finds the shipped model by name and samples it as its card did (temperatures,
-  soft codes)."""
+  soft codes, guidance towards a key)."""
   out = tmp_path / "pieces"
   command = [sys.executable, "-m", "argmax_music.sample", "--pretrained=piano", "--mode=generate", "--seconds=0.5"]
   subprocess.run(command + ["--figures=false", f"--out={out}"], cwd=REPO, check=True, capture_output=True)
@@ -65,6 +65,7 @@ def test_sample_pretrained_from_the_command_line(tmp_path):
   root = pretrained.locate("piano")
   assert settings["temperatures (prior, levels top-down)"] == pretrained.temperatures(root, "generate")
   assert settings["soft_codes"] == pretrained.soft_codes(root)
+  assert settings["guidance"] == (pretrained.guidance(root) if settings["keys"] != "-" else "-")
 
 
 @pytest.mark.parametrize("stage", ["level1", "level2", "prior"])

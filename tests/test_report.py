@@ -333,7 +333,7 @@ def test_table_f_floors_and_findings(tmp_path):
   lines = hierarchy_table.table_f(h)
   text = "\n".join(lines)
   assert (
-    "| two levels (hop 8 x 8) | 16.4 s | 0.2 | 2500 | 30 | 5.00 ± 1.00 | -21.0 ± 0.0 | 0.15 | 0.70 | 0.72 |" in text
+    "| two levels (hop 8 x 8) | 16.4 s | 0.2 | 2500 | 30 | 5.00 ± 1.00 | -21.0 ± 0.0 | 0.15 | 0.70 | - | 0.72 |" in text
   )
   assert "| two levels (hop 8 x 8), soft codes | 16.4 s | 0.2 | 2500 | 30 | 5.50 ± 1.00 | -22.2 ± 0.3 |" in text
   assert (
@@ -410,13 +410,13 @@ def test_table_f_other_priors():
   assert "The other priors' rows are from X (c, d), not rerun." in text
   assert "| two levels (hop 8 x 8), prior seed 0 | 16.4 s | 0.2 | 2500 | 30 | 1.50 ± 0.71 |" in text
   assert (
-    "| two levels, prior seed 2 | 16.4 s | 0.2 | 2500 | - | 1.00 ± 0.00 | -19.0 ± 0.0 | 0.30 | 0.20 | (as above) |"
+    "| two levels, prior seed 2 | 16.4 s | 0.2 | 2500 | - | 1.00 ± 0.00 | -19.0 ± 0.0 | 0.30 | 0.20 | - | (as above) |"
     in text
   )
   assert "| two levels, prior seed 0 | 16.4 s | 0 | 2500 | - | 0.50 ± 0.00 |" in text
   assert "prior input noise 0.2, over 3 priors of 2500 steps (seeds 0, 1, 2): notes/s 1.00 ± 0.50 (mean ± std" in text
   assert "prior input noise 0, over 2 priors of 2500 steps (seeds 0, 1): notes/s 0.40 ± 0.14" in text
-  assert "notes/s: prior input noise 0.2 minus 0, over priors' means, +0.60 (95% CI -0.5" in text
+  assert "notes/s: prior input noise 0.2 minus prior input noise 0, over priors' means, +0.60 (95% CI -0.5" in text
   assert "no difference these priors can show" in text
   # A shipped prior trained longer than the others stays out of their spread.
   two["prior_steps"] = 8000
@@ -432,6 +432,23 @@ def test_table_f_other_priors():
   )
   assert "| two levels, prior seed 2, soft codes | 16.4 s | 0.2 | 2500 | - | 1.00 ± 0.00 |" in text
   assert "prior input noise 0.2, over 3 priors of 2500 steps (seeds 0, 1, 2): notes/s 1.50 ± 1.32 (mean ± std" in text
+  # A key-conditioned prior is a recipe of its own, its key column its guidance and its pieces in their keys.
+  soft |= {"guidance": 3.0}
+  soft["generated"]["summary"] |= {"key_agreement": 0.5, "signature_agreement": 0.75}
+  text = "\n".join(
+    hierarchy_table.table_f(h | {"two_level_soft": soft, "seconds": 20.0, "seeds": [0]} | {"pieces_per_stack": 2})
+  )
+  assert "| two levels (hop 8 x 8), prior seed 0, soft codes | 16.4 s | 0.2 | 2500 | 30 | 3.00 ± 0.00 |" in text
+  assert "| 0.30 | 0.30 | 3 / 0.50 (0.75) | 0.72 |" in text
+  assert "Not the same prior" not in text
+  two["guidance"] = 3.0
+  assert any(
+    f.startswith("Not the same prior: the two-level prior is conditioned") for f in hierarchy_table.findings(h)
+  )
+  assert (
+    "prior input noise 0.2, key-conditioned, guidance 3, over 1 priors of 2500 steps (seeds 0): notes/s 3.00" in text
+  )
+  assert "prior input noise 0.2, over 2 priors of 2500 steps (seeds 1, 2): notes/s 0.75 ± 0.35" in text
 
 
 @pytest.mark.slow

@@ -168,3 +168,44 @@ def test_one_reconstruction_path(tiny_data, tmp_path, monkeypatch):
   monkeypatch.setattr(evaluate.transcription, "speed", lambda: 0.0)
   evaluate.evaluate_stack(levels, None, clips=1, seconds=len(original) / 16000, generate=0)
   np.testing.assert_array_equal(scored["d"][0], audio.mu_law_encode(heard["r"]))
+
+
+def test_key_conditioned_prior_records_its_keys_and_samples_in_the_key_asked_for(tiny_stack, tmp_path):
+  """A prior conditioned on each file's key trains on {"codes", "keys"} crops, records how often each key is in its
+  data, draws keys as often when none is asked for, and the key it is given changes what it samples."""
+  import json
+
+  from argmax_music.data import dataset
+
+  codes = tmp_path / "codes"
+  shutil.copytree(tiny_stack / "codes", codes)
+  manifest = json.loads((codes / "manifest.json").read_text())
+  config = tiny.get_config("prior")
+  config.data.dir, config.prior.condition_on_key = str(codes), True
+  with pytest.raises(dataset.DatasetError, match="train files have no key"):
+    train.train(config, tmp_path / "refused")
+  for split in dataset.SPLITS:
+    for i, entry in enumerate(manifest["splits"][split]):
+      entry["key"] = "A minor" if i % 3 else "Eb major"
+  (codes / "manifest.json").write_text(json.dumps(manifest))
+  train.train(config, tmp_path / "prior")
+  prior = stack.Stage.load(tmp_path / "prior")
+  lengths = [e["length"] for e in manifest["splits"]["train"]]
+  shares = prior.run["key_shares"]
+  assert list(shares) == ["A minor", "Eb major"]
+  assert shares["Eb major"] == pytest.approx(sum(lengths[::3]) / sum(lengths), abs=1e-4)
+  levels, _ = stack.open_stack(tiny_stack, with_prior=False)
+  sampler = stack.Sampler(levels, prior, seed=0, quiet=True)
+  drawn = sampler.prior_codes(64, 12)
+  assert set(sampler.keys) == {"A minor", "Eb major"} and sampler.keys.count("A minor") > 32
+  assert drawn.shape == (64, 12)
+  in_a = stack.Sampler(levels, prior, seed=1, quiet=True).prior_codes(2, 12, keys=["A minor"])
+  in_eb = stack.Sampler(levels, prior, seed=1, quiet=True).prior_codes(2, 12, keys=["Eb major"])
+  np.testing.assert_array_equal(
+    in_a, stack.Sampler(levels, prior, seed=1, quiet=True).prior_codes(2, 12, keys=["A minor"])
+  )
+  assert not np.array_equal(in_a, in_eb)
+  with pytest.raises(ValueError, match="give 1 key or 2"):
+    sampler.prior_codes(2, 12, keys=["A minor"] * 3)
+  with pytest.raises(stack.StackError, match="not conditioned on a key"):
+    stack.Sampler(*stack.open_stack(tiny_stack), quiet=True).prior_codes(1, 4, keys=["A minor"])

@@ -201,8 +201,7 @@ def test_every_config_builds_its_model(module, arg):
 
   config = importlib.import_module(f"configs.{module}").get_config(arg)
   task = tasks.make_task(config, 256 if config.data.dir.endswith("prepared") else config.model.num_codes)
-  length = task.example_length()
-  shapes = jax.eval_shape(task.model.init, jax.random.key(0), jax.numpy.zeros((1, length), jax.numpy.int32))
+  shapes = jax.eval_shape(task.init, jax.random.key(0), task.example_batch())
   assert jax.tree.leaves(shapes)
   task.check(types.SimpleNamespace(kind="codes" if config.stage == "prior" else "mu_law"))  # crop vs hop and RF
 

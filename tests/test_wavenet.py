@@ -170,3 +170,50 @@ def test_prior_sampled_input_noise_feeds_the_priors_own_one_step_samples():
   config.prior.input_noise = 0.5
   half = make_task(config, 32).noisy_inputs(params, state, codes, key)
   assert 0.35 < float(jnp.mean(half == inputs)) < 0.65 and bool(jnp.all((half == inputs) | (half == codes)))
+
+
+def test_key_dropout_hides_whole_crops_keys_in_training_only():
+  """prior.key_dropout: in training a crop's key is hidden (all-zero conditioning) with that probability, for all
+  its steps at once; evaluation always reads the key."""
+  from argmax_music.tasks import make_task
+  from configs import base
+
+  config = base.get_config()
+  config.stage = "prior"
+  config.prior.wavenet.update(layers=4, cycle=4, residual_channels=8, gate_channels=8, skip_channels=8)
+  config.prior.update(condition_on_key=True, key_dropout=1.0)
+  task = make_task(config, 32)
+  codes = jax.random.randint(jax.random.key(1), (64, 40), 0, 32)
+  batch = {"codes": codes, "keys": jnp.full(codes.shape, 5)}
+  params, state = task.init(jax.random.key(0), batch)
+  logits = lambda cond: task.model.apply({"params": params}, codes, cond)
+  keyed, hidden = logits(jax.nn.one_hot(batch["keys"], 24)), logits(jnp.zeros(codes.shape + (24,)))
+  np.testing.assert_array_equal(task.apply(params, state, batch, jax.random.key(2))[0], hidden)
+  np.testing.assert_array_equal(task.apply(params, state, batch, jax.random.key(2), train=False)[0], keyed)
+  config.prior.key_dropout = 0.25
+  trained = make_task(config, 32).apply(params, state, batch, jax.random.key(2))[0]
+  crops_hidden = np.array([bool(jnp.all(t == h)) for t, h in zip(trained, hidden)])
+  assert all(bool(jnp.all(t == k)) for t, k in zip(trained[~crops_hidden], keyed[~crops_hidden]))
+  assert 8 <= crops_hidden.sum() <= 24
+
+
+def test_guided_prior_moves_the_logits_by_its_scale_and_its_steps_match_its_forward_pass():
+  from argmax_music.models.prior import GuidedPrior
+
+  model = small_wavenet(num_classes=16, cond_channels=4)
+  variables, tokens, _ = setup(model, length=30, cond_channels=4)
+  cond = jax.nn.one_hot(jnp.array([[1], [3]]).repeat(30, axis=1), 4)
+  conditioned = model.apply(variables, tokens, cond)
+  unconditioned = model.apply(variables, tokens, jnp.zeros_like(cond))
+  guided_params = {"params": {"prior": variables["params"]}}
+  for scale in (1.0, 3.0):
+    guided = GuidedPrior(model, scale)
+    full = guided.apply(guided_params, tokens, cond)
+    np.testing.assert_allclose(full, unconditioned + scale * (conditioned - unconditioned), rtol=1e-5, atol=1e-5)
+  cache, prev = guided.init_cache(2), jnp.full((2,), -1)
+  for t in range(30):
+    logits, cache = guided.apply(guided_params, cache, prev, cond[:, t], method=guided.step)
+    np.testing.assert_allclose(logits, full[:, t], rtol=1e-4, atol=1e-4)
+    prev = tokens[:, t]
+  drawn = generate.generate(guided, guided_params["params"], jax.random.key(0), 2, 30, cond)
+  assert drawn.shape == (2, 30)

@@ -232,6 +232,26 @@ def midi_for_audio(root: str | os.PathLike) -> dict[str, tuple[Path, float]]:
   return found
 
 
+def midi_key(path: str | os.PathLike) -> str | None:
+  """The key (`metrics.keys.KEYS`) of a MIDI file, from how often each pitch class is struck in it; None without
+  notes or when the file cannot be read."""
+  from music21 import midi
+
+  from argmax_music.metrics import keys
+
+  try:
+    f = midi.MidiFile()
+    f.open(str(path))
+    f.read()
+    f.close()
+  except (OSError, midi.MidiException) as e:
+    logging.warning("%s: no key (%s)", path, e)
+    return None
+  on = midi.ChannelVoiceMessages.NOTE_ON
+  pitches = [e.pitch for track in f.tracks for e in track.events if e.type == on and e.velocity]
+  return keys.key_of(np.bincount(np.asarray(pitches, int) % 12, minlength=12)) if pitches else None
+
+
 def _read_json(path: Path, default):
   return json.loads(path.read_text()) if path.exists() else default
 

@@ -13,6 +13,7 @@ manifest.json:
   sample_rate  the audio sample rate the data came from
   splits       {split: [{"source", "array", "length", "sha256"}]}; a validation entry held out
                from the tail of a training file also has "start" (its first timestep in the file)
+               and an entry whose file has a score, "key" (its key, a name in `metrics.keys.KEYS`)
   skipped      [{"source", "reason"}]  files that could not be used, each once
   too_short    [{"source", "length"}]  files shorter than the minimum length
   made_by      free-form provenance (prepare's flags, or the checkpoint that made the codes);
@@ -149,6 +150,27 @@ class PreparedDataset:
   def arrays(self, split: str) -> list[np.ndarray]:
     """The split's arrays, memory-mapped, in manifest order."""
     return [np.load(self.root / e["array"], mmap_mode="r") for e in self.entries(split)]
+
+  def keys(self, split: str) -> list[int]:
+    """The index in `metrics.keys.KEYS` of each file's key, in manifest order; an error naming the first file
+    without one."""
+    from argmax_music.metrics.keys import key_index
+
+    missing = [e["source"] for e in self.entries(split) if "key" not in e]
+    if missing:
+      raise DatasetError(
+        f"{self.root}: {len(missing)} {split} files have no key (the first: {missing[0]}); keys come from the scores "
+        "a corpus or MAESTRO folder names: prepare it again, then encode"
+      )
+    return [key_index(e["key"]) for e in self.entries(split)]
+
+  def key_shares(self, split: str) -> dict[str, float]:
+    """{key: its share of the split's timesteps}, commonest first."""
+    from argmax_music.metrics.keys import KEYS
+
+    lengths = np.bincount(self.keys(split), [e["length"] for e in self.entries(split)], len(KEYS))
+    order = np.argsort(-lengths, kind="stable")
+    return {KEYS[i]: round(float(lengths[i] / lengths.sum()), 4) for i in order if lengths[i]}
 
   def seconds(self, split: str) -> float:
     return sum(e["length"] for e in self.entries(split)) / self.rate

@@ -9,6 +9,8 @@ validation if the hash picked none). A smaller folder trains on every file and
 holds out the tail of each one for validation (--validation_fraction of it, at
 least --min_seconds): the training array stops where the tail starts, so no
 training crop overlaps it. The summary printed at the end says which was done.
+A file whose CSV row names a MIDI file (the embedded corpus, MAESTRO) gets the
+key of its score (`corpus.midi_key`) in its manifest entry, for a key-conditioned prior.
 Unreadable files are skipped and listed under `skipped` in the manifest; files
 shorter than --min_seconds are listed under `too_short`. Every finished file is
 on disk before the next starts, so a re-run resumes where the last one stopped.
@@ -25,7 +27,7 @@ from absl import flags, logging
 from tqdm import tqdm
 
 from argmax_music import audio, files
-from argmax_music.data import dataset
+from argmax_music.data import corpus, dataset
 
 AUDIO_EXTENSIONS = {".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff", ".opus"}
 SILENCE_PEAK = 1e-4
@@ -129,6 +131,7 @@ def prepare(
   if not sources:
     raise dataset.DatasetError(f"--input={root}: no audio files found (looked for {sorted(AUDIO_EXTENSIONS)})")
   csv_splits = read_split_csv(root)
+  midi = corpus.midi_for_audio(root)
   plain = {} if csv_splits else plain_splits(sources, validation_fraction, test_fraction)
   made_by = {
     "tool": "prepare",
@@ -163,7 +166,9 @@ def prepare(
         or plain.get(source)
         or dataset.hash_split(source, validation_fraction, test_fraction)
       )
-      writer.add(split, {"source": source, "array": dataset.array_name(split, source), "sha256": digest}, q)
+      entry = {"source": source, "array": dataset.array_name(split, source), "sha256": digest}
+      key = corpus.midi_key(midi[os.path.normpath(source)][0]) if os.path.normpath(source) in midi else None
+      writer.add(split, entry | ({"key": key} if key else {}), q)
     progress.update()
   progress.close()
   how = manifest["made_by"]

@@ -4,7 +4,7 @@ budget, judged on pieces they generate (notes, flatness, pitch classes, long-ran
   python -m argmax_music.experiments.hierarchy --two_level=pretrained/piano --one_level=runs/piano/one_level \
       [--pieces=4] [--seeds=0,1] [--seconds=20] [--temperature=1.0,1.0,0] [--out=results/hierarchy.json] \
       [--card=pretrained/piano/README.md] [--one_level_from=results/hierarchy.json] [--other_priors=ROOT,ROOT]
-      [--other_priors_from=results/hierarchy.json] [--soft_codes]
+      [--other_priors_from=results/hierarchy.json] [--soft_codes] [--guidance=1.0]
 
 Each stack reconstructs validation clips through each of its levels (decoders at temperature 0, onset note F1 vs
 the score) and generates --pieces pieces per seed in --seeds; the figures of every piece (`metrics.figures`) are set
@@ -20,7 +20,9 @@ the findings give the spread over the priors of each input noise and, with two n
 weights gone). Beside the two-level stack, what a
 perfect prior would reach: real level-2 codes of validation clips, decoded as the pieces are. --soft_codes decodes
 the two-level stack's pieces (and real codes) a second time with soft codes (`stack.Sampler`), each its own row; the
-model card describes that decoding.
+model card describes that decoding. A key-conditioned prior samples each piece in a key drawn from its training data,
+guided towards it by --guidance; the pieces' `key_agreement` says how many are in their key (the real codes': in
+their score's).
 """
 
 from __future__ import annotations
@@ -55,13 +57,16 @@ def stack_figures(
   reference,
   reconstruct: bool = True,
   soft_codes: bool = False,
+  guidance: float = 1.0,
 ):
   """One stack's reconstruction F1 through each level count (unless not `reconstruct`) and the figures of its
-  generated pieces (`soft_codes` as `stack.Sampler` takes it); returns the figures and the pieces."""
+  generated pieces (`soft_codes` and `guidance` as `stack.Sampler` takes them); returns the figures and the
+  pieces."""
   levels, prior = stack.open_stack(root)
   temperatures = [temperatures[0], *temperatures[len(temperatures) - len(levels) :]]
   samplers = [
-    stack.Sampler(levels, prior, temperatures, seed=seed, quiet=True, soft_codes=soft_codes) for seed in seeds
+    stack.Sampler(levels, prior, temperatures, seed=seed, quiet=True, soft_codes=soft_codes, guidance=guidance)
+    for seed in seeds
   ]
   rate = samplers[0].sample_rate
   result = {"root": str(root), "levels": [s.describe() for s in levels], "prior": prior.describe()}
@@ -71,17 +76,21 @@ def stack_figures(
   for used in range(1, len(levels) + 1 if reconstruct else 1):
     recon = evaluate.evaluate_stack(levels, None, 4, 4.0, generate=0, levels_used=used, soft_codes=soft_codes)
     result[f"reconstruction_{used}_levels"] = recon["reconstruction"]["summary"]
-  signals, start = [], time.monotonic()
+  signals, asked, start = [], [], time.monotonic()
   for sampler in samplers:
     signals += evaluate.generated(sampler, pieces, seconds)
+    asked += sampler.keys
   result["generate_seconds"] = time.monotonic() - start
   result["temperatures"], result["soft_codes"] = temperatures, soft_codes
-  return result | judged_pieces(signals, rate, reference), signals
+  if prior.task.keyed:
+    result["guidance"] = guidance
+  return result | judged_pieces(signals, rate, reference, asked or None), signals
 
 
-def judged_pieces(signals: list[np.ndarray], rate: int, reference) -> dict:
-  """The figures of float pieces beside the training clips', and the median of their structure figure."""
-  result = {"generated": figures.generated_figures(signals, rate, reference)}
+def judged_pieces(signals: list[np.ndarray], rate: int, reference, asked_keys: list[str] | None = None) -> dict:
+  """The figures of float pieces beside the training clips' (with the keys they were asked for, those of a
+  key-conditioned prior's), and the median of their structure figure."""
+  result = {"generated": figures.generated_figures(signals, rate, reference, asked_keys)}
   structure = per_piece(result, "structure")
   return result | {"structure_median": float(np.median(structure)) if structure else math.nan}
 
@@ -94,7 +103,10 @@ def real_codes_figures(root: Path, count: int, seconds: float, temperatures, ref
   sampler = stack.Sampler(levels, None, decoders, quiet=True, soft_codes=soft_codes)
   picked = evaluate.validation_clips(levels[0].config.data.dir, count, seconds, sampler.top_hop())
   _, decoded = sampler.reconstruct(np.stack([c.waveform for c in picked]))
-  return judged_pieces([audio.mu_law_decode(w) for w in decoded], sampler.sample_rate, reference)
+  entries = dataset.PreparedDataset(levels[0].config.data.dir).entries("validation")
+  scored = {e["source"]: e["key"] for e in entries if "key" in e}  # The key of each clip's score, where known.
+  asked = [scored[c.source] for c in picked] if all(c.source in scored for c in picked) else None
+  return judged_pieces([audio.mu_law_decode(w) for w in decoded], sampler.sample_rate, reference, asked)
 
 
 def write_examples(folder: Path, pieces: dict[str, np.ndarray], data_dir: str, seconds: float) -> None:
@@ -113,7 +125,7 @@ def main(argv):
   from argmax_music import pretrained
 
   temperatures = [float(t) for t in FLAGS.temperature.split(",")]
-  seeds = [int(s) for s in FLAGS.seeds.split(",")]
+  seeds, g = [int(s) for s in FLAGS.seeds.split(",")], FLAGS.guidance
   two_root, one_root = Path(FLAGS.two_level), Path(FLAGS.one_level)
   levels, _ = stack.open_stack(two_root, with_prior=False)
   reference = figures.training_reference(levels[0].config.data.dir, seconds=FLAGS.seconds)
@@ -143,7 +155,7 @@ def main(argv):
       if FLAGS.card:
         examples[label] = audio.load_audio(Path(FLAGS.card).parent / "example_one_level.flac")
       continue
-    h[name], pieces = stack_figures(root, FLAGS.pieces, seeds, FLAGS.seconds, temperatures, reference)
+    h[name], pieces = stack_figures(root, FLAGS.pieces, seeds, FLAGS.seconds, temperatures, reference, guidance=g)
     h[name] |= budget[name]
     examples[label] = pieces[0]
     if name == "two_level":
@@ -151,14 +163,14 @@ def main(argv):
       h[name]["real_codes"] = real_codes(reference, soft_codes=False)
       if FLAGS.soft_codes:  # The same prior codes, decoded again with soft codes.
         h["two_level_soft"], pieces = stack_figures(
-          root, FLAGS.pieces, seeds, FLAGS.seconds, temperatures, reference, soft_codes=True
+          root, FLAGS.pieces, seeds, FLAGS.seconds, temperatures, reference, soft_codes=True, guidance=g
         )
         h["two_level_soft"] |= budget[name] | {"real_codes": real_codes(reference, soft_codes=True)}
         del examples[label]  # The card's example is its decoding's.
         examples[label + hierarchy_table.SOFT] = pieces[0]
   for root in others:  # Decoded as the shipped stack's pieces are, with soft codes under --soft_codes.
     other, _ = stack_figures(
-      root, FLAGS.pieces, seeds, FLAGS.seconds, temperatures, reference, reconstruct=False, soft_codes=FLAGS.soft_codes
+      root, FLAGS.pieces, seeds, FLAGS.seconds, temperatures, reference, False, FLAGS.soft_codes, g
     )
     h["two_level"].setdefault("other_priors", []).append(other)
   if FLAGS.other_priors_from:
@@ -213,7 +225,7 @@ def check_other_prior(root: Path, two_root: Path) -> None:
 
 def flag_values():
   names = ("two_level", "one_level", "pieces", "seeds", "seconds", "temperature", "one_level_from", "other_priors")
-  names += ("other_priors_from", "soft_codes")
+  names += ("other_priors_from", "soft_codes", "guidance")
   return [(k, FLAGS[k].value) for k in names if FLAGS[k].value is not None]
 
 
@@ -249,5 +261,6 @@ if __name__ == "__main__":
     "other_priors_from", None, "An earlier OUT whose other priors' rows to reuse (not rerun; the same levels)."
   )
   flags.DEFINE_bool("soft_codes", False, "Also decode the two-level stack with soft codes (stack.Sampler).")
+  flags.DEFINE_float("guidance", 1.0, "How far key-conditioned priors are guided towards each piece's key.")
   flags.DEFINE_string("card", None, "Also write the shipped model's card here (pretrained/piano/README.md).")
   cli.run(main, metrics.MissingDependencies, stack.StackError)

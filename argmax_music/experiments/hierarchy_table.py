@@ -14,7 +14,8 @@ from argmax_music.experiments import stats
 
 SECTION = "## (f) Two levels against one: structure across 20-second pieces"
 REAL_CODES = "two levels from real level-2 codes (a perfect prior)"
-SOFT = ", soft codes"  # Level 1 conditioned on the expected code vector under level 2's prediction (stack.Sampler).
+SOFT = ", soft codes"
+KEY_COLUMN = "key: guidance / pieces in their key (or its relative)"  # Level 1 conditioned on the expected code vector under level 2's prediction (stack.Sampler).
 
 
 def floors(result: dict) -> dict[str, bool]:
@@ -66,7 +67,7 @@ def table_f(h: dict) -> list[str]:
     "",
   ]
   header = ["stack", "prior sees", "prior input noise", "prior steps", "training (min)", "notes/s", "flatness (dB)"]
-  header += ["pitch-class distance", "structure", "reconstruction F1 (level 1 / all)"]
+  header += ["pitch-class distance", "structure", KEY_COLUMN, "reconstruction F1 (level 1 / all)"]
   others = two.get("other_priors", [])
   shipped = f", prior seed {two['prior_seed']}" if others else ""
   rows = [stack_row(f"two levels (hop 8 x 8){shipped}", two)]
@@ -88,6 +89,7 @@ def table_f(h: dict) -> list[str]:
       f"{s['training_flatness_db']:.1f}",
       f"{s['training_pitch_class_halves_distance']:.2f} (two halves)",
       f"{s['training_structure_same_piece']:.2f} (different pieces: {s['training_structure_different_pieces']:.2f})",
+      "-",
       "-",
     ]
   )
@@ -111,8 +113,19 @@ def stack_row(name: str, r: dict) -> list[str]:
     spread(per_piece(r, "flatness_db"), ".1f"),
     f"{r['generated']['summary']['pitch_class_distance']:.2f}",
     f"{r['structure_median']:.2f}",
+    key_cell(r),
     " / ".join(f1) or "(as above)",
   ]
+
+
+def key_cell(r: dict) -> str:
+  """The guidance of a key-conditioned prior and the share of its pieces in the key they were asked for, or in it
+  or its relative (real codes: of the clips in their score's key); '-' for an unconditioned prior."""
+  s = r["generated"]["summary"]
+  if "key_agreement" not in s:
+    return "-"
+  guidance = f"{r['guidance']:g}" if "guidance" in r else "-"
+  return f"{guidance} / {s['key_agreement']:.2f} ({s['signature_agreement']:.2f})"
 
 
 def judged(h: dict) -> list[tuple[str, dict]]:
@@ -141,6 +154,11 @@ def findings(h: dict) -> list[str]:
   """Sentences written from table (f)'s numbers."""
   two, one = ("two levels", h["two_level"]), ("one level", h["one_level"])
   out = [compare(key, what, two, one) for key, what in (("structure", "structure"), ("notes_per_s", "notes/s"))]
+  if "guidance" in two[1] and "guidance" not in one[1]:
+    out.append(
+      "Not the same prior: the two-level prior is conditioned on each piece's key (guided towards it with scale "
+      f"{two[1]['guidance']:g}), the one-level prior is not; the differences above mix the levels with the key."
+    )
   steps = [r.get("training_steps") for _, r in (two, one)]
   if None not in steps and steps[0] != steps[1]:
     out.append(
@@ -168,30 +186,37 @@ def findings(h: dict) -> list[str]:
   return out
 
 
+def recipe(r: dict) -> str:
+  """How a prior was trained and sampled, as far as table (f)'s priors differ: its input noise and its key."""
+  keyed = f", key-conditioned, guidance {r['guidance']:g}" if "guidance" in r else ""
+  return f"prior input noise {r['prior_input_noise']:g}{keyed}"
+
+
 def over_priors(priors: list[dict]) -> list[str]:
-  """The two-level figures over priors of each input noise (each prior's mean is one value) and, with two noises,
+  """The two-level figures over the priors of each recipe (each prior's mean is one value) and, with two recipes,
   the difference of their notes/s; only priors trained as many steps as the most of them were."""
   steps = collections.Counter(r["prior_steps"] for r in priors).most_common(1)[0][0]
   priors = [r for r in priors if r["prior_steps"] == steps]
-  noises = sorted({r["prior_input_noise"] for r in priors}, reverse=True)
-  groups = {n: [r for r in priors if r["prior_input_noise"] == n] for n in noises}
-  means = {n: [float(np.mean(per_piece(r, "notes_per_s"))) for r in group] for n, group in groups.items()}
+  names = sorted({recipe(r) for r in priors}, reverse=True)
+  groups = {name: [r for r in priors if recipe(r) == name] for name in names}
+  means = {name: [float(np.mean(per_piece(r, "notes_per_s"))) for r in group] for name, group in groups.items()}
   out = []
-  for noise, group in groups.items():
+  for name, group in groups.items():
     seeds = ", ".join(str(r["prior_seed"]) for r in group)
     structures = ", ".join(f"{r['structure_median']:.2f}" for r in group)
     met = ", ".join(str(sum(floors(r).values())) for r in group)
     out.append(
-      f"two levels, prior input noise {noise:g}, over {len(group)} priors of {steps} steps (seeds {seeds}): notes/s "
-      f"{spread(means[noise])} (mean ± std of each prior's mean), structure medians {structures}, floors met {met} "
+      f"two levels, {name}, over {len(group)} priors of {steps} steps (seeds {seeds}): notes/s "
+      f"{spread(means[name])} (mean ± std of each prior's mean), structure medians {structures}, floors met {met} "
       "of 4."
     )
-  if len(noises) == 2:
-    diff = stats.difference(means[noises[0]], means[noises[1]])
+  if len(groups) == 2:
+    (a, a_means), (b, b_means) = means.items()
+    diff = stats.difference(a_means, b_means)
     if diff.known:
       verdict = "a real difference" if diff.excludes_zero else "no difference these priors can show"
       out.append(
-        f"notes/s: prior input noise {noises[0]:g} minus {noises[1]:g}, over priors' means, {diff.estimate:+.2f} "
+        f"notes/s: {a} minus {b}, over priors' means, {diff.estimate:+.2f} "
         f"(95% CI {diff.low:+.2f} to {diff.high:+.2f}): {verdict}."
       )
   return out

@@ -78,11 +78,12 @@ def code_figures(
   return {k: np.round(v, 3).tolist() for k, v in figures.items()}
 
 
-def teacher_forced(prior: stack.Stage, codes: np.ndarray) -> np.ndarray:
-  """The prior's distribution for each code of `codes` (pieces, codes) given the real codes before it:
-  (pieces, codes, classes)."""
+def teacher_forced(prior: stack.Stage, codes: np.ndarray, keys: list[str] | None = None) -> np.ndarray:
+  """The prior's distribution for each code of `codes` (pieces, codes) given the real codes before it (and, for a
+  key-conditioned prior, each piece's key in `keys`): (pieces, codes, classes)."""
   model, params = prior.task.generator(prior.params)
-  return np.asarray(stack.predicted_probabilities(model, params, np.asarray(codes, np.int32), None))
+  cond = prior.task.pieces_condition(keys, codes.shape[1]) if prior.task.keyed else None
+  return np.asarray(stack.predicted_probabilities(model, params, np.asarray(codes, np.int32), cond))
 
 
 def one_step_samples(probabilities: np.ndarray, seed: int, temperature: float = 1.0) -> np.ndarray:
@@ -134,10 +135,13 @@ def training_pitch_classes(data_dir: str, seconds: float) -> np.ndarray:
 
 
 @functools.cache
-def prepared_codes(data_dir: str) -> tuple[float, list[np.ndarray], list[np.ndarray]]:
-  """A prepared dataset's rate, training arrays and validation arrays, read once per folder."""
+def prepared_codes(data_dir: str) -> tuple[float, list[np.ndarray], list[np.ndarray], list[str] | None]:
+  """A prepared dataset's rate, training arrays, validation arrays and their keys (None where one has none), read
+  once per folder."""
   data = dataset.PreparedDataset(data_dir)
-  return data.rate, [np.asarray(a) for a in data.arrays("train")], [np.asarray(a) for a in data.arrays("validation")]
+  validation = data.entries("validation")
+  keys = [e["key"] for e in validation] if all("key" in e for e in validation) else None
+  return data.rate, *([np.asarray(a) for a in data.arrays(split)] for split in ("train", "validation")), keys
 
 
 def main(argv):
@@ -145,17 +149,19 @@ def main(argv):
   out, seeds = {}, [int(s) for s in FLAGS.seeds.split(",")]
   for root in FLAGS.stacks.split(","):
     levels, prior = stack.open_stack(root)
-    rate, training, validation = prepared_codes(prior.config.data.dir)
+    rate, training, validation, validation_keys = prepared_codes(prior.config.data.dir)
     temperatures = [float(FLAGS.temperature)] * (len(levels) + 1)
     length = math.ceil(FLAGS.seconds * rate)
-    pieces = np.concatenate(
-      [stack.Sampler(levels, prior, temperatures, seed=s, quiet=True).prior_codes(FLAGS.pieces, length) for s in seeds]
-    )
+    samplers = [stack.Sampler(levels, prior, temperatures, seed=s, quiet=True) for s in seeds]
+    pieces = np.concatenate([sampler.prior_codes(FLAGS.pieces, length) for sampler in samplers])
+    keys = [key for sampler in samplers for key in sampler.keys]  # A key-conditioned prior's; else none.
     judge = functools.partial(code_figures, training=training, classes=prior.task.signal_classes, rate=rate)
     out[root] = {"prior": prior.describe()} | judge(pieces)
-    real = np.stack([a[:length] for a in validation if len(a) >= length][: len(pieces)])
-    on_real = teacher_forced(prior, real)  # Once: for the surprise and for the one-step samples.
-    out[root]["surprise_bits_by_quarter"] = surprise_bits(teacher_forced(prior, pieces), pieces, rate)
+    long_enough = [i for i, a in enumerate(validation) if len(a) >= length][: len(pieces)]
+    real = np.stack([validation[i][:length] for i in long_enough])
+    real_keys = [validation_keys[i] for i in long_enough] if validation_keys else None
+    on_real = teacher_forced(prior, real, real_keys)  # Once: for the surprise and for the one-step samples.
+    out[root]["surprise_bits_by_quarter"] = surprise_bits(teacher_forced(prior, pieces, keys), pieces, rate)
     out[root]["validation_surprise_bits_by_quarter"] = surprise_bits(on_real, real, rate)
     # One reference per codes folder: stacks whose levels differ read different codes.
     name = f"validation codes of {prior.config.data.dir} ({len(real)} files, their first {FLAGS.seconds:g} s)"

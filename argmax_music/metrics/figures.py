@@ -24,6 +24,7 @@ from argmax_music.metrics import (
   chroma,
   code_information,
   flatness,
+  keys,
   note_f1,
   pitch_stats,
   scores,
@@ -91,8 +92,8 @@ def training_clip_figures(original: np.ndarray, recon: np.ndarray, sample_rate: 
 
 def mean_figures(rows: list[dict]) -> dict:
   """Mean of each numeric figure over the rows that have it."""
-  keys = dict.fromkeys(k for r in rows for k, v in r.items() if isinstance(v, (int, float)) and k != "start_s")
-  return {k: float(np.nanmean([r[k] for r in rows if k in r])) for k in keys}
+  names = dict.fromkeys(k for r in rows for k, v in r.items() if isinstance(v, (int, float)) and k != "start_s")
+  return {k: float(np.nanmean([r[k] for r in rows if k in r])) for k in names}
 
 
 def reconstruction_figures(
@@ -176,14 +177,29 @@ def training_reference(
   )
 
 
-def generated_figures(signals: list[np.ndarray], sample_rate: int, training: TrainingReference) -> dict:
+def key_agreement(rows: list[dict]) -> dict:
+  """The share of clips (rows with "key" and "asked_key") whose notes are in the key asked for, and in it or its
+  relative."""
+  asked = [(r["key"], r["asked_key"]) for r in rows]
+  return {
+    "key_agreement": float(np.mean([k == a for k, a in asked])) if asked else math.nan,
+    "signature_agreement": float(np.mean([k in (a, keys.relative(a)) for k, a in asked])) if asked else math.nan,
+  }
+
+
+def generated_figures(
+  signals: list[np.ndarray], sample_rate: int, training: TrainingReference, asked_keys: list[str] | None = None
+) -> dict:
   """Per-clip figures of generated float clips (`structure`, the correlation of the pitch classes of their first and
-  last 5 s, from 10 s up), and over all of them: pitch-class and duration histogram distances (total variation,
-  0..1) to the training notes, mean flatness and structure beside the training audio's (and noise's flatness)."""
+  last 5 s, from 10 s up; `key`, the key of their notes), and over all of them: pitch-class and duration histogram
+  distances (total variation, 0..1) to the training notes, mean flatness and structure beside the training audio's
+  (and noise's flatness). With `asked_keys` (the key each clip was sampled in, or its score's), `key_agreement`:
+  the share of clips whose notes are in that key, and `signature_agreement`: in that key or its relative."""
   rows, notes = [], []
   for signal in signals:
     notes.append(transcription.transcribe(signal, sample_rate))
-    rows.append(_note_figures(notes[-1]) | {"flatness_db": flatness.spectral_flatness_db(signal)})
+    key = keys.key_of(pitch_stats.pitch_class_histogram(notes[-1].notes)) if len(notes[-1].notes) else None
+    rows.append(_note_figures(notes[-1]) | {"flatness_db": flatness.spectral_flatness_db(signal), "key": key})
     if notes[-1].seconds >= 2 * structure.WINDOW_S:  # Long enough to have a beginning and an end.
       rows[-1]["structure"] = structure.ends_correlation(notes[-1].notes, notes[-1].notes, notes[-1].seconds)
   pooled = np.concatenate([n.notes for n in notes]) if notes else np.zeros((0, 3))
@@ -201,4 +217,8 @@ def generated_figures(signals: list[np.ndarray], sample_rate: int, training: Tra
     "training_structure_different_pieces": training.structure_different_pieces,
     "training_pitch_class_halves_distance": training.pitch_class_halves_distance,
   }
+  if asked_keys is not None:
+    for row, asked in zip(rows, asked_keys, strict=True):
+      row["asked_key"] = asked
+    summary |= key_agreement(rows)
   return {"clips": rows, "summary": summary}

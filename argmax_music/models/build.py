@@ -63,8 +63,10 @@ def build_ada(model, signal_classes: int) -> ADA:
   )
 
 
-def build_prior(prior, num_codes: int):
-  """The prior of config section `prior` (its `kind` names the sub-section) over `num_codes` codes."""
+def build_prior(prior, num_codes: int, cond_channels: int = 0):
+  """The prior of config section `prior` (its `kind` names the sub-section) over `num_codes` codes; a WaveNet
+  prior with `cond_channels` of conditioning at every step."""
   if prior.kind not in PRIORS:
     raise ValueError(f"prior.kind={prior.kind!r}: expected one of {sorted(PRIORS)}")
-  return PRIORS[prior.kind](num_codes, **kwargs(prior[prior.kind]), dtype=compute_dtype(prior.dtype))
+  extra = {"cond_channels": cond_channels} if cond_channels else {}
+  return PRIORS[prior.kind](num_codes, **kwargs(prior[prior.kind]), **extra, dtype=compute_dtype(prior.dtype))

@@ -111,3 +111,37 @@ class TransformerPrior(nn.Module):
       values.append(v)
     logits = self.head(self.norm(x[:, 0])).astype(jnp.float32)
     return logits, {"t": t + 1, "keys": tuple(keys), "values": tuple(values)}
+
+
+class GuidedPrior(nn.Module):
+  """Classifier-free guidance (Ho and Salimans 2022) of a conditioned prior trained also without its condition
+  (`prior.key_dropout`): each step's logits are the unconditioned ones (all-zero conditioning) moved `scale` times
+  as far as the condition moves them, u + scale (c - u); scale 1 is the conditioned prior itself. Runs the prior on
+  the batch twice over (conditioned, then not); its parameters are {"prior": the prior's}."""
+
+  prior: nn.Module
+  scale: float
+
+  @property
+  def num_classes(self) -> int:
+    return self.prior.num_classes
+
+  @property
+  def receptive_field(self) -> int:
+    return self.prior.receptive_field
+
+  def _guide(self, logits: jax.Array) -> jax.Array:
+    conditioned, unconditioned = jnp.split(logits, 2)
+    return unconditioned + self.scale * (conditioned - unconditioned)
+
+  def __call__(self, tokens: jax.Array, cond: jax.Array) -> jax.Array:
+    return self._guide(self.prior(jnp.concatenate([tokens, tokens]), jnp.concatenate([cond, jnp.zeros_like(cond)])))
+
+  def init_cache(self, batch: int, length: int | None = None) -> dict:
+    return self.prior.init_cache(2 * batch, length)
+
+  def step(self, cache: dict, prev_token: jax.Array, cond_t: jax.Array):
+    """`WaveNet.step` of the guided logits."""
+    both = jnp.concatenate([cond_t, jnp.zeros_like(cond_t)])
+    logits, cache = self.prior.step(cache, jnp.concatenate([prev_token, prev_token]), both)
+    return self._guide(logits), cache

@@ -1,0 +1,46 @@
+"""Musical keys: the major or minor key whose Krumhansl-Kessler profile best matches a piece's pitch classes.
+
+The profiles are the ratings of how well each pitch class fits a key context (Krumhansl and Kessler 1982); the key
+of a piece is the rotation that correlates best with how often (or how long) each pitch class sounds in it
+(Krumhansl's key-finding algorithm). A key-conditioned prior (`prior.condition_on_key`) is trained on the key of
+each piece's score and asked for one when it samples.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+PITCH_CLASSES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+KEYS = tuple(f"{tonic} {mode}" for mode in ("major", "minor") for tonic in PITCH_CLASSES)
+MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
+MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
+
+
+def key_profiles() -> np.ndarray:
+  """(24, 12): row i is the profile of KEYS[i], rotated so that its tonic is that key's pitch class."""
+  return np.stack([np.roll(profile, tonic) for profile in (MAJOR, MINOR) for tonic in range(12)])
+
+
+def key_of(pitch_class_weights: np.ndarray) -> str | None:
+  """The name (in KEYS) of the key of a piece with these 12 pitch-class weights (C first); None without notes."""
+  weights = np.asarray(pitch_class_weights, np.float64)
+  if weights.shape != (12,):
+    raise ValueError(f"expected 12 pitch-class weights, got shape {weights.shape}")
+  if weights.sum() <= 0 or np.ptp(weights) == 0:
+    return None
+  return KEYS[int(np.argmax([np.corrcoef(weights, p)[0, 1] for p in key_profiles()]))]
+
+
+def relative(name: str) -> str:
+  """The relative minor of a major key, the relative major of a minor one: the same pitch classes (key signature),
+  which key-finding from pitch classes alone often confuses."""
+  tonic, mode = KEYS[key_index(name)].split()
+  shift, other = (9, "minor") if mode == "major" else (3, "major")
+  return f"{PITCH_CLASSES[(PITCH_CLASSES.index(tonic) + shift) % 12]} {other}"
+
+
+def key_index(name: str) -> int:
+  """The position of key `name` in KEYS; a ValueError naming the valid names otherwise."""
+  if name not in KEYS:
+    raise ValueError(f"unknown key {name!r}; expected one of: {', '.join(KEYS)}")
+  return KEYS.index(name)
