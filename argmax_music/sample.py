@@ -13,7 +13,8 @@ ROOT/level1, ROOT/level2, ... and ROOT/prior; or name them with --levels=DIR1,DI
 --temperature takes one value for every stage or a list: the prior first, then each level from the top down. A
 key-conditioned prior (`prior.condition_on_key`) plays each piece in a key: --key='D minor' (or one per piece,
 comma-separated), else one drawn as often as each is in its training data; --guidance > 1 holds it to the key
-harder (classifier-free guidance, `models.prior.GuidedPrior`). The output folder holds WAV files, codes (npz), a spectrogram PNG per sample and index.html.
+harder (classifier-free guidance, `models.prior.GuidedPrior`). The output folder holds WAV files, codes (npz), a
+spectrogram PNG per sample and index.html.
 """
 
 from __future__ import annotations

@@ -160,7 +160,7 @@ class PreparedDataset:
     if missing:
       raise DatasetError(
         f"{self.root}: {len(missing)} {split} files have no key (the first: {missing[0]}); keys come from the scores "
-        "a corpus or MAESTRO folder names: prepare it again, then encode"
+        "a corpus or MAESTRO folder names: prepare it again into a new --output, then encode"
       )
     return [key_index(e["key"]) for e in self.entries(split)]
 
