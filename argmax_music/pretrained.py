@@ -209,8 +209,8 @@ def write_card(path: Path, h: dict) -> None:
       else "."
     )
     + (
-      f" The prior is conditioned on each piece's key (the key of its score, in training): it plays each piece in a "
-      f"key drawn as often as each is in the training pieces (or `--key='D minor'`), guided towards it with "
+      " The prior is conditioned on each piece's key (the key of its score, in training): it plays each piece in a "
+      "key drawn as often as each is in the training pieces (or `--key='D minor'`), guided towards it with "
       f"classifier-free guidance of scale {two['guidance']:g} (`--guidance`; 1 samples the conditioned prior as it is)."
       if keyed
       else ""
