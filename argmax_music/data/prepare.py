@@ -167,7 +167,8 @@ def prepare(
         or dataset.hash_split(source, validation_fraction, test_fraction)
       )
       entry = {"source": source, "array": dataset.array_name(split, source), "sha256": digest}
-      key = corpus.midi_key(midi[os.path.normpath(source)][0]) if os.path.normpath(source) in midi else None
+      score = midi.get(os.path.normpath(source))
+      key = corpus.midi_key(score[0]) if score else None
       writer.add(split, entry | ({"key": key} if key else {}), q)
     progress.update()
   progress.close()

@@ -14,8 +14,8 @@ from argmax_music.experiments import stats
 
 SECTION = "## (f) Two levels against one: structure across 20-second pieces"
 REAL_CODES = "two levels from real level-2 codes (a perfect prior)"
-SOFT = ", soft codes"
-KEY_COLUMN = "key: guidance / pieces in their key (or its relative)"  # Level 1 conditioned on the expected code vector under level 2's prediction (stack.Sampler).
+SOFT = ", soft codes"  # Level 1 conditioned on the expected code vector under level 2's prediction (stack.Sampler).
+KEY_COLUMN = "key: guidance / pieces in their key (or its relative)"
 
 
 def floors(result: dict) -> dict[str, bool]:

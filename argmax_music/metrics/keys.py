@@ -15,10 +15,8 @@ KEYS = tuple(f"{tonic} {mode}" for mode in ("major", "minor") for tonic in PITCH
 MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
 MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
 
-
-def key_profiles() -> np.ndarray:
-  """(24, 12): row i is the profile of KEYS[i], rotated so that its tonic is that key's pitch class."""
-  return np.stack([np.roll(profile, tonic) for profile in (MAJOR, MINOR) for tonic in range(12)])
+# (24, 12): row i is the profile of KEYS[i], rotated so that its tonic is that key's pitch class.
+PROFILES = np.stack([np.roll(profile, tonic) for profile in (MAJOR, MINOR) for tonic in range(12)])
 
 
 def key_of(pitch_class_weights: np.ndarray) -> str | None:
@@ -28,7 +26,7 @@ def key_of(pitch_class_weights: np.ndarray) -> str | None:
     raise ValueError(f"expected 12 pitch-class weights, got shape {weights.shape}")
   if weights.sum() <= 0 or np.ptp(weights) == 0:
     return None
-  return KEYS[int(np.argmax([np.corrcoef(weights, p)[0, 1] for p in key_profiles()]))]
+  return KEYS[int(np.argmax([np.corrcoef(weights, p)[0, 1] for p in PROFILES]))]
 
 
 def relative(name: str) -> str:
