@@ -257,6 +257,16 @@ def write_card(path: Path, h: dict) -> None:
       if "key_agreement" in gen and "key_agreement" in real
       else []
     ),
+    *(
+      [
+        f"- What the pitch-class distance is made of (`figures.scale_degree_figures`): the keys the pieces were "
+        f"asked for alone would give {gen['key_mix_distance']:.2f}; counted from each piece's tonic their notes are "
+        f"{gen['scale_degree_distance']:.2f} from the training files' use of the scale (real codes decoded: "
+        f"{real['scale_degree_distance']:.2f})."
+      ]
+      if "scale_degree_distance" in gen and "scale_degree_distance" in real
+      else []
+    ),
     f"- Floors met: {', '.join(k for k, ok in met.items() if ok) or 'none'}; not met: "
     f"{', '.join(k for k, ok in met.items() if not ok) or 'none'}.",
     *(

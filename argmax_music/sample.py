@@ -12,9 +12,10 @@ codes where its card used them, unless --temperature and --[no]soft_codes say ot
 ROOT/level1, ROOT/level2, ... and ROOT/prior; or name them with --levels=DIR1,DIR2 (bottom first) and --prior=DIR.
 --temperature takes one value for every stage or a list: the prior first, then each level from the top down. A
 key-conditioned prior (`prior.condition_on_key`) plays each piece in a key: --key='D minor' (or one per piece,
-comma-separated), else one drawn as often as each is in its training data; --guidance > 1 holds it to the key
-harder (classifier-free guidance, `models.prior.GuidedPrior`). The output folder holds WAV files, codes (npz), a
-spectrogram PNG per sample and index.html.
+comma-separated), else continues a prompt in the prompt's key (of its score or its transcribed notes) and generates
+in one drawn as often as each is in its training data; --guidance > 1 holds it to the key harder (classifier-free
+guidance, `models.prior.GuidedPrior`). The output folder holds WAV files, codes (npz), a spectrogram PNG per sample
+and index.html.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from absl import app, flags, logging
 
 from argmax_music import audio, listening_page, metrics, pretrained
 from argmax_music.metrics import figures as musical
-from argmax_music.metrics import scores
+from argmax_music.metrics import keys as keys_lib
+from argmax_music.metrics import pitch_stats, scores, transcription
 from argmax_music.stack import Sampler, StackError, Stage, find_stack, load_stack
 
 MODES = ("generate", "continue", "reconstruct", "upsample")
@@ -89,6 +91,23 @@ def add_page_figures(
     listening_page.add_figures(out, [musical.clip_figures(s, sample_rate) for s in signals])
 
 
+def prompt_key(path: str, signal: np.ndarray, sample_rate: int) -> list[str] | None:
+  """[the key of a prompt's notes] for a key-conditioned prior to continue it in: its score's where the file has one
+  (a corpus or MAESTRO folder), else its transcription's; None (a key is drawn) without notes or without the
+  evaluation dependencies."""
+  try:
+    metrics.require()
+  except metrics.MissingDependencies as e:
+    logging.warning("%s: drawing a key, the prompt's is not read without the evaluation dependencies: %s", path, e)
+    return None
+  notes = scores.file_score(path, len(signal) / sample_rate)
+  if notes is None:
+    notes = transcription.transcribe(signal, sample_rate).notes
+  key = keys_lib.key_of(pitch_stats.pitch_class_histogram(notes)) if len(notes) else None
+  logging.info("%s: continuing in %s", path, key or "a drawn key (the prompt has no notes)")
+  return [key] if key else None
+
+
 def sample(
   mode: str,
   levels: list[Stage],
@@ -137,6 +156,8 @@ def sample(
       if len(x) < level_hop:
         raise ValueError(f"{path}: {len(x)} samples is shorter than one code ({level_hop} samples)")
       x = x[: len(x) // level_hop * level_hop]
+      if prior and prior.task.keyed and not keys:
+        keys = prompt_key(path, audio.mu_law_decode(x), rate)
       known = sampler.encode_all(x, used)
       n_top = len(known[-1]) + math.ceil(seconds * rate / sampler.top_hop())
       top = sampler.prior_codes(num, n_top, np.repeat(known[-1][None], num, axis=0), keys)
@@ -243,7 +264,7 @@ if __name__ == "__main__":
     "key",
     None,
     "With a key-conditioned prior: the key of every piece ('D minor'), or one per piece, comma-separated "
-    "(default: drawn as often as each key is in its training data).",
+    "(default: continue: the prompt's; generate: drawn as often as each key is in its training data).",
   )
   flags.DEFINE_float(
     "guidance",

@@ -426,4 +426,21 @@ def test_training_reference_structure_of_20_second_clips(piano):
   reference = musical.training_reference(piano / "prepared", seconds=20.0)
   assert -1.0 <= reference.structure_different_pieces <= 1.0
   assert reference.structure_same_piece > 0.5  # A chorale begins and ends in its key.
+  # The training chorales are in D minor and C minor: their notes counted from the tonic, the fifth and the minor
+  # third heard far more than the major third.
+  assert list(reference.scale_degrees) == ["minor"] and reference.scale_degrees["minor"].sum() == pytest.approx(1.0)
+  assert min(reference.scale_degrees["minor"][[0, 3, 7]]) > 5 * reference.scale_degrees["minor"][4]
   assert np.isnan(musical.training_reference(piano / "prepared", seconds=SECONDS).structure_same_piece)
+
+
+@needs_eval
+@needs_fluidsynth
+def test_a_prompt_is_continued_in_its_scores_key_else_in_its_notes_key(piano, tmp_path):
+  from argmax_music import sample
+
+  chorale = piano / "corpus" / "audio" / "bach__bwv1.6.flac"  # In F major.
+  prompt = audio.load_audio(chorale, 16000)[: 10 * 16000]
+  assert sample.prompt_key(str(chorale), prompt, 16000) == ["F major"]  # Its score's.
+  shutil.copy(chorale, tmp_path / "prompt.flac")  # No score beside it: the key of its transcription.
+  assert sample.prompt_key(str(tmp_path / "prompt.flac"), prompt, 16000) == ["F major"]
+  assert sample.prompt_key(str(tmp_path / "prompt.flac"), np.zeros(16000, np.float32), 16000) is None  # No notes.

@@ -54,3 +54,41 @@ def test_key_agreement_counts_the_key_and_its_relative():
     {"key": None, "asked_key": "C major"},
   ]
   assert figures.key_agreement(rows) == {"key_agreement": 0.25, "signature_agreement": 0.5}
+
+
+def scale_notes(tonic: int, steps) -> np.ndarray:
+  """[onset, offset, pitch] rows: one note on each step of a scale above `tonic` (middle C's octave)."""
+  return np.array([[i, i + 0.5, 60 + tonic + s] for i, s in enumerate(steps)], np.float64)
+
+
+def test_scale_degrees_count_notes_from_the_tonic_and_go_back_onto_a_key():
+  c_major, g_major = scale_weights(0, MAJOR_SCALE), scale_weights(7, MAJOR_SCALE)
+  degrees = keys.scale_degree_counts([(c_major, "C major"), (g_major, "G major"), (c_major, "A minor")])
+  np.testing.assert_array_equal(degrees["major"], 2 * c_major)  # Both scales, counted from their tonics.
+  np.testing.assert_array_equal(degrees["minor"], np.roll(c_major, -9))  # A's notes first.
+  np.testing.assert_array_equal(keys.in_key(c_major, "G major"), g_major)
+  with pytest.raises(ValueError, match="unknown key"):
+    keys.scale_degree_counts([(c_major, "H major")])
+
+
+def test_scale_degree_figures_tell_the_keys_drawn_from_how_each_piece_uses_its_scale():
+  from argmax_music.metrics import figures, pitch_stats
+
+  major = scale_weights(0, MAJOR_SCALE) / 8  # The training files' use of a major scale, tonic first.
+  training = figures.TrainingReference(
+    major, np.ones(6) / 6, -24.0, -2.5, "made up", 8.0, 0.0, 0.8, 0.3, 0.05, {"major": major}
+  )
+  c_scale, g_scale = scale_notes(0, [0, *MAJOR_SCALE]), scale_notes(7, [0, *MAJOR_SCALE])
+  # Each piece plays its scale as the training files do: no distance in the key, whichever key it is in.
+  fit = figures.scale_degree_figures([c_scale, g_scale], ["C major", "G major"], training)
+  assert fit["scale_degree_distance"] == pytest.approx(0.0)
+  # The keys alone move the pooled notes from C major's: half the notes sit in G major.
+  g_major = pitch_stats.pitch_class_histogram(g_scale)
+  assert fit["key_mix_distance"] == pytest.approx(pitch_stats.histogram_distance(major + g_major, 2 * major))
+  # A piece asked for G major that plays C major: it dwells on C rather than G (1/8 of its notes) and plays F, a flat
+  # seventh of G that the training files never play, in place of F# (1/8).
+  wrong = figures.scale_degree_figures([c_scale], ["G major"], training)
+  assert wrong["scale_degree_distance"] == pytest.approx(0.25)
+  assert wrong["key_mix_distance"] == pytest.approx(pitch_stats.histogram_distance(g_major, major))
+  unknown_mode = figures.scale_degree_figures([c_scale], ["A minor"], training)
+  assert np.isnan(unknown_mode["scale_degree_distance"]) and np.isnan(unknown_mode["key_mix_distance"])

@@ -435,12 +435,18 @@ def test_table_f_other_priors():
   # A key-conditioned prior is a recipe of its own, its key column its guidance and its pieces in their keys.
   soft |= {"guidance": 3.0}
   soft["generated"]["summary"] |= {"key_agreement": 0.5, "signature_agreement": 0.75}
+  soft["generated"]["summary"] |= {"key_mix_distance": 0.05, "scale_degree_distance": 0.27}
   text = "\n".join(
     hierarchy_table.table_f(h | {"two_level_soft": soft, "seconds": 20.0, "seeds": [0]} | {"pieces_per_stack": 2})
   )
   assert "| two levels (hop 8 x 8), prior seed 0, soft codes | 16.4 s | 0.2 | 2500 | 30 | 3.00 ± 0.00 |" in text
   assert "| 0.30 | 0.30 | 3 / 0.50 (0.75) | 0.72 |" in text
   assert "Not the same prior" not in text
+  assert (
+    "two levels, soft codes: pitch-class distance 0.30; the keys asked for alone would give 0.05 (each piece's "
+    "notes spread over its key as the training files spread theirs); counted from each piece's tonic, its notes "
+    "are 0.27 from" in text
+  )
   two["guidance"] = 3.0
   assert any(
     f.startswith("Not the same prior: the two-level prior is conditioned") for f in hierarchy_table.findings(h)

@@ -176,6 +176,7 @@ def findings(h: dict) -> list[str]:
   decoded_as_others = "two_level_soft" if others and others[0].get("soft_codes") else "two_level"
   if others and decoded_as_others in h:  # Beside the shipped prior's pieces decoded as theirs were.
     out += over_priors([h[decoded_as_others], *others])
+  out += [pitch_class_parts(name, r) for name, r in judged(h) if "scale_degree_distance" in r["generated"]["summary"]]
   for name, r in judged(h):
     met = floors(r)
     missed = [k for k, ok in met.items() if not ok]
@@ -184,6 +185,17 @@ def findings(h: dict) -> list[str]:
       + (f"; not met: {'; '.join(missed)}." if missed else ".")
     )
   return out
+
+
+def pitch_class_parts(name: str, r: dict) -> str:
+  """What a row's pitch-class distance is made of: the keys its pieces were asked in, and how they use the scale."""
+  s = r["generated"]["summary"]
+  return (
+    f"{name}: pitch-class distance {s['pitch_class_distance']:.2f}; the keys asked for alone would give "
+    f"{s['key_mix_distance']:.2f} (each piece's notes spread over its key as the training files spread theirs); "
+    f"counted from each piece's tonic, its notes are {s['scale_degree_distance']:.2f} from the training files' "
+    "use of the scale."
+  )
 
 
 def recipe(r: dict) -> str:

@@ -135,6 +135,7 @@ class TrainingReference:
   structure_same_piece: float  # median `structure.ends_correlation` of a clip with itself (nan: clips too short)
   structure_different_pieces: float  # ... of one clip's opening with the next clip's ending
   pitch_class_halves_distance: float  # pitch-class histogram distance between alternate files (two halves)
+  scale_degrees: dict[str, np.ndarray]  # per mode: share of the notes i semitones above their file's key's tonic
 
 
 def training_reference(
@@ -160,6 +161,8 @@ def training_reference(
   pool = lambda groups: np.concatenate(groups) if groups else np.zeros((0, 3))
   pooled = pool(notes)
   halves = [pitch_stats.pitch_class_histogram(pool(notes[i::2])) for i in (0, 1)]
+  file_keys = {e["source"]: e["key"] for e in data.entries("train") if "key" in e}
+  keyed = [(_pitch_class_counts(n), file_keys[c.source]) for n, c in zip(notes, picked) if c.source in file_keys]
   noise = np.random.default_rng(0).uniform(-0.5, 0.5, int(seconds * rate)).astype(np.float32)
   notes_per_s = lambda x: _note_figures(transcription.transcribe(x, rate))["notes_per_s"]
   counted = [notes_per_s(c) for c in clips[:NOTES_PER_S_CLIPS]]
@@ -174,7 +177,32 @@ def training_reference(
     ends(zip(in_clips, in_clips)) if long_enough else math.nan,
     ends(zip(in_clips, in_clips[1:] + in_clips[:1])) if long_enough else math.nan,
     pitch_stats.histogram_distance(*halves) if len(notes) > 1 else math.nan,
+    {mode: c / c.sum() for mode, c in keys.scale_degree_counts(keyed).items() if c.sum()},
   )
+
+
+def _pitch_class_counts(notes: np.ndarray) -> np.ndarray:
+  return pitch_stats.pitch_class_histogram(notes) * len(notes)
+
+
+def scale_degree_figures(notes: list[np.ndarray], asked_keys: list[str], training: TrainingReference) -> dict:
+  """How clips ([onset, offset, pitch] notes) use the scales of the keys they were asked in, beside the training
+  files' use of theirs: `scale_degree_distance`, the pitch-class distance with every note counted from its clip's
+  tonic, per mode (weighted by notes; 0 when each clip uses its scale as the training files do, whichever keys);
+  `key_mix_distance`, the pitch-class distance to the training notes of the clips' keys alone (each clip's notes
+  spread over its key as the training files spread theirs): the part of `pitch_class_distance` the keys account
+  for. NaN without notes or where the training files have no key in a clip's mode."""
+  counts = [_pitch_class_counts(n) for n in notes]
+  degrees = keys.scale_degree_counts(list(zip(counts, asked_keys, strict=True)))
+  total = sum(c.sum() for c in degrees.values())
+  if not total or not set(degrees) <= set(training.scale_degrees):
+    return {"scale_degree_distance": math.nan, "key_mix_distance": math.nan}
+  distances = [pitch_stats.histogram_distance(c, training.scale_degrees[m]) * c.sum() for m, c in degrees.items()]
+  mix = sum(keys.in_key(training.scale_degrees[k.split()[1]], k) * c.sum() for c, k in zip(counts, asked_keys))
+  return {
+    "scale_degree_distance": float(sum(distances) / total),
+    "key_mix_distance": pitch_stats.histogram_distance(mix, training.pitch_classes),
+  }
 
 
 def key_agreement(rows: list[dict]) -> dict:
@@ -194,7 +222,8 @@ def generated_figures(
   last 5 s, from 10 s up; `key`, the key of their notes), and over all of them: pitch-class and duration histogram
   distances (total variation, 0..1) to the training notes, mean flatness and structure beside the training audio's
   (and noise's flatness). With `asked_keys` (the key each clip was sampled in, or its score's), `key_agreement`:
-  the share of clips whose notes are in that key, and `signature_agreement`: in that key or its relative."""
+  the share of clips whose notes are in that key, and `signature_agreement`: in that key or its relative; and
+  `scale_degree_figures`."""
   rows, notes = [], []
   for signal in signals:
     notes.append(transcription.transcribe(signal, sample_rate))
@@ -220,5 +249,5 @@ def generated_figures(
   if asked_keys is not None:
     for row, asked in zip(rows, asked_keys, strict=True):
       row["asked_key"] = asked
-    summary |= key_agreement(rows)
+    summary |= key_agreement(rows) | scale_degree_figures([n.notes for n in notes], asked_keys, training)
   return {"clips": rows, "summary": summary}

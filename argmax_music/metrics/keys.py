@@ -42,3 +42,19 @@ def key_index(name: str) -> int:
   if name not in KEYS:
     raise ValueError(f"unknown key {name!r}; expected one of: {', '.join(KEYS)}")
   return KEYS.index(name)
+
+
+def scale_degree_counts(pieces: list[tuple[np.ndarray, str]]) -> dict[str, np.ndarray]:
+  """Per mode ("major", "minor"): the 12 pitch-class counts of the (counts, key) pairs in that mode, each rotated
+  so that its key's tonic comes first (entry i: notes i semitones above the tonic), summed."""
+  degrees = {}
+  for counts, name in pieces:
+    tonic, mode = KEYS[key_index(name)].split()
+    rotated = np.roll(np.asarray(counts, np.float64), -PITCH_CLASSES.index(tonic))
+    degrees[mode] = degrees.get(mode, np.zeros(12)) + rotated
+  return degrees
+
+
+def in_key(degree_counts: np.ndarray, name: str) -> np.ndarray:
+  """Scale-degree counts (tonic first) of a key's mode placed back on the pitch classes of key `name` (C first)."""
+  return np.roll(np.asarray(degree_counts, np.float64), PITCH_CLASSES.index(KEYS[key_index(name)].split()[0]))
