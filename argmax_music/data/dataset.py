@@ -164,6 +164,10 @@ class PreparedDataset:
       )
     return [key_index(e["key"]) for e in self.entries(split)]
 
+  def file_keys(self, split: str) -> dict[str, str]:
+    """{source: its score's key} of the split's files that have one."""
+    return {e["source"]: e["key"] for e in self.entries(split) if "key" in e}
+
   def key_shares(self, split: str) -> dict[str, float]:
     """{key: its share of the split's timesteps}, commonest first."""
     from argmax_music.metrics.keys import KEYS

@@ -103,8 +103,7 @@ def real_codes_figures(root: Path, count: int, seconds: float, temperatures, ref
   sampler = stack.Sampler(levels, None, decoders, quiet=True, soft_codes=soft_codes)
   picked = evaluate.validation_clips(levels[0].config.data.dir, count, seconds, sampler.top_hop())
   _, decoded = sampler.reconstruct(np.stack([c.waveform for c in picked]))
-  entries = dataset.PreparedDataset(levels[0].config.data.dir).entries("validation")
-  scored = {e["source"]: e["key"] for e in entries if "key" in e}  # The key of each clip's score, where known.
+  scored = dataset.PreparedDataset(levels[0].config.data.dir).file_keys("validation")  # Each clip's score's key.
   asked = [scored[c.source] for c in picked] if all(c.source in scored for c in picked) else None
   return judged_pieces([audio.mu_law_decode(w) for w in decoded], sampler.sample_rate, reference, asked)
 
@@ -125,10 +124,19 @@ def main(argv):
   from argmax_music import pretrained
 
   temperatures = [float(t) for t in FLAGS.temperature.split(",")]
-  seeds, g = [int(s) for s in FLAGS.seeds.split(",")], FLAGS.guidance
+  seeds = [int(s) for s in FLAGS.seeds.split(",")]
   two_root, one_root = Path(FLAGS.two_level), Path(FLAGS.one_level)
   levels, _ = stack.open_stack(two_root, with_prior=False)
   reference = figures.training_reference(levels[0].config.data.dir, seconds=FLAGS.seconds)
+  figures_of = functools.partial(  # A stack's figures, judged as every stack here is.
+    stack_figures,
+    pieces=FLAGS.pieces,
+    seeds=seeds,
+    seconds=FLAGS.seconds,
+    temperatures=temperatures,
+    reference=reference,
+    guidance=FLAGS.guidance,
+  )
   h = {
     "command": "python -m argmax_music.experiments.hierarchy " + " ".join(f"--{k}={v}" for k, v in flag_values()),
     "date": time.strftime("%Y-%m-%d"),
@@ -155,23 +163,19 @@ def main(argv):
       if FLAGS.card:
         examples[label] = audio.load_audio(Path(FLAGS.card).parent / "example_one_level.flac")
       continue
-    h[name], pieces = stack_figures(root, FLAGS.pieces, seeds, FLAGS.seconds, temperatures, reference, guidance=g)
+    h[name], pieces = figures_of(root)
     h[name] |= budget[name]
     examples[label] = pieces[0]
     if name == "two_level":
       real_codes = functools.partial(real_codes_figures, root, FLAGS.pieces * len(seeds), FLAGS.seconds, temperatures)
       h[name]["real_codes"] = real_codes(reference, soft_codes=False)
       if FLAGS.soft_codes:  # The same prior codes, decoded again with soft codes.
-        h["two_level_soft"], pieces = stack_figures(
-          root, FLAGS.pieces, seeds, FLAGS.seconds, temperatures, reference, soft_codes=True, guidance=g
-        )
+        h["two_level_soft"], pieces = figures_of(root, soft_codes=True)
         h["two_level_soft"] |= budget[name] | {"real_codes": real_codes(reference, soft_codes=True)}
         del examples[label]  # The card's example is its decoding's.
         examples[label + hierarchy_table.SOFT] = pieces[0]
   for root in others:  # Decoded as the shipped stack's pieces are, with soft codes under --soft_codes.
-    other, _ = stack_figures(
-      root, FLAGS.pieces, seeds, FLAGS.seconds, temperatures, reference, False, FLAGS.soft_codes, g
-    )
+    other, _ = figures_of(root, reconstruct=False, soft_codes=FLAGS.soft_codes)
     h["two_level"].setdefault("other_priors", []).append(other)
   if FLAGS.other_priors_from:
     path = Path(FLAGS.other_priors_from)

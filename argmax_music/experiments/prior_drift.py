@@ -139,8 +139,8 @@ def prepared_codes(data_dir: str) -> tuple[float, list[np.ndarray], list[np.ndar
   """A prepared dataset's rate, training arrays, validation arrays and their keys (None where one has none), read
   once per folder."""
   data = dataset.PreparedDataset(data_dir)
-  validation = data.entries("validation")
-  keys = [e["key"] for e in validation] if all("key" in e for e in validation) else None
+  validation, scored = data.entries("validation"), data.file_keys("validation")
+  keys = [scored[e["source"]] for e in validation] if len(scored) == len(validation) else None
   return data.rate, *([np.asarray(a) for a in data.arrays(split)] for split in ("train", "validation")), keys
 
 

@@ -161,8 +161,10 @@ def training_reference(
   pool = lambda groups: np.concatenate(groups) if groups else np.zeros((0, 3))
   pooled = pool(notes)
   halves = [pitch_stats.pitch_class_histogram(pool(notes[i::2])) for i in (0, 1)]
-  file_keys = {e["source"]: e["key"] for e in data.entries("train") if "key" in e}
-  keyed = [(_pitch_class_counts(n), file_keys[c.source]) for n, c in zip(notes, picked) if c.source in file_keys]
+  file_keys = data.file_keys("train")
+  keyed = [
+    (pitch_stats.pitch_class_counts(n), file_keys[c.source]) for n, c in zip(notes, picked) if c.source in file_keys
+  ]
   noise = np.random.default_rng(0).uniform(-0.5, 0.5, int(seconds * rate)).astype(np.float32)
   notes_per_s = lambda x: _note_figures(transcription.transcribe(x, rate))["notes_per_s"]
   counted = [notes_per_s(c) for c in clips[:NOTES_PER_S_CLIPS]]
@@ -181,10 +183,6 @@ def training_reference(
   )
 
 
-def _pitch_class_counts(notes: np.ndarray) -> np.ndarray:
-  return pitch_stats.pitch_class_histogram(notes) * len(notes)
-
-
 def scale_degree_figures(notes: list[np.ndarray], asked_keys: list[str], training: TrainingReference) -> dict:
   """How clips ([onset, offset, pitch] notes) use the scales of the keys they were asked in, beside the training
   files' use of theirs: `scale_degree_distance`, the pitch-class distance with every note counted from its clip's
@@ -192,13 +190,15 @@ def scale_degree_figures(notes: list[np.ndarray], asked_keys: list[str], trainin
   `key_mix_distance`, the pitch-class distance to the training notes of the clips' keys alone (each clip's notes
   spread over its key as the training files spread theirs): the part of `pitch_class_distance` the keys account
   for. NaN without notes or where the training files have no key in a clip's mode."""
-  counts = [_pitch_class_counts(n) for n in notes]
+  counts = [pitch_stats.pitch_class_counts(n) for n in notes]
   degrees = keys.scale_degree_counts(list(zip(counts, asked_keys, strict=True)))
   total = sum(c.sum() for c in degrees.values())
   if not total or not set(degrees) <= set(training.scale_degrees):
     return {"scale_degree_distance": math.nan, "key_mix_distance": math.nan}
   distances = [pitch_stats.histogram_distance(c, training.scale_degrees[m]) * c.sum() for m, c in degrees.items()]
-  mix = sum(keys.in_key(training.scale_degrees[k.split()[1]], k) * c.sum() for c, k in zip(counts, asked_keys))
+  mix = sum(
+    keys.in_key(training.scale_degrees[keys.tonic_and_mode(k)[1]], k) * c.sum() for c, k in zip(counts, asked_keys)
+  )
   return {
     "scale_degree_distance": float(sum(distances) / total),
     "key_mix_distance": pitch_stats.histogram_distance(mix, training.pitch_classes),

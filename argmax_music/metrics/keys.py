@@ -32,9 +32,15 @@ def key_of(pitch_class_weights: np.ndarray) -> str | None:
 def relative(name: str) -> str:
   """The relative minor of a major key, the relative major of a minor one: the same pitch classes (key signature),
   which key-finding from pitch classes alone often confuses."""
-  tonic, mode = KEYS[key_index(name)].split()
+  tonic, mode = tonic_and_mode(name)
   shift, other = (9, "minor") if mode == "major" else (3, "major")
-  return f"{PITCH_CLASSES[(PITCH_CLASSES.index(tonic) + shift) % 12]} {other}"
+  return f"{PITCH_CLASSES[(tonic + shift) % 12]} {other}"
+
+
+def tonic_and_mode(name: str) -> tuple[int, str]:
+  """(the tonic's pitch class, C = 0; "major" or "minor") of key `name`; a ValueError for an unknown name."""
+  tonic, mode = KEYS[key_index(name)].split()
+  return PITCH_CLASSES.index(tonic), mode
 
 
 def key_index(name: str) -> int:
@@ -49,12 +55,12 @@ def scale_degree_counts(pieces: list[tuple[np.ndarray, str]]) -> dict[str, np.nd
   so that its key's tonic comes first (entry i: notes i semitones above the tonic), summed."""
   degrees = {}
   for counts, name in pieces:
-    tonic, mode = KEYS[key_index(name)].split()
-    rotated = np.roll(np.asarray(counts, np.float64), -PITCH_CLASSES.index(tonic))
+    tonic, mode = tonic_and_mode(name)
+    rotated = np.roll(np.asarray(counts, np.float64), -tonic)
     degrees[mode] = degrees.get(mode, np.zeros(12)) + rotated
   return degrees
 
 
 def in_key(degree_counts: np.ndarray, name: str) -> np.ndarray:
   """Scale-degree counts (tonic first) of a key's mode placed back on the pitch classes of key `name` (C first)."""
-  return np.roll(np.asarray(degree_counts, np.float64), PITCH_CLASSES.index(KEYS[key_index(name)].split()[0]))
+  return np.roll(np.asarray(degree_counts, np.float64), tonic_and_mode(name)[0])

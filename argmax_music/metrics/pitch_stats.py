@@ -29,9 +29,14 @@ def polyphony(notes: np.ndarray, seconds: float) -> float:
   return float(sounding.mean()) if len(sounding) else 0.0
 
 
+def pitch_class_counts(notes: np.ndarray) -> np.ndarray:
+  """Number of notes on each pitch class (C = 0)."""
+  return np.bincount(np.round(notes[:, 2]).astype(int) % 12, minlength=12).astype(np.float64)
+
+
 def pitch_class_histogram(notes: np.ndarray) -> np.ndarray:
   """Share of notes on each pitch class (C = 0); all zeros without notes."""
-  counts = np.bincount(np.round(notes[:, 2]).astype(int) % 12, minlength=12).astype(np.float64)
+  counts = pitch_class_counts(notes)
   return counts / max(counts.sum(), 1.0)
 
 
