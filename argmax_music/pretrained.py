@@ -177,7 +177,10 @@ def write_card(path: Path, h: dict) -> None:
   one, hard = h["one_level"]["generated"]["summary"], h["two_level"]["generated"]["summary"]
   met = hierarchy_table.floors(two)
   keyed = "guidance" in two
-  one_prior = ", not conditioned on a key" if keyed and "guidance" not in h["one_level"] else ""
+  one_prior = ""  # How the one-level prior stands to a keyed shipped prior.
+  if keyed:
+    one_keyed = "guidance" in h["one_level"]
+    one_prior = ", conditioned on the key and guided as this one is" if one_keyed else ", not conditioned on a key"
   floors_met = lambda r: sum(hierarchy_table.floors(r).values())
   lines = [
     f"# {root.name}: the shipped two-level piano model",

@@ -33,10 +33,9 @@ Why each choice, in short (the measurements are in WORKSPACE.md, "The shipped mo
   (16 pieces), its pieces make 5.01 notes/s against 4.00, pitch-class distance 0.21 against 0.25, their notes
   counted from their tonic 0.23 from the corpus's use of the scale against 0.28, structure 0.81 against 0.84
   ("What the pitch-class distance is made of"). prior1 is conditioned on the key too, and its 8,500 steps keep the
-  budgets equal, so that table (f) compares the levels alone; table (f)'s one-level row is still the unconditioned
-  prior1 of 6,000 steps (as many as the stages with the 2,500-step prior).
+  budgets equal, so that table (f) compares the levels alone (its input noise is 0, the prior's 0.2).
 - The pieces decode with soft codes (`stack.Sampler`: level 1 conditioned on the expected code vector under level
-  2's prediction): 5.61 notes/s against 4.06 with sampled codes from the shipped prior's codes, 6.52 against 5.42
+  2's prediction): 5.60 notes/s against 4.05 with sampled codes from the shipped prior's codes, 6.56 against 5.43
   from real codes (RESULTS.md table (f)).
 """
 

@@ -57,6 +57,31 @@ def test_native_sampler_matches_the_jax_step(
   np.testing.assert_allclose(native_cache["history"], cache["history"], atol=2e-5, rtol=1e-5)
 
 
+def test_a_guided_prior_draws_on_the_native_sampler_the_jax_steps_tokens():
+  from argmax_music.models.prior import GuidedPrior
+
+  model = wavenet(256, 12, 6, 2, 4)
+  batch, length = 2, model.receptive_field + 45
+  keys = jax.random.split(jax.random.key(4), 2)
+  cond = jax.nn.one_hot(jnp.array([[1], [3]]).repeat(length, axis=1), 4)  # A key per piece, as the prior's.
+  params = {"prior": model.init(keys[0], jnp.zeros((batch, 8), jnp.int32), cond[:, :8])["params"]}
+  guided = GuidedPrior(model, 3.0)
+  assert native.supports(guided, batch, None) and not native.supports(guided, native.MAX_BATCH // 2 + 1, None)
+  carry = (guided.init_cache(batch, length), jnp.full((batch,), -1, jnp.int32))
+  forced = jnp.full((batch, length), -1, jnp.int32).at[:, :5].set(7)
+  step_keys = jax.random.split(keys[1], length)
+  on = lambda threads: generate.generate_steps(guided, params, carry, step_keys, cond, forced, native=threads)
+  (cache, last), tokens = on(0)
+  (native_cache, native_last), native_tokens = on(2)
+  unguided = generate.generate_steps(
+    model, params["prior"], (model.init_cache(batch, length), carry[1]), step_keys, cond, forced
+  )[1]
+  assert not np.array_equal(tokens, unguided)  # The guidance moved the draws,
+  np.testing.assert_array_equal(native_tokens, tokens)  # and the kernel moved them alike.
+  np.testing.assert_array_equal(native_last, last)
+  np.testing.assert_allclose(native_cache["history"], cache["history"], atol=2e-5, rtol=1e-5)
+
+
 def test_generate_takes_the_native_path_on_one_device_with_the_jax_steps_tokens(monkeypatch):
   model = wavenet(256, 8, 4, 2, 4)
   cond = jax.random.normal(jax.random.key(1), (2, 300, 4))

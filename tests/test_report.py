@@ -343,6 +343,7 @@ def test_table_f_floors_and_findings(tmp_path):
   assert "| one level (hop 8) | 16.4 s | 0 | 2500 | 30 |" in text  # A run older than prior.input_noise had none.
   assert "Not the same budget" not in text
   assert "structure: two levels minus one level +0.55" in text and "a real difference" in text
+  assert "flatness (dB): two levels, soft codes minus one level -8.17" in text  # Every figure against one level.
   assert "one level: 0 of 4 floors met" in text and "two levels: 4 of 4 floors met." in text
   real_row = (
     "| two levels from real level-2 codes (a perfect prior) | - | - | - | - | 6.00 ± 0.00 | -18.0 ± 0.0 | 0.20 | 0.80 |"

@@ -153,7 +153,8 @@ def compare(key: str, what: str, a: tuple[str, dict], b: tuple[str, dict], paire
 def findings(h: dict) -> list[str]:
   """Sentences written from table (f)'s numbers."""
   two, one = ("two levels", h["two_level"]), ("one level", h["one_level"])
-  out = [compare(key, what, two, one) for key, what in (("structure", "structure"), ("notes_per_s", "notes/s"))]
+  against_one = (("structure", "structure"), ("notes_per_s", "notes/s"), ("flatness_db", "flatness (dB)"))
+  out = [compare(key, what, two, one) for key, what in against_one]
   if "guidance" in two[1] and "guidance" not in one[1]:
     out.append(
       "Not the same prior: the two-level prior is conditioned on each piece's key (guided towards it with scale "
@@ -171,7 +172,7 @@ def findings(h: dict) -> list[str]:
       compare(key, what, soft, two, paired=True)
       for key, what in (("notes_per_s", "notes/s"), ("flatness_db", "flatness (dB)"))
     ]
-    out.append(compare("notes_per_s", "notes/s", soft, one))
+    out += [compare(key, what, soft, one) for key, what in against_one]
   others = two[1].get("other_priors", [])
   decoded_as_others = "two_level_soft" if others and others[0].get("soft_codes") else "two_level"
   if others and decoded_as_others in h:  # Beside the shipped prior's pieces decoded as theirs were.

@@ -3,8 +3,9 @@
 At batch 1 on a CPU, JAX's cached step is bound by XLA's per-operation overhead (about
 80 small operations a step), not by arithmetic. The C++ kernel runs BLOCK steps per call
 (the same cache layout and Gumbel-noise draw as the JAX step: the same tokens up to float rounding)
-on THREADS threads, each streaming its share of the weights. `generate.generate` takes it
-on a CPU wherever `supports` says so. It is built once per machine with the host's C++
+on THREADS threads, each streaming its share of the weights; a `GuidedPrior`'s WaveNet runs there too (its
+batch twice over, the logits guided before the draw). `generate.generate` takes it on a CPU wherever
+`supports` says so. It is built once per machine with the host's C++
 compiler into $ARGMAX_MUSIC_CACHE (else ~/.cache/argmax_music): one process compiles while
 the others wait on a lock and reuse its library, and a build replaces the older ones. Where no
 compiler works (or it takes over BUILD_TIMEOUT_S), or with ARGMAX_MUSIC_NATIVE=0, sampling stays
@@ -108,10 +109,20 @@ def available() -> bool:
   return True
 
 
+def _wavenet(model) -> tuple:
+  """(the WaveNet that runs, the guidance scale): a `GuidedPrior`'s prior and scale, else the model and None."""
+  from argmax_music.models.prior import GuidedPrior
+
+  return (model.prior, model.scale) if isinstance(model, GuidedPrior) else (model, None)
+
+
 def supports(model, batch: int, top_p: float | None) -> bool:
-  """Whether `sample_block` can run this model's sampling here: a WaveNet's (else the JAX step does)."""
+  """Whether `sample_block` can run this model's sampling here: a WaveNet's, guided or not (else the JAX step
+  does)."""
+  model, guidance = _wavenet(model)
   if not hasattr(model, "step_weights"):  # Not a WaveNet.
     return False
+  batch *= 1 if guidance is None else 2
   widths = (model.residual_channels, model.gate_channels, model.skip_channels, model.num_classes)
   return (
     jax.default_backend() == "cpu"
@@ -126,6 +137,7 @@ def supports(model, batch: int, top_p: float | None) -> bool:
 def threads_for(model) -> int:
   """How many threads share a step: up to THREADS, as the CPUs and the gate and head widths allow."""
   cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+  model, _ = _wavenet(model)
   n = min(THREADS, cpus)
   while model.gate_channels % (8 * n) or model.skip_channels % (8 * n):
     n -= 1
@@ -148,8 +160,10 @@ def pack(model, params, threads: int) -> dict:
 
   Thread j owns gate units [j u, (j + 1) u), u = gate / threads: their columns (tanh half, then sigmoid
   half) of the current kernel tap, of the past taps and of the conditioning projection, their rows of the
-  residual and skip projections; and hidden units likewise in the head.
+  residual and skip projections; and hidden units likewise in the head. A `GuidedPrior`'s: its prior's.
   """
+  if _wavenet(model)[1] is not None:
+    model, params = model.prior, params["prior"]
   weights = model.apply({"params": params}, method=model.step_weights)
   taps, res_skip = jnp.stack(weights["taps"]), jnp.stack(weights["res_skip"])  # (L, R, k 2G), (L, G, R + S)
   gate, k, layers = model.gate_channels, model.kernel_size, model.layers
@@ -181,14 +195,18 @@ def sample_block(model, packed: dict, carry, cond, noise, forced, temperature: f
 
   packed: `pack(model, params, threads)`; cond: (steps, batch, channels) or None; noise: (steps,
   batch, classes) Gumbel noise, or None at temperature 0; forced: (steps, batch), -1 where sampled.
-  Returns (carry, tokens (steps, batch)).
+  Returns (carry, tokens (steps, batch)). A `GuidedPrior` runs its prior on the batch conditioned, then on it
+  with all-zero conditioning (its cache holds both).
   """
   from argmax_music.models.wavenet import dilations
 
   cache, prev = carry
   steps, batch = forced.shape
+  model, guidance = _wavenet(model)
   if cond is None:
     cond = jnp.zeros((steps, batch, 0), jnp.float32)
+  if guidance is not None:
+    cond = jnp.concatenate([cond, jnp.zeros_like(cond)], axis=1)
   if noise is None:
     noise = jnp.zeros((0,), jnp.float32)
   outputs = (
@@ -211,5 +229,6 @@ def sample_block(model, packed: dict, carry, cond, noise, forced, temperature: f
     dilations=np.asarray(dilations(model.layers, model.cycle), np.int64),
     kernel_size=np.int64(model.kernel_size),
     temperature=np.float32(temperature),
+    guidance=np.float32(1.0 if guidance is None else guidance),
   )
   return ({"t": t, "history": history}, prev), tokens

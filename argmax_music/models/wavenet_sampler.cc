@@ -2,7 +2,8 @@
 //
 // The JAX step's arithmetic on its cache layout (argmax_music/models/wavenet.py): per layer, the input times
 // the kernel taps, the past taps' products kept in the history's ring buffers; the gate; one product for the
-// residual and skip projections; the two-layer head; argmax(logits / T + the Gumbel noise XLA drew). At
+// residual and skip projections; the two-layer head; argmax(logits / T + the Gumbel noise XLA drew), the logits
+// guided first where the batch runs twice (`GuidedPrior`: conditioned rows, then unconditioned ones). At
 // batch 1 the JAX step is bound by XLA's per-operation overhead (about 80 small operations a step); here a
 // step is loops over the weights, which it streams from the CPU's caches: the threads split every layer's
 // gate units (and so its weights) and meet once per layer to add up the residual stream.
@@ -103,6 +104,7 @@ struct alignas(64) Arrivals {
 
 struct Sizes {
   int layers, kernel, residual, gate, skip, classes, cond, steps, batch, threads;
+  int drawn;  // Tokens drawn a step: batch, or batch / 2 guided (row b + drawn is row b unconditioned).
   int units, hidden_part;  // Gate units and hidden units per thread.
   int64_t rows;            // History rows per batch item.
 };
@@ -119,7 +121,7 @@ struct Block {
   const float *hidden_w, *hidden_b, *logits_w, *logits_b, *cond, *noise;
   const int32_t* forced;
   const int64_t* dilations;
-  float temperature;
+  float temperature, guidance;
   float* history;
   int32_t *tokens, *prev;
   int32_t t;
@@ -142,15 +144,18 @@ struct Block {
   // stream and draw the same tokens.
   void Run(int self) {
     const int R = n.residual, S = n.skip, C = n.classes, G = n.gate, L = n.layers, B = n.batch, u = n.units;
+    const int D = n.drawn;
     const int width = 2 * u, past_width = (n.kernel - 1) * width, row_width = (n.kernel - 1) * 2 * G;
     const int all_layers = L * width;  // This thread's gate pre-activations, over all layers.
     std::vector<float> h(static_cast<size_t>(B) * R), skip_sum(static_cast<size_t>(B) * S), update(R);
     std::vector<float> z(width), products(past_width), g(u), rs(R + S), hid(n.hidden_part), all(std::max(S, C));
+    std::vector<float> unconditioned(C);
     std::vector<float> own_bias(all_layers), pre(static_cast<size_t>(kInner) * B * all_layers);
     std::vector<float> pending(static_cast<size_t>(kInner) * B * L * R);
     std::vector<int64_t> size(L), offset(L), now(L), pending_row(static_cast<size_t>(kInner) * L);
     std::vector<char> deferred(L);  // Past-tap products computed once per block (see kInner).
-    std::vector<int32_t> last(prev, prev + B);
+    std::vector<int32_t> last(B);
+    for (int b = 0; b < B; ++b) last[b] = prev[b % D];
     for (int i = 0; i < L; ++i) {
       size[i] = (n.kernel - 1) * dilations[i];
       offset[i] = i ? offset[i - 1] + size[i - 1] : 0;
@@ -169,6 +174,12 @@ struct Block {
         for (int half = 0; half < 2; ++half) {
           std::memcpy(ring_part(b, i, row, m, half), products + (m - 1) * width + half * u, u * sizeof(float));
         }
+      }
+    };
+    auto sum_logits = [&](int b, float* out) {  // Row b's logits: the bias and every thread's part.
+      std::memcpy(out, logits_b, C * sizeof(float));
+      for (int k = 0; k < n.threads; ++k) {
+        for (int c = 0; c < C; ++c) out[c] += logits[static_cast<size_t>(k * B + b) * C + c];
       }
     };
     int64_t reached = 0;
@@ -245,22 +256,24 @@ struct Block {
                   &logits[(static_cast<size_t>(self) * B + b) * C]);
         }
         Wait(self, reached);
-        for (int b = 0; b < B; ++b) {
+        for (int b = 0; b < D; ++b) {
           // Every thread draws the same token from the same sums: argmax(logits / T + Gumbel noise), or
-          // argmax(logits) at temperature 0; the first maximum wins.
-          std::memcpy(all.data(), logits_b, C * sizeof(float));
-          for (int k = 0; k < n.threads; ++k) {
-            for (int c = 0; c < C; ++c) all[c] += logits[static_cast<size_t>(k * B + b) * C + c];
+          // argmax(logits) at temperature 0; the first maximum wins. Guided: logits u + guidance (c - u).
+          sum_logits(b, all.data());
+          if (D < B) {
+            sum_logits(b + D, unconditioned.data());
+            for (int c = 0; c < C; ++c) all[c] = unconditioned[c] + guidance * (all[c] - unconditioned[c]);
           }
           if (temperature != 0.0f) {
-            const float* gumbel = noise + (static_cast<int64_t>(s) * B + b) * C;
+            const float* gumbel = noise + (static_cast<int64_t>(s) * D + b) * C;
             for (int c = 0; c < C; ++c) all[c] = all[c] / temperature + gumbel[c];
           }
           int best = 0;
           for (int c = 1; c < C; ++c) best = all[c] > all[best] ? c : best;
-          const int32_t force = forced[static_cast<int64_t>(s) * B + b];
+          const int32_t force = forced[static_cast<int64_t>(s) * D + b];
           last[b] = force >= 0 ? force : best;
-          if (self == 0) tokens[static_cast<int64_t>(s) * B + b] = last[b];
+          if (D < B) last[b + D] = last[b];  // The unconditioned row goes on from the same token.
+          if (self == 0) tokens[static_cast<int64_t>(s) * D + b] = last[b];
         }
       }
       for (int i = 0; i < L; ++i) {  // The deferred products of this block, a layer at a time.
@@ -275,7 +288,7 @@ struct Block {
         }
       }
     }
-    if (self == 0) std::memcpy(prev, last.data(), B * sizeof(int32_t));
+    if (self == 0) std::memcpy(prev, last.data(), D * sizeof(int32_t));
   }
 };
 
@@ -340,8 +353,9 @@ ffi::Error SampleBlock(ffi::Buffer<ffi::F32> embedding, ffi::Buffer<ffi::F32> ta
                        ffi::Buffer<ffi::F32> logits_b, ffi::Buffer<ffi::F32> cond, ffi::Buffer<ffi::F32> noise,
                        ffi::Buffer<ffi::S32> forced, ffi::Buffer<ffi::F32> history, ffi::Buffer<ffi::S32> t,
                        ffi::Buffer<ffi::S32> prev, ffi::Span<const int64_t> dilations, int64_t kernel,
-                       float temperature, ffi::ResultBuffer<ffi::S32> tokens, ffi::ResultBuffer<ffi::F32> history_out,
-                       ffi::ResultBuffer<ffi::S32> t_out, ffi::ResultBuffer<ffi::S32> prev_out) {
+                       float temperature, float guidance, ffi::ResultBuffer<ffi::S32> tokens,
+                       ffi::ResultBuffer<ffi::F32> history_out, ffi::ResultBuffer<ffi::S32> t_out,
+                       ffi::ResultBuffer<ffi::S32> prev_out) {
   Block block;
   Sizes& n = block.n;
   n.layers = static_cast<int>(dilations.size());
@@ -354,11 +368,15 @@ ffi::Error SampleBlock(ffi::Buffer<ffi::F32> embedding, ffi::Buffer<ffi::F32> ta
   n.hidden_part = static_cast<int>(hidden_b.dimensions()[1]);
   n.classes = static_cast<int>(logits_b.dimensions()[0]);
   n.steps = static_cast<int>(forced.dimensions()[0]);
-  n.batch = static_cast<int>(forced.dimensions()[1]);
+  n.drawn = static_cast<int>(forced.dimensions()[1]);
+  n.batch = static_cast<int>(history.dimensions()[0]);
   n.cond = static_cast<int>(cond.dimensions()[2]);
   n.rows = history.dimensions()[1];
   if (n.units % 8 || n.residual % 8 || n.skip % 8 || n.hidden_part % 8 || n.classes % 8) {
     return ffi::Error::InvalidArgument("wavenet_sampler: channels and classes per thread must be multiples of 8");
+  }
+  if (n.batch != n.drawn && n.batch != 2 * n.drawn) {
+    return ffi::Error::InvalidArgument("wavenet_sampler: the history's batch must be the tokens' (or twice, guided)");
   }
   block.embedding = embedding.typed_data(), block.taps_now = taps_now.typed_data();
   block.taps_past = taps_past.typed_data(), block.cond_w = cond_w.typed_data(), block.bias = bias.typed_data();
@@ -367,7 +385,7 @@ ffi::Error SampleBlock(ffi::Buffer<ffi::F32> embedding, ffi::Buffer<ffi::F32> ta
   block.logits_w = logits_w.typed_data(), block.logits_b = logits_b.typed_data();
   block.cond = cond.typed_data(), block.noise = noise.typed_data(), block.forced = forced.typed_data();
   block.dilations = dilations.begin();
-  block.temperature = temperature;
+  block.temperature = temperature, block.guidance = guidance;
   block.history = history_out->typed_data();
   if (block.history != history.typed_data()) std::memcpy(block.history, history.typed_data(), history.size_bytes());
   block.tokens = tokens->typed_data();
@@ -400,15 +418,16 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(ArgmaxMusicWavenetSampleBlock, SampleBlock,
                                   .Arg<ffi::Buffer<ffi::F32>>()  // head logits kernel (threads, packed)
                                   .Arg<ffi::Buffer<ffi::F32>>()  // head logits bias (classes,)
                                   .Arg<ffi::Buffer<ffi::F32>>()  // conditioning (steps, batch, channels)
-                                  .Arg<ffi::Buffer<ffi::F32>>()  // Gumbel noise (steps, batch, classes)
-                                  .Arg<ffi::Buffer<ffi::S32>>()  // forced tokens (steps, batch), -1: sample
+                                  .Arg<ffi::Buffer<ffi::F32>>()  // Gumbel noise (steps, drawn, classes)
+                                  .Arg<ffi::Buffer<ffi::S32>>()  // forced tokens (steps, drawn), -1: sample
                                   .Arg<ffi::Buffer<ffi::F32>>()  // history (batch, rows, (kernel - 1) 2 gate)
                                   .Arg<ffi::Buffer<ffi::S32>>()  // t ()
-                                  .Arg<ffi::Buffer<ffi::S32>>()  // previous tokens (batch,)
+                                  .Arg<ffi::Buffer<ffi::S32>>()  // previous tokens (drawn,)
                                   .Attr<ffi::Span<const int64_t>>("dilations")
                                   .Attr<int64_t>("kernel_size")
                                   .Attr<float>("temperature")
-                                  .Ret<ffi::Buffer<ffi::S32>>()    // tokens (steps, batch)
+                                  .Attr<float>("guidance")
+                                  .Ret<ffi::Buffer<ffi::S32>>()    // tokens (steps, drawn)
                                   .Ret<ffi::Buffer<ffi::F32>>()    // history, updated in place
                                   .Ret<ffi::Buffer<ffi::S32>>()    // t + steps
-                                  .Ret<ffi::Buffer<ffi::S32>>());  // the last tokens (batch,)
+                                  .Ret<ffi::Buffer<ffi::S32>>());  // the last tokens (drawn,)
