@@ -1,7 +1,8 @@
 """What every command line tool shares: quiet logs, and errors a user can cause as one line.
 
 Each tool's `__main__` block calls `cli.run(main, *user_errors)` instead of `app.run(main)`.
-It also keeps the memory XLA frees for reuse (`host_memory.keep_freed_memory`).
+It also keeps the memory XLA frees for reuse (`host_memory.keep_freed_memory`) and the programs
+XLA compiles, for the next process (`keep_compiled_programs`).
 
 - Logs: by default only this package's INFO lines (as bare messages) and everyone's warnings
   show; Orbax's and JAX's INFO chatter (the 'Unable to initialize backend' probe included) is
@@ -15,6 +16,7 @@ It also keeps the memory XLA frees for reuse (`host_memory.keep_freed_memory`).
 from __future__ import annotations
 
 import logging as py_logging
+import os
 import re
 import sys
 from collections.abc import Callable
@@ -98,10 +100,27 @@ def unknown_config_key(error: BaseException, argv: list[str]) -> str | None:
   return None
 
 
+def keep_compiled_programs() -> None:
+  """XLA's compiled programs kept on disk for the next process (JAX's persistent compilation cache; those that took
+  0.2 s or more to compile), in `native.cache_folder()`/jax unless JAX's own variables say otherwise
+  (JAX_COMPILATION_CACHE_DIR, JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS). A second `sample` of the shipped model
+  then takes 12.9 s instead of 22.6 s on 2 cores (README). The folder grows with each new program; deleting it is
+  safe."""
+  import jax
+
+  from argmax_music.models import native
+
+  if not os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+    jax.config.update("jax_compilation_cache_dir", os.path.join(native.cache_folder(), "jax"))
+  if not os.environ.get("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"):
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+
+
 def run(main: Callable, *user_errors: type[BaseException]) -> None:
-  """app.run(main) with quiet logs, freed host memory kept for reuse (`host_memory`), and `user_errors`
-  (besides USER_ERRORS) reported in one line."""
+  """app.run(main) with quiet logs, freed host memory kept for reuse (`host_memory`), compiled programs kept for the
+  next run (`keep_compiled_programs`), and `user_errors` (besides USER_ERRORS) reported in one line."""
   host_memory.keep_freed_memory()
+  keep_compiled_programs()
   argv = sys.argv
   verbose = (verbosity_asked(argv) or 0) >= 1
   caught = USER_ERRORS + tuple(user_errors)

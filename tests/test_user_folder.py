@@ -100,3 +100,20 @@ def test_user_errors_without_traceback(tmp_path, tiny_stack):
     (["--mode=continue", f"--prompt={not_audio}"], not_audio, "cannot read audio"),
   ]:
     check_one_line_error(run_tool(*sample, *flags), str(path), reason)
+
+
+def test_tools_keep_compiled_programs_for_the_next_process(tmp_path):
+  """`cli.run` points JAX's persistent compilation cache at the project's cache folder, or where JAX's variable
+  says."""
+  script = (
+    "import sys; from argmax_music import cli; cli.keep_compiled_programs(); import jax, jax.numpy as jnp; "
+    "jax.config.update('jax_persistent_cache_min_compile_time_secs', 0); "
+    "jax.jit(lambda x: x @ x.T)(jnp.ones((8, 8))).block_until_ready()"
+  )
+  env = {k: v for k, v in os.environ.items() if not k.startswith("JAX_COMPILATION_CACHE")}
+  env["ARGMAX_MUSIC_CACHE"] = str(tmp_path / "ours")
+  subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env, check=True, timeout=120)
+  assert any("jit__lambda" in p.name for p in (tmp_path / "ours" / "jax").iterdir())
+  env["JAX_COMPILATION_CACHE_DIR"] = str(tmp_path / "theirs")
+  subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env, check=True, timeout=120)
+  assert any("jit__lambda" in p.name for p in (tmp_path / "theirs").iterdir())

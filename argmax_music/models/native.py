@@ -62,6 +62,12 @@ def _compiler_version(compiler: str) -> str:
   return (result.stdout.splitlines() or [""])[0]
 
 
+def cache_folder() -> str:
+  """This machine's cache of the project: $ARGMAX_MUSIC_CACHE, else ~/.cache/argmax_music (the kernel's builds, and
+  XLA's compiled programs kept by `cli.run`)."""
+  return os.environ.get("ARGMAX_MUSIC_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "argmax_music")
+
+
 def _build() -> str:
   """Compile the kernel (once per source, compiler and its version, flags, JAX and CPU); the shared library's path."""
   compiler = os.environ.get("CXX") or shutil.which("c++") or shutil.which("g++") or shutil.which("clang++")
@@ -71,7 +77,7 @@ def _build() -> str:
     source = f.read()
   parts = [source, " ".join([compiler, *FLAGS]), _compiler_version(compiler), jax.__version__, _cpu_signature()]
   key = hashlib.sha256(b"\0".join(p if isinstance(p, bytes) else p.encode() for p in parts)).hexdigest()[:16]
-  cache = os.environ.get("ARGMAX_MUSIC_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "argmax_music")
+  cache = cache_folder()
   path = os.path.join(cache, f"wavenet_sampler-{key}.so")
   if os.path.exists(path):
     return path
