@@ -21,6 +21,7 @@ import glob
 import hashlib
 import logging
 import os
+import pathlib
 import platform
 import shutil
 import subprocess
@@ -31,6 +32,7 @@ import numpy as np
 
 TARGET = "argmax_music_wavenet_sample_block"
 SOURCE = os.path.join(os.path.dirname(__file__), "wavenet_sampler.cc")
+HEADER = os.path.join(os.path.dirname(__file__), "vector_math.h")  # Included by SOURCE.
 FLAGS = ["-O3", "-march=native", "-std=c++17", "-shared", "-fPIC"]
 # Seconds a build may take (about 5 s measured on a 2-core AMD EPYC) before it counts as failed.
 BUILD_TIMEOUT_S = 120
@@ -73,9 +75,8 @@ def _build() -> str:
   compiler = os.environ.get("CXX") or shutil.which("c++") or shutil.which("g++") or shutil.which("clang++")
   if compiler is None:
     raise RuntimeError("no C++ compiler (set CXX, or install g++)")
-  with open(SOURCE, "rb") as f:
-    source = f.read()
-  parts = [source, " ".join([compiler, *FLAGS]), _compiler_version(compiler), jax.__version__, _cpu_signature()]
+  sources = [pathlib.Path(name).read_bytes() for name in (SOURCE, HEADER)]
+  parts = [*sources, " ".join([compiler, *FLAGS]), _compiler_version(compiler), jax.__version__, _cpu_signature()]
   key = hashlib.sha256(b"\0".join(p if isinstance(p, bytes) else p.encode() for p in parts)).hexdigest()[:16]
   cache = cache_folder()
   path = os.path.join(cache, f"wavenet_sampler-{key}.so")
