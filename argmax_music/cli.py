@@ -100,12 +100,16 @@ def unknown_config_key(error: BaseException, argv: list[str]) -> str | None:
   return None
 
 
+# The bound of the folder of compiled programs (a `sample` of the shipped model keeps 8 of them, 0.5 MB).
+COMPILED_PROGRAMS_MAX_BYTES = 512 * 2**20
+
+
 def keep_compiled_programs() -> None:
   """XLA's compiled programs kept on disk for the next process (JAX's persistent compilation cache; those that took
   0.2 s or more to compile), in `native.cache_folder()`/jax unless JAX's own variables say otherwise
-  (JAX_COMPILATION_CACHE_DIR, JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS). A second `sample` of the shipped model
-  then takes 12.9 s instead of 22.6 s on 2 cores (README). The folder grows with each new program; deleting it is
-  safe."""
+  (JAX_COMPILATION_CACHE_DIR, JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS, JAX_COMPILATION_CACHE_MAX_SIZE). A second
+  `sample` of the shipped model then takes 12.9 s instead of 22.6 s on 2 cores (README). The least recently used
+  programs go beyond COMPILED_PROGRAMS_MAX_BYTES; deleting the folder is safe."""
   import jax
 
   from argmax_music.models import native
@@ -114,6 +118,8 @@ def keep_compiled_programs() -> None:
     jax.config.update("jax_compilation_cache_dir", os.path.join(native.cache_folder(), "jax"))
   if not os.environ.get("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"):
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+  if not os.environ.get("JAX_COMPILATION_CACHE_MAX_SIZE"):
+    jax.config.update("jax_compilation_cache_max_size", COMPILED_PROGRAMS_MAX_BYTES)
 
 
 def run(main: Callable, *user_errors: type[BaseException]) -> None:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from conftest import REPO, write_tone
 
-from argmax_music import audio, train
+from argmax_music import audio, cli, train
 from argmax_music.data import dataset, prepare
 from configs import tiny
 
@@ -103,17 +103,26 @@ def test_user_errors_without_traceback(tmp_path, tiny_stack):
 
 
 def test_tools_keep_compiled_programs_for_the_next_process(tmp_path):
-  """`cli.run` points JAX's persistent compilation cache at the project's cache folder, or where JAX's variable
-  says."""
+  """`cli.run` points JAX's persistent compilation cache at the project's cache folder, bounded, or where and as
+  JAX's variables say."""
   script = (
     "import sys; from argmax_music import cli; cli.keep_compiled_programs(); import jax, jax.numpy as jnp; "
     "jax.config.update('jax_persistent_cache_min_compile_time_secs', 0); "
-    "jax.jit(lambda x: x @ x.T)(jnp.ones((8, 8))).block_until_ready()"
+    "jax.jit(lambda x: x @ x.T)(jnp.ones((8, 8))).block_until_ready(); "
+    "print(jax.config.jax_compilation_cache_max_size)"
   )
   env = {k: v for k, v in os.environ.items() if not k.startswith("JAX_COMPILATION_CACHE")}
   env["ARGMAX_MUSIC_CACHE"] = str(tmp_path / "ours")
-  subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env, check=True, timeout=120)
+
+  def run() -> int:
+    done = subprocess.run(
+      [sys.executable, "-c", script], cwd=REPO, env=env, check=True, timeout=120, capture_output=True
+    )
+    return int(done.stdout.split()[-1])
+
+  assert run() == cli.COMPILED_PROGRAMS_MAX_BYTES
   assert any("jit__lambda" in p.name for p in (tmp_path / "ours" / "jax").iterdir())
   env["JAX_COMPILATION_CACHE_DIR"] = str(tmp_path / "theirs")
-  subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env, check=True, timeout=120)
+  env["JAX_COMPILATION_CACHE_MAX_SIZE"] = "-1"
+  assert run() == -1
   assert any("jit__lambda" in p.name for p in (tmp_path / "theirs").iterdir())
