@@ -43,6 +43,7 @@ def test_welch_interval_matches_hand_computation():
   assert (d.estimate, d.low, d.high) == pytest.approx((-3.0, -3.0 - half, -3.0 + half), rel=1e-6)
   assert d.excludes_zero
   assert not stats.difference([1.0], [2.0, 3.0]).known  # One seed: no interval.
+  assert not stats.difference([], [2.0, 3.0]).known  # No piece with a value (e.g. too short for a structure figure).
   assert not stats.difference([1.0, 1.1], [1.05, 1.0]).excludes_zero
   # Pairs: differences 1, 2, 3, mean 2, sd 1, t(2) 4.303 x 1 / sqrt(3) = 2.484.
   d = stats.paired_difference([2.0, 4.0, 6.0], [1.0, 2.0, 3.0])

@@ -4,25 +4,24 @@ budget, judged on pieces they generate (notes, flatness, pitch classes, long-ran
   python -m argmax_music.experiments.hierarchy --two_level=pretrained/piano --one_level=runs/piano/one_level \
       [--pieces=4] [--seeds=0,1] [--seconds=20] [--temperature=1.0,1.0,0] [--out=results/hierarchy.json] \
       [--card=pretrained/piano/README.md] [--one_level_from=results/hierarchy.json] [--other_priors=ROOT,ROOT]
-      [--other_priors_from=results/hierarchy.json] [--soft_codes] [--guidance=1.0]
+      [--other_priors_from=results/hierarchy.json] [--soft_codes] [--guidance=1.0] [--results=RESULTS.md]
 
-Each stack reconstructs validation clips through each of its levels (decoders at temperature 0, onset note F1 vs
-the score) and generates --pieces pieces per seed in --seeds; the figures of every piece (`metrics.figures`) are set
-beside the same figures of 20-s training clips. Writes OUT (JSON), table (f) into RESULTS.md (replacing an older
-table (f); `report.write_report` keeps it) and, with --card, the shipped model's card. --one_level_from takes the
-one-level stack's figures (and, with --card, its example piece) from an earlier OUT instead of running it: for a
-new level 2 or prior when the one-level prior's weights are gone; the earlier run must have used the same level 1,
-seeds, pieces and seconds, and the table says where its row comes from. --other_priors takes stacks that are
---two_level with another prior, trained as its prior was but for the seed and the input noise (level1/ and level2/
-linked to --two_level's): their pieces are generated too (with soft codes under --soft_codes), one row each, and
-the findings give the spread over the priors of each input noise and, with two noises, their difference;
---other_priors_from takes those rows from an earlier OUT whose levels reconstructed as these do (their priors'
-weights gone). Beside the two-level stack, what a
-perfect prior would reach: real level-2 codes of validation clips, decoded as the pieces are. --soft_codes decodes
-the two-level stack's pieces (and real codes) a second time with soft codes (`stack.Sampler`), each its own row; the
-model card describes that decoding. A key-conditioned prior samples each piece in a key drawn from its training data,
-guided towards it by --guidance; the pieces' `key_agreement` says how many are in their key (the real codes': in
-their score's).
+Each stack reconstructs validation clips through each of its levels (decoders at temperature 0, onset note F1 vs the
+score) and generates --pieces pieces per seed in --seeds; the figures of every piece (`metrics.figures`) are set
+beside the same figures of 20-s training clips. Writes OUT (JSON), table (f) into --results (the project's
+RESULTS.md by default; in place of an older table (f); `report.write_report` keeps it) and, with --card, the shipped
+model's card. --one_level_from takes the one-level stack's figures (and, with --card, its example piece) from an
+earlier OUT instead of running it: for a new level 2 or prior when the one-level prior's weights are gone; the
+earlier run must have used the same level 1, seeds, pieces and seconds, and the table says where its row comes from.
+--other_priors takes stacks that are --two_level with another prior, trained as its prior was but for the seed and
+the input noise (level1/ and level2/ linked to --two_level's): their pieces are generated too (with soft codes under
+--soft_codes), one row each, and the findings give the spread over the priors of each input noise and, with two
+noises, their difference; --other_priors_from takes those rows from an earlier OUT whose levels reconstructed as
+these do (their priors' weights gone). Beside the two-level stack, what a perfect prior would reach: real level-2
+codes of validation clips, decoded as the pieces are. --soft_codes decodes the two-level stack's pieces (and real
+codes) a second time with soft codes (`stack.Sampler`), each its own row; the model card describes that decoding. A
+key-conditioned prior samples each piece in a key drawn from its training data, guided towards it by --guidance; the
+pieces' `key_agreement` says how many are in their key (the real codes': in their score's).
 """
 
 from __future__ import annotations
@@ -186,7 +185,7 @@ def main(argv):
     h["two_level"]["other_priors_from"] = f"from {path} ({earlier['command']}, {earlier['date']}), not rerun"
   files.atomic_write_json(FLAGS.out, h)
   lines = hierarchy_table.table_f(h)
-  hierarchy_table.splice(RESULTS, lines)
+  hierarchy_table.splice(Path(FLAGS.results), lines)
   if FLAGS.card:
     write_examples(Path(FLAGS.card).parent, examples, levels[0].config.data.dir, FLAGS.seconds)
     pretrained.write_card(Path(FLAGS.card), h)
@@ -257,6 +256,7 @@ if __name__ == "__main__":
     "The prior's, then each level's top-down (the one-level stack takes the prior's and the last one).",
   )
   flags.DEFINE_string("out", "results/hierarchy.json", "The figures, as JSON.")
+  flags.DEFINE_string("results", str(RESULTS), "The RESULTS.md whose table (f) to replace (or to add it to).")
   flags.DEFINE_string("one_level_from", None, "An earlier OUT whose one-level figures to reuse (not rerun).")
   flags.DEFINE_string(
     "other_priors", None, "Stacks of --two_level's levels with priors from other seeds or input noises (ROOT,ROOT)."

@@ -26,8 +26,10 @@ class Interval(NamedTuple):
 
 
 def mean_std(values: Sequence[float]) -> tuple[float, float]:
-  """Mean and sample standard deviation (ddof 1; nan for a single value)."""
+  """Mean and sample standard deviation (ddof 1; nan for a single value, both nan for none)."""
   n = len(values)
+  if n == 0:
+    return math.nan, math.nan
   mean = sum(values) / n
   std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else math.nan
   return mean, std
