@@ -9,7 +9,7 @@
 #                 `python -m argmax_music.experiments.small_scale --quick` checks every table in minutes.
 #   make pretrained  retrain the shipped model (pretrained/piano, its card, RESULTS.md table (f)): a 3.4-hour corpus,
 #                 two levels, the prior, the one-level comparison and the prior from two more seeds; resumable
-#                 (about 5.5 hours on 2 CPU cores); the card says how long it took.
+#                 (about 8 hours on 2 CPU cores); the card says how long it took.
 VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
