@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 from conftest import REPO, tiny_config, write_tone
 
 from argmax_music import encode, train
@@ -11,6 +12,7 @@ from argmax_music.data import prepare
 from argmax_music.experiments import hierarchy_table
 
 
+@pytest.mark.slow
 def test_table_f_from_two_stacks_end_to_end(tmp_path):
   """A two-level stack (level 1, a level 2 over its codes, a prior over level 2's) against a one-level one (the
   same level 1, a prior over its codes): every row judged, the table spliced into --results, the card written."""
