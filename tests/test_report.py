@@ -341,6 +341,9 @@ def test_table_f_floors_and_findings(tmp_path):
     "notes/s: two levels, soft codes minus two levels +0.50 (95% CI, the same pieces paired +0.50 to +0.50)" in text
   )
   assert "flatness (dB): two levels, soft codes minus two levels -1.17 (95% CI, the same pieces paired -1.88" in text
+  soft["generated"]["clips"][1]["notes_per_s"] = math.nan  # A piece without the figure drops out of its pair.
+  text = "\n".join(hierarchy_table.table_f(h))
+  assert "notes/s: two levels, soft codes minus two levels +0.50 (95% CI, the same pieces paired +0.50 to" in text
   assert "| one level (hop 8) | 16.4 s | 0 | 2500 | 30 |" in text  # A run older than prior.input_noise had none.
   assert "Not the same budget" not in text
   assert "structure: two levels minus one level +0.55" in text and "a real difference" in text

@@ -139,8 +139,16 @@ def judged(h: dict) -> list[tuple[str, dict]]:
 
 def compare(key: str, what: str, a: tuple[str, dict], b: tuple[str, dict], paired: bool = False) -> str:
   """A sentence on the difference of a per-piece figure between two rows: Welch's 95% interval, or over pairs of
-  the same pieces when `paired`."""
-  diff = (stats.paired_difference if paired else stats.difference)(per_piece(a[1], key), per_piece(b[1], key))
+  the same pieces when `paired` (those with the figure in both rows)."""
+  if paired:  # Only the pieces with a value in both rows.
+    pairs = [
+      (x[key], y[key])
+      for x, y in zip(a[1]["generated"]["clips"], b[1]["generated"]["clips"], strict=True)
+      if not (math.isnan(x.get(key, math.nan)) or math.isnan(y.get(key, math.nan)))
+    ]
+    diff = stats.paired_difference([x for x, _ in pairs], [y for _, y in pairs])
+  else:
+    diff = stats.difference(per_piece(a[1], key), per_piece(b[1], key))
   if not diff.known:
     return f"{what}: too few pieces with a value to compare {a[0]} and {b[0]}."
   verdict = "a real difference" if diff.excludes_zero else "no difference the pieces can show"
