@@ -1,6 +1,9 @@
-"""`experiments.hierarchy` end to end: table (f), its JSON and the model card from two tiny trained stacks."""
+"""Table (f): its floors, findings and reused rows from made-up results, and `experiments.hierarchy` end to end
+(its JSON and the model card from two tiny trained stacks)."""
 
 import json
+import math
+import shutil
 import subprocess
 import sys
 
@@ -54,3 +57,207 @@ def test_table_f_from_two_stacks_end_to_end(tmp_path):
   table = results.read_text()
   assert table.index(hierarchy_table.SECTION) < table.index("![a plot]")
   assert (two / "README.md").exists() and (two / "examples.png").exists()
+
+
+def stack_result(notes: list[float], structure: list[float], flatness: float, pitch_classes: float) -> dict:
+  clips = [{"notes_per_s": n, "flatness_db": flatness, "structure": s} for n, s in zip(notes, structure)]
+  summary = {
+    "notes_per_s": sum(notes) / len(notes),
+    "flatness_db": flatness,
+    "pitch_class_distance": pitch_classes,
+    "training_notes_per_s": 8.0,
+    "training_flatness_db": -24.0,
+    "training_pitch_class_halves_distance": 0.1,
+    "training_structure_same_piece": 0.8,
+    "training_structure_different_pieces": 0.3,
+    "training_notes_from": "MIDI of 20 training files",
+  }
+  return {
+    "generated": {"clips": clips, "summary": summary},
+    "structure_median": sorted(structure)[len(structure) // 2],
+    "prior_receptive_field_s": 16.4,
+    "training_minutes": 30.0,
+    "training_steps": 4000,
+    "prior_steps": 2500,
+    "temperatures": [1.0, 0.0],
+    "reconstruction_1_levels": {"onset_f1": 0.72},
+  }
+
+
+def test_table_f_floors_and_findings(tmp_path):
+  """Table (f): each floor against the training clips' figures, the Welch sentence, and a splice that replaces
+  the older table (f) in RESULTS.md rather than adding a second."""
+  from argmax_music.experiments import hierarchy_table
+
+  # Notes 5.0 >= half of 8; 3 dB from the training audio; pitch classes 0.15 <= 1.5 x 0.1; structure 0.7 >= 0.64.
+  two = stack_result([4.0, 5.0, 6.0], [0.7, 0.66, 0.9], -21.0, 0.15) | {"prior_input_noise": 0.2}
+  # Real level-2 codes decoded: notes 6.0 >= 4 and structure 0.8, but 6 dB off and pitch classes 0.2 > 0.15.
+  real = stack_result([6.0, 6.0], [0.8, 0.8], -18.0, 0.2)
+  two["real_codes"] = {k: real[k] for k in ("generated", "structure_median")}
+  # Notes 1.0 < 4; 10 dB off; pitch classes 0.2 > 0.15; structure 0.2, below the different pieces' 0.3.
+  one = stack_result([1.0, 1.5, 0.5], [0.2, 0.1, 0.3], -14.0, 0.2)
+  assert all(hierarchy_table.floors(two).values())
+  assert list(hierarchy_table.floors(one).values()) == [False, False, False, False]
+  # Soft codes: the same pieces, each 0.5 notes/s more (paired: an exact difference) and 1 dB flatter.
+  soft = stack_result([4.5, 5.5, 6.5], [0.7, 0.66, 0.9], -22.0, 0.15) | {"prior_input_noise": 0.2}
+  soft["generated"]["clips"][0]["flatness_db"] = -22.5
+  soft["real_codes"] = two["real_codes"]
+  h = {"two_level": two, "one_level": one, "command": "c", "date": "d", "machine": "m", "seconds": 20.0}
+  h |= {"seeds": [0], "pieces_per_stack": 3, "two_level_soft": soft}
+  lines = hierarchy_table.table_f(h)
+  text = "\n".join(lines)
+  assert (
+    "| two levels (hop 8 x 8) | 16.4 s | 0.2 | 2500 | 30 | 5.00 ± 1.00 | -21.0 ± 0.0 | 0.15 | 0.70 | - | 0.72 |" in text
+  )
+  assert "| two levels (hop 8 x 8), soft codes | 16.4 s | 0.2 | 2500 | 30 | 5.50 ± 1.00 | -22.2 ± 0.3 |" in text
+  assert (
+    "notes/s: two levels, soft codes minus two levels +0.50 (95% CI, the same pieces paired +0.50 to +0.50)" in text
+  )
+  assert "flatness (dB): two levels, soft codes minus two levels -1.17 (95% CI, the same pieces paired -1.88" in text
+  soft["generated"]["clips"][1]["notes_per_s"] = math.nan  # A piece without the figure drops out of its pair.
+  text = "\n".join(hierarchy_table.table_f(h))
+  assert "notes/s: two levels, soft codes minus two levels +0.50 (95% CI, the same pieces paired +0.50 to" in text
+  assert "| one level (hop 8) | 16.4 s | 0 | 2500 | 30 |" in text  # A run older than prior.input_noise had none.
+  assert "Not the same budget" not in text
+  assert "structure: two levels minus one level +0.55" in text and "a real difference" in text
+  assert "flatness (dB): two levels, soft codes minus one level -8.17" in text  # Every figure against one level.
+  assert "one level: 0 of 4 floors met" in text and "two levels: 4 of 4 floors met." in text
+  real_row = (
+    "| two levels from real level-2 codes (a perfect prior) | - | - | - | - | 6.00 ± 0.00 | -18.0 ± 0.0 | 0.20 | 0.80 |"
+  )
+  assert real_row in text
+  assert "two levels from real level-2 codes (a perfect prior): 2 of 4 floors met; not met: flatness" in text
+  two["training_steps"] = 9500  # A prior trained longer than the one-level stack's.
+  assert (
+    "Not the same budget: the two-level stack trained 9500 steps (in the stages it does not share), the one-level "
+    "stack 4000 (its prior); the stack with more steps is favoured." in hierarchy_table.findings(h)
+  )
+  results = tmp_path / "RESULTS.md"
+  results.write_text("# R\n\n## (a)\n\n| t |\n\n![plot](p.png)\n")
+  hierarchy_table.splice(results, lines)
+  hierarchy_table.splice(results, lines)
+  spliced = results.read_text()
+  assert spliced.count(hierarchy_table.SECTION) == 1 and spliced.index(hierarchy_table.SECTION) < spliced.index(
+    "![plot]"
+  )
+
+
+def test_table_f_reuses_an_earlier_one_level_row_only_from_the_same_setup(tmp_path):
+  """--one_level_from: the earlier run must match in seeds, pieces and seconds, and its level 1 must reconstruct
+  as this one's does; the table says where the reused row comes from."""
+  from argmax_music import stack
+  from argmax_music.experiments import hierarchy, hierarchy_table
+
+  two, one = stack_result([4.0], [0.7], -21.0, 0.15), stack_result([1.0], [0.2], -14.0, 0.2)
+  setup = {"seconds": 20.0, "seeds": [0, 1], "pieces_per_stack": 8}
+  path = tmp_path / "hierarchy.json"
+  path.write_text(json.dumps(setup | {"two_level": two, "one_level": one, "command": "c", "date": "d"}))
+  earlier = hierarchy.earlier_run(path, setup, "--one_level_from")
+  assert hierarchy.same_levels(earlier, two, (1,))
+  assert not hierarchy.same_levels(earlier, two | {"reconstruction_1_levels": {"onset_f1": 0.70}}, (1,))
+  both = {"reconstruction_2_levels": {"onset_f1": 0.49}}
+  assert not hierarchy.same_levels(
+    {"two_level": two | both}, two | {"reconstruction_2_levels": {"onset_f1": 0.44}}, (1, 2)
+  )
+  assert hierarchy.same_levels(
+    {"two_level": two | both}, two | {"reconstruction_2_levels": {"onset_f1": 0.491}}, (1, 2)
+  )
+  with pytest.raises(stack.StackError, match="--one_level_from=.*another seeds, pieces_per_stack than this run's"):
+    hierarchy.earlier_run(path, setup | {"seeds": [0], "pieces_per_stack": 4}, "--one_level_from")
+  h = setup | {"two_level": two, "one_level": one | {"from": "from X (c, d), not rerun"}}
+  text = "\n".join(hierarchy_table.table_f(h | {"command": "c2", "date": "d2", "machine": "m"}))
+  assert "The one-level row is from X (c, d), not rerun." in text
+
+
+def test_table_f_other_priors():
+  """--other_priors: a row per prior, the spread of their means for each input noise, and the noises' difference
+  over priors' means (1.5, 0.5, 1.0 against 0.5, 0.3: +0.60, Welch's interval at 2.4 degrees of freedom)."""
+  from argmax_music.experiments import hierarchy_table
+
+  def prior(notes: float, seed: int, noise: float) -> dict:
+    return stack_result([notes, notes], [0.2, 0.2], -19.0, 0.3) | {"prior_seed": seed, "prior_input_noise": noise}
+
+  two = stack_result([1.0, 2.0], [0.1, 0.3], -19.0, 0.3) | {"prior_seed": 0, "prior_input_noise": 0.2}
+  others = [prior(0.5, 1, 0.2), prior(1.0, 2, 0.2), prior(0.5, 0, 0.0), prior(0.3, 1, 0.0)]
+  for r in others:
+    del r["training_minutes"], r["reconstruction_1_levels"]
+  one = stack_result([1.0], [0.2], -14.0, 0.2)
+  two |= {"other_priors": others, "other_priors_from": "from X (c, d), not rerun"}
+  h = {"two_level": two, "one_level": one, "command": "c", "date": "d", "machine": "m"}
+  text = "\n".join(hierarchy_table.table_f(h | {"seconds": 20.0, "seeds": [0], "pieces_per_stack": 2}))
+  assert "The other priors' rows are from X (c, d), not rerun." in text
+  assert "| two levels (hop 8 x 8), prior seed 0 | 16.4 s | 0.2 | 2500 | 30 | 1.50 ± 0.71 |" in text
+  assert (
+    "| two levels, prior seed 2 | 16.4 s | 0.2 | 2500 | - | 1.00 ± 0.00 | -19.0 ± 0.0 | 0.30 | 0.20 | - | (as above) |"
+    in text
+  )
+  assert "| two levels, prior seed 0 | 16.4 s | 0 | 2500 | - | 0.50 ± 0.00 |" in text
+  assert "prior input noise 0.2, over 3 priors of 2500 steps (seeds 0, 1, 2): notes/s 1.00 ± 0.50 (mean ± std" in text
+  assert "prior input noise 0, over 2 priors of 2500 steps (seeds 0, 1): notes/s 0.40 ± 0.14" in text
+  assert "notes/s: prior input noise 0.2 minus prior input noise 0, over priors' means, +0.60 (95% CI -0.5" in text
+  assert "no difference these priors can show" in text
+  # A shipped prior trained longer than the others stays out of their spread.
+  two["prior_steps"] = 8000
+  said = hierarchy_table.findings(h | {"seconds": 20.0, "seeds": [0], "pieces_per_stack": 2})
+  assert any("prior input noise 0.2, over 2 priors of 2500 steps (seeds 1, 2): notes/s 0.75 ± 0.35" in f for f in said)
+  # Decoded with soft codes, the others sit beside the shipped prior's soft-code pieces (3.0), not its sampled ones.
+  two["prior_steps"] = 2500
+  for r in others:
+    r["soft_codes"] = True
+  soft = stack_result([3.0, 3.0], [0.1, 0.3], -19.0, 0.3) | {"prior_seed": 0, "prior_input_noise": 0.2}
+  text = "\n".join(
+    hierarchy_table.table_f(h | {"two_level_soft": soft, "seconds": 20.0, "seeds": [0]} | {"pieces_per_stack": 2})
+  )
+  assert "| two levels, prior seed 2, soft codes | 16.4 s | 0.2 | 2500 | - | 1.00 ± 0.00 |" in text
+  assert "prior input noise 0.2, over 3 priors of 2500 steps (seeds 0, 1, 2): notes/s 1.50 ± 1.32 (mean ± std" in text
+  # A key-conditioned prior is a recipe of its own, its key column its guidance and its pieces in their keys.
+  soft |= {"guidance": 3.0}
+  soft["generated"]["summary"] |= {"key_agreement": 0.5, "signature_agreement": 0.75}
+  soft["generated"]["summary"] |= {"key_mix_distance": 0.05, "scale_degree_distance": 0.27}
+  text = "\n".join(
+    hierarchy_table.table_f(h | {"two_level_soft": soft, "seconds": 20.0, "seeds": [0]} | {"pieces_per_stack": 2})
+  )
+  assert "| two levels (hop 8 x 8), prior seed 0, soft codes | 16.4 s | 0.2 | 2500 | 30 | 3.00 ± 0.00 |" in text
+  assert "| 0.30 | 0.30 | 3 / 0.50 (0.75) | 0.72 |" in text
+  assert "Not the same prior" not in text
+  assert (
+    "two levels, soft codes: pitch-class distance 0.30; the keys asked for alone would give 0.05 (each piece's "
+    "notes spread over its key as the training files spread theirs); counted from each piece's tonic, its notes "
+    "are 0.27 from" in text
+  )
+  two["guidance"] = 3.0
+  assert any(
+    f.startswith("Not the same prior: the two-level prior is conditioned") for f in hierarchy_table.findings(h)
+  )
+  assert (
+    "prior input noise 0.2, key-conditioned, guidance 3, over 1 priors of 2500 steps (seeds 0): notes/s 3.00" in text
+  )
+  assert "prior input noise 0.2, over 2 priors of 2500 steps (seeds 1, 2): notes/s 0.75 ± 0.35" in text
+
+
+@pytest.mark.slow
+def test_other_priors_must_share_the_levels_config_and_steps(tiny_stack, tmp_path):
+  """An --other_priors stack must link the shipped levels and hold a prior trained as the shipped one, as far, but
+  for its seed and input noise; otherwise it is refused, naming what differs."""
+  from argmax_music import stack
+  from argmax_music.experiments import hierarchy
+
+  other = tmp_path / "seed1"
+  other.mkdir()
+  (other / "level1").symlink_to(tiny_stack / "level1")
+  shutil.copytree(tiny_stack / "prior", other / "prior")
+  run_file = other / "prior" / "run.json"
+  run = json.loads(run_file.read_text())
+  config = run["config"] | {"seed": 1, "prior": run["config"]["prior"] | {"input_noise": 0.5}}
+  run_file.write_text(json.dumps(run | {"config": config}))
+  hierarchy.check_other_prior(other, tiny_stack)
+  shutil.rmtree(other / "prior" / "checkpoints" / "4")
+  with pytest.raises(stack.StackError, match="its prior is at step 2, .* at 4"):
+    hierarchy.check_other_prior(other, tiny_stack)
+  run_file.write_text(json.dumps(run | {"config": config | {"train": config["train"] | {"learning_rate": 1.0}}}))
+  with pytest.raises(stack.StackError, match=r"differs from .*'s in train.learning_rate$"):
+    hierarchy.check_other_prior(other, tiny_stack)
+  (other / "level1").unlink()
+  (other / "level1").symlink_to(tiny_stack / "prior")
+  with pytest.raises(stack.StackError, match="needs .*'s levels there"):
+    hierarchy.check_other_prior(other, tiny_stack)
