@@ -20,6 +20,7 @@ import os
 import re
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from absl import app, flags, logging
 
@@ -120,6 +121,18 @@ def keep_compiled_programs() -> None:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
   if not os.environ.get("JAX_COMPILATION_CACHE_MAX_SIZE"):
     jax.config.update("jax_compilation_cache_max_size", COMPILED_PROGRAMS_MAX_BYTES)
+  if jax.config.jax_compilation_cache_max_size > 0:
+    stamp_unbounded_programs(Path(jax.config.jax_compilation_cache_dir))
+
+
+def stamp_unbounded_programs(folder: Path) -> None:
+  """JAX's bounded cache reads a last-use time beside every program in its folder, and writes no new program (with a
+  warning) while one lacks it, as those written without the bound do (this project before it,
+  JAX_COMPILATION_CACHE_MAX_SIZE=-1): give them their file's modification time."""
+  for program in folder.glob("*-cache"):
+    last_use = program.with_name(program.name.removesuffix("-cache") + "-atime")
+    if not last_use.exists():
+      last_use.write_bytes(program.stat().st_mtime_ns.to_bytes(8, "little"))
 
 
 def run(main: Callable, *user_errors: type[BaseException]) -> None:

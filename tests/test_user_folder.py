@@ -104,25 +104,30 @@ def test_user_errors_without_traceback(tmp_path, tiny_stack):
 
 def test_tools_keep_compiled_programs_for_the_next_process(tmp_path):
   """`cli.run` points JAX's persistent compilation cache at the project's cache folder, bounded, or where and as
-  JAX's variables say."""
+  JAX's variables say; a bounded run still adds programs to a folder that an unbounded run wrote first."""
   script = (
     "import sys; from argmax_music import cli; cli.keep_compiled_programs(); import jax, jax.numpy as jnp; "
     "jax.config.update('jax_persistent_cache_min_compile_time_secs', 0); "
-    "jax.jit(lambda x: x @ x.T)(jnp.ones((8, 8))).block_until_ready(); "
+    "jax.jit(lambda x: x @ x.T)(jnp.ones((int(sys.argv[1]), 8))).block_until_ready(); "
     "print(jax.config.jax_compilation_cache_max_size)"
   )
   env = {k: v for k, v in os.environ.items() if not k.startswith("JAX_COMPILATION_CACHE")}
   env["ARGMAX_MUSIC_CACHE"] = str(tmp_path / "ours")
 
-  def run() -> int:
+  def run(rows: int = 8) -> int:
     done = subprocess.run(
-      [sys.executable, "-c", script], cwd=REPO, env=env, check=True, timeout=120, capture_output=True
+      [sys.executable, "-c", script, str(rows)], cwd=REPO, env=env, check=True, timeout=120, capture_output=True
     )
+    assert b"Error writing persistent compilation cache" not in done.stderr, done.stderr.decode()[-2000:]
     return int(done.stdout.split()[-1])
 
+  programs = lambda folder: sorted(p.name for p in folder.glob("jit__lambda*-cache"))
   assert run() == cli.COMPILED_PROGRAMS_MAX_BYTES
-  assert any("jit__lambda" in p.name for p in (tmp_path / "ours" / "jax").iterdir())
+  assert len(programs(tmp_path / "ours" / "jax")) == 1
   env["JAX_COMPILATION_CACHE_DIR"] = str(tmp_path / "theirs")
   env["JAX_COMPILATION_CACHE_MAX_SIZE"] = "-1"
   assert run() == -1
-  assert any("jit__lambda" in p.name for p in (tmp_path / "theirs").iterdir())
+  assert len(programs(tmp_path / "theirs")) == 1 and not list((tmp_path / "theirs").glob("*-atime"))
+  del env["JAX_COMPILATION_CACHE_MAX_SIZE"]
+  assert run(rows=16) == cli.COMPILED_PROGRAMS_MAX_BYTES
+  assert len(programs(tmp_path / "theirs")) == 2
