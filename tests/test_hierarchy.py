@@ -54,8 +54,10 @@ def test_table_f_from_two_stacks_end_to_end(tmp_path):
     assert 0 <= h[row]["reconstruction_1_levels"]["onset_f1"] <= 1, row
   assert h["two_level"]["training_steps"] == 8 and h["one_level"]["training_steps"] == 8
   assert len(h["two_level"]["real_codes"]["generated"]["clips"]) == 2
+  assert len(h["real_clips"]["generated"]["clips"]) == 2
   table = results.read_text()
   assert table.index(hierarchy_table.SECTION) < table.index("![a plot]")
+  assert f"| {hierarchy_table.REAL_CLIPS} |" in table
   assert (two / "README.md").exists() and (two / "examples.png").exists()
 
 
@@ -104,6 +106,9 @@ def test_table_f_floors_and_findings(tmp_path):
   soft["real_codes"] = two["real_codes"]
   h = {"two_level": two, "one_level": one, "command": "c", "date": "d", "machine": "m", "seconds": 20.0}
   h |= {"seeds": [0], "pieces_per_stack": 3, "two_level_soft": soft}
+  # The real clips' own audio: every floor but the flatness (5 dB off).
+  clips = stack_result([7.0, 8.0], [0.8, 0.8], -19.0, 0.1)
+  h["real_clips"] = {k: clips[k] for k in ("generated", "structure_median")}
   lines = hierarchy_table.table_f(h)
   text = "\n".join(lines)
   assert (
@@ -126,6 +131,8 @@ def test_table_f_floors_and_findings(tmp_path):
     "| two levels from real level-2 codes (a perfect prior) | - | - | - | - | 6.00 ± 0.00 | -18.0 ± 0.0 | 0.20 | 0.80 |"
   )
   assert real_row in text
+  assert "| the same real clips, their own audio | - | - | - | - | 7.50 ± 0.71 | -19.0 ± 0.0 | 0.10 | 0.80 |" in text
+  assert "the same real clips, their own audio: 3 of 4 floors met; not met: flatness" in text
   assert "two levels from real level-2 codes (a perfect prior): 2 of 4 floors met; not met: flatness" in text
   two["training_steps"] = 9500  # A prior trained longer than the one-level stack's.
   assert (

@@ -100,11 +100,28 @@ def real_codes_figures(root: Path, count: int, seconds: float, temperatures, ref
   levels, _ = stack.open_stack(root, with_prior=False)
   decoders = temperatures[len(temperatures) - len(levels) :]
   sampler = stack.Sampler(levels, None, decoders, quiet=True, soft_codes=soft_codes)
-  picked = evaluate.validation_clips(levels[0].config.data.dir, count, seconds, sampler.top_hop())
+  picked, keys = validation_clips(levels, count, seconds)
   _, decoded = sampler.reconstruct(np.stack([c.waveform for c in picked]))
-  scored = dataset.PreparedDataset(levels[0].config.data.dir).file_keys("validation")  # Each clip's score's key.
-  asked = [scored[c.source] for c in picked] if all(c.source in scored for c in picked) else None
-  return judged_pieces([audio.mu_law_decode(w) for w in decoded], sampler.sample_rate, reference, asked)
+  return judged_pieces([audio.mu_law_decode(w) for w in decoded], sampler.sample_rate, reference, keys)
+
+
+def real_clips_figures(root: Path, count: int, seconds: float, reference) -> dict:
+  """The clips `real_codes_figures` decodes, judged as their own audio: what the decoders lose of them."""
+  levels, _ = stack.open_stack(root, with_prior=False)
+  picked, keys = validation_clips(levels, count, seconds)
+  rate = dataset.PreparedDataset(levels[0].config.data.dir).rate
+  return judged_pieces([audio.mu_law_decode(c.waveform) for c in picked], rate, reference, keys)
+
+
+def validation_clips(
+  levels: list[stack.Stage], count: int, seconds: float
+) -> tuple[list[clips_lib.Clip], list[str] | None]:
+  """`count` validation clips of `seconds` (whole codes of the top level) and the keys of their scores (None unless
+  every clip's score has one)."""
+  data_dir = levels[0].config.data.dir
+  picked = evaluate.validation_clips(data_dir, count, seconds, math.prod(s.hop for s in levels))
+  scored = dataset.PreparedDataset(data_dir).file_keys("validation")
+  return picked, [scored[c.source] for c in picked] if all(c.source in scored for c in picked) else None
 
 
 def write_examples(folder: Path, pieces: dict[str, np.ndarray], data_dir: str, seconds: float) -> None:
@@ -168,6 +185,7 @@ def main(argv):
     if name == "two_level":
       real_codes = functools.partial(real_codes_figures, root, FLAGS.pieces * len(seeds), FLAGS.seconds, temperatures)
       h[name]["real_codes"] = real_codes(reference, soft_codes=False)
+      h["real_clips"] = real_clips_figures(root, FLAGS.pieces * len(seeds), FLAGS.seconds, reference)
       if FLAGS.soft_codes:  # The same prior codes, decoded again with soft codes.
         h["two_level_soft"], pieces = figures_of(root, soft_codes=True)
         h["two_level_soft"] |= budget[name] | {"real_codes": real_codes(reference, soft_codes=True)}

@@ -14,6 +14,7 @@ from argmax_music.experiments import stats
 
 SECTION = "## (f) Two levels against one: structure across 20-second pieces"
 REAL_CODES = "two levels from real level-2 codes (a perfect prior)"
+REAL_CLIPS = "the same real clips, their own audio"
 SOFT = ", soft codes"  # Level 1 conditioned on the expected code vector under level 2's prediction (stack.Sampler).
 KEY_COLUMN = "key: guidance / pieces in their key (or its relative)"
 
@@ -76,7 +77,7 @@ def table_f(h: dict) -> list[str]:
   rows += [
     stack_row(f"two levels, prior seed {r['prior_seed']}{SOFT if r.get('soft_codes') else ''}", r) for r in others
   ]
-  rows += [stack_row(name, r) for name, r in judged(h) if name.startswith(REAL_CODES)]
+  rows += [stack_row(name, r) for name, r in judged(h) if name.startswith((REAL_CODES, REAL_CLIPS))]
   rows.append(stack_row("one level (hop 8)", one))
   rows.append(
     [
@@ -129,11 +130,13 @@ def key_cell(r: dict) -> str:
 
 
 def judged(h: dict) -> list[tuple[str, dict]]:
-  """The rows of table (f) held to the floors, by name: each two-level decoding, its real codes, one level."""
+  """The rows of table (f) held to the floors, by name: each two-level decoding, its real codes, the real clips
+  themselves, one level."""
   two = [("two levels", h["two_level"])] + (
     [(f"two levels{SOFT}", h["two_level_soft"])] if "two_level_soft" in h else []
   )
   real = [(REAL_CODES + name[len("two levels") :], r["real_codes"]) for name, r in two if "real_codes" in r]
+  real += [(REAL_CLIPS, h["real_clips"])] if "real_clips" in h else []
   return two + real + [("one level", h["one_level"])]
 
 
