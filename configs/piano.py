@@ -30,15 +30,14 @@ Why each choice, in short (the measurements are in WORKSPACE.md, "The shipped mo
   priors' pieces scored structure 0.79 and 0.79, pitch-class distance 0.25 and 0.25, against 0.38-0.58 and
   0.36-0.42 for three unconditioned ones ("A prior conditioned on the key"). The paper's prior is unconditional.
 - The prior trains 10,000 steps: its eval NLL falls from 3.50 (2,500 steps) and 3.11 (5,000) to 2.85 bits. Against
-  5,000 steps, on the same 16 pieces' keys (table (f), soft codes), its pieces make 6.23 notes/s against 5.60, their
-  notes counted from their tonic are 0.19 from the corpus's use of the scale against 0.21, pitch-class distance 0.13
-  against 0.18, structure 0.68 against 0.85 (the floor is 0.65); on sampling seeds 4-7, 14 of 16 pieces are in their
-  key against 7 ("The prior trained 10,000 steps"). prior1 is conditioned on the key too, and its 13,500 steps keep
-  the budgets equal, so that table (f) compares the levels alone (its input noise is 0, the prior's 0.2; the prior1
-  of table (f) trained 8,500 steps, as many as the 5,000-step prior's stack, and the table says the budgets differ).
+  5,000 steps, on the same 16 pieces' keys (soft codes), its pieces make 6.23 notes/s against 5.60, their notes
+  counted from their tonic are 0.19 from the corpus's use of the scale against 0.21, structure 0.68 against 0.85 (the
+  floor is 0.65); on sampling seeds 4-7, 14 of 16 pieces are in their key against 7 ("The prior trained 10,000
+  steps"). prior1 is conditioned on the key too (its input noise is 0, the prior's 0.2), and its 13,500 steps keep
+  the budgets equal, so that table (f) compares the levels alone.
 - The pieces decode with soft codes (`stack.Sampler`: level 1 conditioned on the expected code vector under level
-  2's prediction): 6.23 notes/s against 4.63 with sampled codes from the shipped prior's codes, 6.56 against 5.43
-  from real codes (RESULTS.md table (f)).
+  2's prediction): 5.85 notes/s against 4.32 with sampled codes from the shipped prior's codes, 6.36 against 5.37
+  from real codes (RESULTS.md table (f), 32 pieces).
 """
 
 from argmax_music.config import parse_variant
