@@ -21,7 +21,7 @@ def get_config(arg: str = ""):
   c.model.upsampler.channels = 16
   c.model.upsampler.kernel_size = 3
   # Off: the decoder's input noise is drawn per batch row, and two processes order a global batch's rows otherwise
-  # than one, so the multi-process tests could not compare runs exactly (tests/test_quantizers.py tests the switches).
+  # than one, so the multi-process tests could not compare runs exactly (tests/test_ada.py tests the switches).
   c.model.update(decoder_input_noise=0.0, decoder_blind_fraction=0.0)
   c.model.decoder.update(layers=4, cycle=4, residual_channels=16, gate_channels=16, skip_channels=16)
   c.prior.wavenet.update(layers=4, cycle=4, residual_channels=16, gate_channels=16, skip_channels=16)
