@@ -37,12 +37,6 @@ def validation_clips(data_dir, count: int, seconds: float, multiple: int = 1) ->
   return clips_lib.pick_clips(data, "validation", count, int(seconds * data.rate), multiple)
 
 
-def score_keys(data_dir, picked: list[clips_lib.Clip]) -> list[str] | None:
-  """The key of each picked clip's score (None unless every clip's score has one)."""
-  scored = dataset.PreparedDataset(data_dir).file_keys("validation")
-  return [scored[c.source] for c in picked] if all(c.source in scored for c in picked) else None
-
-
 def evaluate_stack(
   levels: list[stack.Stage],
   prior: stack.Stage | None,
@@ -67,8 +61,7 @@ def evaluate_stack(
   result = {"levels": [s.describe() for s in levels], "levels_used": used, "temperatures": temperatures}
   result["soft_codes"] = soft_codes
   picked = validation_clips(data_dir, clips, seconds, sampler.top_hop(used))
-  keys = score_keys(data_dir, picked) if any(s.task.keyed for s in levels[:used]) else None
-  codes, decoded = sampler.reconstruct(np.stack([c.waveform for c in picked]), used, keys)
+  codes, decoded = sampler.reconstruct(np.stack([c.waveform for c in picked]), used)
   midi = scores.midi_index(dataset.PreparedDataset(data_dir), midi_root)
   clip_scores = [scores.clip_score(midi, c, decoded.shape[1] / rate) for c in picked]
   result["reconstruction"] = figures.reconstruction_figures(picked, decoded, rate, clip_scores)
@@ -87,7 +80,7 @@ def generated(sampler: stack.Sampler, count: int, seconds: float) -> list[np.nda
   """`count` new pieces of `seconds` from the sampler's prior through every level, as float audio."""
   rate = sampler.sample_rate
   top = sampler.prior_codes(count, math.ceil(seconds * rate / sampler.top_hop()))
-  waveforms = sampler.decode(top, len(sampler.levels), keys=sampler.keys or None)[-1][:, : int(seconds * rate)]
+  waveforms = sampler.decode(top, len(sampler.levels))[-1][:, : int(seconds * rate)]
   return [audio.mu_law_decode(w) for w in waveforms]
 
 

@@ -92,19 +92,19 @@ def add_page_figures(
 
 
 def prompt_key(path: str, signal: np.ndarray, sample_rate: int) -> list[str] | None:
-  """[the key of an input's notes] for key-conditioned stages to play it in: its score's where the file has one
-  (a corpus or MAESTRO folder), else its transcription's; None (the prior draws a key, a level decodes without
-  one) without notes or without the evaluation dependencies."""
+  """[the key of a prompt's notes] for a key-conditioned prior to continue it in: its score's where the file has one
+  (a corpus or MAESTRO folder), else its transcription's; None (a key is drawn) without notes or without the
+  evaluation dependencies."""
   try:
     metrics.require()
   except metrics.MissingDependencies as e:
-    logging.warning("%s: no key read (it needs the evaluation dependencies): %s", path, e)
+    logging.warning("%s: drawing a key, the prompt's is not read without the evaluation dependencies: %s", path, e)
     return None
   notes = scores.file_score(path, len(signal) / sample_rate)
   if notes is None:
     notes = transcription.transcribe(signal, sample_rate).notes
   key = keys_lib.key_of(pitch_stats.pitch_class_histogram(notes)) if len(notes) else None
-  logging.info("%s: playing in %s", path, key or "no key (it has no notes)")
+  logging.info("%s: continuing in %s", path, key or "a drawn key (the prompt has no notes)")
   return [key] if key else None
 
 
@@ -137,7 +137,7 @@ def sample(
   originals = None
   if mode == "generate":
     top = sampler.prior_codes(num, math.ceil(seconds * rate / sampler.top_hop()), keys=keys)
-    signals = sampler.decode(top, len(levels), keys=sampler.keys or None)
+    signals = sampler.decode(top, len(levels))
     codes = level_codes([*signals[-2::-1], top])
     waveform = signals[-1][:, : int(round(seconds * rate))]
   elif mode in ("continue", "reconstruct"):
@@ -148,9 +148,7 @@ def sample(
     x = audio.mu_law_encode(audio.load_audio(path, rate)).astype(np.int32)
     if mode == "reconstruct":
       x = x[: int(round(seconds * rate))]
-      if any(s.task.keyed for s in levels[:used]) and not keys:
-        keys = prompt_key(path, audio.mu_law_decode(x), rate)
-      known, waveform = sampler.reconstruct(np.repeat(x[None], num, axis=0), used, keys)
+      known, waveform = sampler.reconstruct(np.repeat(x[None], num, axis=0), used)
       codes = level_codes(known)
       originals = np.repeat(x[None, : waveform.shape[1]], num, axis=0)
     else:
@@ -164,7 +162,7 @@ def sample(
       n_top = len(known[-1]) + math.ceil(seconds * rate / sampler.top_hop())
       top = sampler.prior_codes(num, n_top, np.repeat(known[-1][None], num, axis=0), keys)
       prompts = [np.repeat(s[None], num, axis=0) for s in [x] + known[:-1]]
-      signals = sampler.decode(top, used, prompts, sampler.keys or keys)
+      signals = sampler.decode(top, used, prompts)
       codes = level_codes([*signals[-2::-1], top]) | level_codes(known, "prompt_")
       waveform = signals[-1][:, : len(x) + int(round(seconds * rate))]
   else:  # upsample
@@ -175,7 +173,7 @@ def sample(
       top = np.atleast_2d(f[key]).astype(np.int32)
     if top.max() >= levels[-1].task.num_codes:
       raise ValueError(f"{codes_file}: code {top.max()} is out of range for K={levels[-1].task.num_codes}")
-    signals = sampler.decode(top, len(levels), keys=keys)
+    signals = sampler.decode(top, len(levels))
     codes = level_codes([*signals[-2::-1], top])
     waveform = signals[-1]
   settings = {

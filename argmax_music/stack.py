@@ -253,27 +253,16 @@ class Sampler:
     p = np.asarray(list(shares.values()))
     return list(np.random.default_rng(self.seed).choice(list(shares), batch, p=p / p.sum()))
 
-  def decode(
-    self,
-    codes: np.ndarray,
-    top: int,
-    prompts: list[np.ndarray | None] | None = None,
-    keys: list[str] | None = None,
-  ) -> list[np.ndarray]:
-    """Decode codes of level `top` (1-based) down to the waveform; returns each level's signal, top first.
-
-    keys: the key of each piece, for levels conditioned on the key (`model.condition_on_key`); they decode without
-    one (the unknown key) when None."""
-    if keys and len(keys) not in (1, codes.shape[0]):
-      raise ValueError(f"--key: give 1 key or {codes.shape[0]} (one per piece), not {len(keys)}")
+  def decode(self, codes: np.ndarray, top: int, prompts: list[np.ndarray | None] | None = None) -> list[np.ndarray]:
+    """Decode codes of level `top` (1-based) down to the waveform; returns each level's signal, top first."""
     signals, probabilities = [], None
     offset = len(self.temperatures) - len(self.levels)
     for level in range(top, 0, -1):
       stage = self.levels[level - 1]
       if probabilities is None:
-        cond = stage.task.condition(stage.params, stage.model_state, codes, keys)
+        cond = stage.task.condition(stage.params, stage.model_state, codes)
       else:
-        cond = stage.task.expected_condition(stage.params, stage.model_state, probabilities, keys)
+        cond = stage.task.expected_condition(stage.params, stage.model_state, probabilities)
       model, params = stage.task.generator(stage.params)
       codes = self._run(
         f"level{level}",
@@ -301,11 +290,8 @@ class Sampler:
       codes.append(signal)
     return codes
 
-  def reconstruct(
-    self, waveforms: np.ndarray, levels: int | None = None, keys: list[str] | None = None
-  ) -> tuple[list[np.ndarray], np.ndarray]:
-    """Encode mu-law `waveforms` (batch, time) through `levels` levels (default all) and decode them again (in
-    `keys`, as `decode` takes them).
+  def reconstruct(self, waveforms: np.ndarray, levels: int | None = None) -> tuple[list[np.ndarray], np.ndarray]:
+    """Encode mu-law `waveforms` (batch, time) through `levels` levels (default all) and decode them again.
 
     Returns each level's codes (bottom first, each (batch, codes)) and the decoded waveforms (batch, time
     rounded down to a whole number of top codes). The one reconstruction path of the project.
@@ -318,7 +304,7 @@ class Sampler:
       raise ValueError(f"{waveforms.shape[1]} timesteps is shorter than one code of level {levels} ({hop})")
     per_clip = [self.encode_all(w[:usable], levels) for w in waveforms]
     codes = [np.stack([c[i] for c in per_clip]).astype(np.int32) for i in range(levels)]
-    return codes, self.decode(codes[-1], levels, keys=keys)[-1]
+    return codes, self.decode(codes[-1], levels)[-1]
 
 
 def predicted_probabilities(decoder, params, signal, cond, window: int = 2**15) -> np.ndarray:

@@ -42,7 +42,7 @@ class Task:
   """An unconditional autoregressive model over the data's classes (the base of the prior and the WaveNet)."""
 
   is_level = False  # A level has an encoder and codes; the prior and the baseline do not.
-  keyed = False  # A key-conditioned stage trains on {"codes", "keys"} batches and samples in a key.
+  keyed = False  # A key-conditioned prior trains on {"codes", "keys"} batches and samples in a key.
   hop = 1
   frozen: tuple[str, ...] = ()  # Top-level parameter modules the optimizer leaves as they are.
   sections: tuple[str, ...] = ()  # Config keys whose change makes checkpoints incompatible.
@@ -60,13 +60,12 @@ class Task:
 
   def example_batch(self):
     """The batch the model is initialised with: one crop of zeros (a whole number of codes), shaped as the data
-    this stage trains on ({"codes", "keys"} when keyed)."""
-    codes = jnp.zeros((1, max(self.hop, self.config.data.crop // self.hop * self.hop)), jnp.int32)
-    return {"codes": codes, "keys": codes} if self.keyed else codes
+    this stage trains on."""
+    return jnp.zeros((1, max(self.hop, self.config.data.crop // self.hop * self.hop)), jnp.int32)
 
   def targets(self, batch) -> jax.Array:
     """The classes the model predicts in `batch`."""
-    return batch["codes"] if self.keyed else batch
+    return batch
 
   def model_inputs(self, batch) -> tuple:
     """The model's arguments for `batch`."""
@@ -106,13 +105,6 @@ class Task:
     """(module, params) of the autoregressive model that samples this stage's signal."""
     return self.model, params
 
-  def hide_keys(self, batch, rate: float, rng):
-    """A keyed batch with the key of each crop hidden (-1: an all-zero conditioning) with probability `rate`."""
-    if not (self.keyed and rate):
-      return batch
-    hidden = jax.random.bernoulli(jax.random.fold_in(rng, 1), rate, (batch["keys"].shape[0], 1))
-    return batch | {"keys": jnp.where(hidden, -1, batch["keys"])}
-
 
 class PriorTask(Task):
   """The prior over the top level's codes: a WaveNet or a Transformer (`prior.kind`); with
@@ -127,6 +119,13 @@ class PriorTask(Task):
 
   def build(self):
     return build.build_prior(self.config.prior, self.signal_classes, len(KEYS) if self.keyed else 0)
+
+  def example_batch(self):
+    codes = super().example_batch()
+    return {"codes": codes, "keys": codes} if self.keyed else codes
+
+  def targets(self, batch) -> jax.Array:
+    return batch["codes"] if self.keyed else batch
 
   def model_inputs(self, batch) -> tuple:
     return (batch["codes"], self.key_condition(batch["keys"])) if self.keyed else (batch,)
@@ -161,8 +160,10 @@ class PriorTask(Task):
       data.keys("train")  # An error naming the first file without a key.
 
   def apply(self, params, model_state, batch, rng=None, train=True):
-    if train and rng is not None:
-      batch = self.hide_keys(batch, self.config.prior.key_dropout, rng)
+    hide = self.config.prior.key_dropout
+    if self.keyed and train and hide and rng is not None:  # Whole crops without their key: all-zero conditioning.
+      hidden = jax.random.bernoulli(jax.random.fold_in(rng, 1), hide, (batch["keys"].shape[0], 1))
+      batch = batch | {"keys": jnp.where(hidden, -1, batch["keys"])}
     codes, *cond = self.model_inputs(batch)
     noise = self.config.prior.input_noise
     if train and noise and rng is not None:
@@ -210,24 +211,16 @@ class AdaTask(Task):
     self.num_codes = config.model.num_codes
     self.frozen = ("encoder", "quantizer") if config.model.codes_from else ()
 
-  @property
-  def keyed(self) -> bool:
-    return bool(self.config.model.condition_on_key)
-
   def build(self):
     return build.build_ada(self.config.model, self.signal_classes)
-
-  def model_inputs(self, batch) -> tuple:
-    return (self.targets(batch),)
 
   @property
   def codes_per_second(self) -> float | None:
     return self.data_rate / self.hop if self.data_rate else None
 
   def check(self, data) -> None:
+    del data
     config = self.config
-    if self.keyed:
-      data.keys("train")  # An error naming the first file without a key.
     if config.data.crop % self.hop:
       raise ConfigError(
         f"data.crop={config.data.crop} is not a multiple of the hop {self.hop} "
@@ -249,20 +242,17 @@ class AdaTask(Task):
   def apply(self, params, model_state, batch, rng=None, train=True):
     variables = {"params": params, **model_state}
     rngs = {"restart": rng, "noise": jax.random.fold_in(rng, 1)} if rng is not None else None
-    if train and rng is not None:
-      batch = self.hide_keys(batch, self.config.model.key_dropout, jax.random.fold_in(rng, 2))
-    signal, keys = self.targets(batch), batch["keys"] if self.keyed else None
     if train and model_state:
       (logits, quantized), new_state = self.model.apply(
-        variables, signal, train=True, keys=keys, rngs=rngs, mutable=list(model_state)
+        variables, batch, train=True, rngs=rngs, mutable=list(model_state)
       )
       return logits, quantized, dict(new_state)
-    logits, quantized = self.model.apply(variables, signal, train=train, keys=keys, rngs=rngs)
+    logits, quantized = self.model.apply(variables, batch, train=train, rngs=rngs)
     return logits, quantized, model_state
 
   def loss(self, params, model_state, batch, rng):
     logits, quantized, model_state = self.apply(params, model_state, batch, rng)
-    nll = nll_bits(logits, self.targets(batch))
+    nll = nll_bits(logits, batch)
     loss = nll * LOG2 + quantized.aux_loss
     metrics = {
       "nll_bits": nll,
@@ -275,10 +265,9 @@ class AdaTask(Task):
 
   def eval_sums(self, params, model_state, batch):
     logits, quantized, _ = self.apply(params, model_state, batch, train=False)
-    signal = self.targets(batch)
     return {
-      "nll_bits": nll_bits(logits, signal) * signal.size,
-      "timesteps": jnp.asarray(signal.size, jnp.float32),
+      "nll_bits": nll_bits(logits, batch) * batch.size,
+      "timesteps": jnp.asarray(batch.size, jnp.float32),
       "histogram": quantized.stats["histogram"],
     }
 
@@ -313,24 +302,14 @@ class AdaTask(Task):
     variables = {"params": params, **model_state}
     return jax.jit(functools.partial(self.model.apply, variables, method=self.model.encode))
 
-  def condition(self, params, model_state, codes, keys=None):
-    """The decoder's conditioning (batch, time * hop, channels) for given codes; for a keyed level, in the keys
-    named (one per piece; None: the unknown key)."""
-    variables = {"params": params, **model_state}
-    return self.model.apply(variables, jnp.asarray(codes), self.key_indices(keys), method=self.model.condition)
+  def condition(self, params, model_state, codes):
+    """The decoder's conditioning (batch, time * hop, channels) for given codes."""
+    return self.model.apply({"params": params, **model_state}, jnp.asarray(codes), method=self.model.condition)
 
-  def expected_condition(self, params, model_state, probabilities, keys=None):
-    """The decoder's conditioning for a distribution over the codes at each step (batch, time, K); keys as
-    `condition` takes them."""
+  def expected_condition(self, params, model_state, probabilities):
+    """The decoder's conditioning for a distribution over the codes at each step (batch, time, K)."""
     variables = {"params": params, **model_state}
-    probabilities, keys = jnp.asarray(probabilities), self.key_indices(keys)
-    return self.model.apply(variables, probabilities, keys, method=self.model.expected_condition)
-
-  def key_indices(self, keys: list[str] | None) -> jax.Array | None:
-    """Indices into `KEYS` of key names, for a keyed level (None there: the unknown key, -1s); None otherwise."""
-    if not self.keyed:
-      return None
-    return None if keys is None else jnp.asarray([key_index(k) for k in keys])
+    return self.model.apply(variables, jnp.asarray(probabilities), method=self.model.expected_condition)
 
 
 TASKS = {"ada": AdaTask, "prior": PriorTask, "wavenet": WaveNetTask}

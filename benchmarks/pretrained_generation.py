@@ -24,7 +24,7 @@ FLAGS = flags.FLAGS
 def timed_run(sampler, seconds: float) -> dict[str, float]:
   """Seconds per stage of one generation: the prior's codes, then each level's decoder top-down."""
   top = sampler.prior_codes(1, math.ceil(seconds * sampler.sample_rate / sampler.top_hop()))
-  sampler.decode(top, len(sampler.levels), keys=sampler.keys or None)
+  sampler.decode(top, len(sampler.levels))
   return dict(sampler.seconds)
 
 

@@ -106,13 +106,6 @@ def get_config():
   # codes are otherwise unchanged), so that it learns to render codes with errors in them, as a prior's samples have.
   # Over the shipped level 2's codes 0.3 cost notes (1.57 notes/s against 2.09) and 0.6 rendered near silence.
   c.model.code_noise = 0.0
-  # True: the decoder also reads the key of its piece's score at every step (a one-hot, as `prior.condition_on_key`;
-  # the data's manifest gives each file's key), so that where the codes leave the pitch open it plays in the key. In
-  # sampling it gets the key the prior played in (or the input's score's, or none). The paper's levels read codes only.
-  c.model.condition_on_key = False
-  # With condition_on_key: the share of training crops whose key is hidden (all zeros), so that the level also
-  # decodes codes without a key (an input with no score, codes from a file).
-  c.model.key_dropout = 0.0
   c.model.decoder = ml_collections.ConfigDict()
   c.model.decoder.layers = 20
   c.model.decoder.cycle = 10

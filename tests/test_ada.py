@@ -1,9 +1,7 @@
-"""The ADA (one level): what its decoder reads in training and in sampling: the codes, noise, and the key."""
+"""The ADA (one level): it learns a clip; what its decoder reads in training: input and code noise, blind sequences."""
 
-import json
 import logging
 import math
-import shutil
 
 import jax
 import jax.numpy as jnp
@@ -17,14 +15,12 @@ from argmax_music.models.quantizers import ArgmaxQuantizer, VectorQuantizer
 from argmax_music.models.wavenet import WaveNet, corrupt_tokens
 
 
-def tiny_ada(quantizer, key_classes: int = 0):
-  decoder = WaveNet(256, layers=6, cycle=6, residual_channels=16, gate_channels=16, skip_channels=32, cond_channels=16)
+def tiny_ada(quantizer):
   return ADA(
     Encoder(256, quantizer.input_dim, strides=(2, 4), channels=16, blocks_per_stage=1),
     quantizer,
     Upsampler(8, 16, 3),
-    decoder.clone(cond_channels=16 + key_classes),
-    key_classes=key_classes,
+    WaveNet(256, layers=6, cycle=6, residual_channels=16, gate_channels=16, skip_channels=32, cond_channels=16),
   )
 
 
@@ -128,84 +124,3 @@ def test_blind_sequences_give_the_decoder_random_input_throughout():
   np.testing.assert_array_equal(
     plain.apply({"params": params}, clip, rngs=rngs, method=plain.corrupt), corrupt_tokens(key, clip, 0.1, 256)
   )
-
-
-def test_a_keyed_level_reads_each_pieces_key_in_training_and_in_sampling():
-  """model.condition_on_key: the decoder reads a one-hot of the key (one per piece, or per timestep as crops have
-  it; -1 or none is all zeros); the conditioning that sampling builds from codes and keys is training's."""
-  clip = jax.random.randint(jax.random.key(1), (2, 400), 0, 256)
-  ada = tiny_ada(VectorQuantizer(16, dim=8), key_classes=24)
-  variables = ada.init({"params": jax.random.key(0)}, clip)
-  logits = lambda keys: ada.apply(variables, clip, train=False, keys=keys)[0]
-  per_piece = logits(jnp.asarray([5, 17]))
-  np.testing.assert_array_equal(per_piece, logits(jnp.asarray([[5] * 400, [17] * 400])))
-  np.testing.assert_array_equal(logits(None), logits(jnp.full((2, 400), -1)))
-  other = logits(jnp.asarray([5, 3]))  # Each piece reads its own key.
-  np.testing.assert_array_equal(per_piece[0], other[0])
-  assert float(jnp.max(jnp.abs(per_piece[1] - other[1]))) > 1e-3
-  codes = ada.apply(variables, clip, method=ada.encode)
-  cond = ada.apply(variables, codes, jnp.asarray([5, 17]), method=ada.condition)
-  assert cond.shape == (2, 400, 16 + 24)
-  np.testing.assert_allclose(
-    ada.decoder.apply({"params": variables["params"]["decoder"]}, clip, cond), per_piece, atol=1e-5
-  )
-  expected = ada.apply(variables, jax.nn.one_hot(codes, 16), jnp.asarray([5, 17]), method=ada.expected_condition)
-  np.testing.assert_allclose(expected, cond, atol=1e-5)
-  plain = tiny_ada(VectorQuantizer(16, dim=8))
-  with pytest.raises(ValueError, match="not conditioned on the key"):
-    plain.apply(plain.init(jax.random.key(0), clip), clip, train=False, keys=jnp.asarray([5, 17]))
-
-
-def test_level_key_dropout_hides_whole_crops_keys_in_training_only():
-  """model.key_dropout: in training a crop's key is hidden (the unknown key, as sampling without one reads it) with
-  that probability, for all its steps; evaluation always reads the key."""
-  from argmax_music.tasks import make_task
-  from configs import tiny
-
-  config = tiny.get_config("ada")
-  config.model.update(condition_on_key=True, key_dropout=1.0)
-  clip = jax.random.randint(jax.random.key(1), (32, 160), 0, 256)
-  batch, unknown = {"codes": clip, "keys": jnp.full(clip.shape, 5)}, {"codes": clip, "keys": jnp.full(clip.shape, -1)}
-  task = make_task(config, 256, 16000)
-  params, state = task.init(jax.random.key(0), batch)
-  rng = jax.random.key(2)
-  hidden = task.apply(params, state, unknown, rng)[0]
-  np.testing.assert_array_equal(task.apply(params, state, batch, rng)[0], hidden)
-  keyed = task.apply(params, state, batch, rng, train=False)[0]
-  assert float(jnp.max(jnp.abs(keyed - task.apply(params, state, unknown, rng, train=False)[0]))) > 1e-4
-  config.model.key_dropout = 0.0
-  read = make_task(config, 256, 16000).apply(params, state, batch, rng)[0]
-  config.model.key_dropout = 0.25
-  trained = make_task(config, 256, 16000).apply(params, state, batch, rng)[0]
-  crops_hidden = np.array([bool(jnp.all(t == h)) for t, h in zip(trained, hidden)])
-  assert all(bool(jnp.all(t == r)) for t, r in zip(trained[~crops_hidden], read[~crops_hidden]))
-  assert 3 <= crops_hidden.sum() <= 14  # A quarter of 32 (std 2.4).
-
-
-def test_a_keyed_level_trains_on_keyed_crops_and_decodes_in_the_key_it_is_given(tiny_data, tmp_path):
-  from argmax_music import stack, train
-  from argmax_music.data import dataset
-  from configs import tiny
-
-  data = tmp_path / "data"
-  shutil.copytree(tiny_data, data)
-  config = tiny.get_config("ada")
-  config.data.dir = str(data)
-  config.model.update(condition_on_key=True, key_dropout=0.2)
-  with pytest.raises(dataset.DatasetError, match="train files have no key"):
-    train.train(config, tmp_path / "refused")
-  manifest = json.loads((data / "manifest.json").read_text())
-  for split in dataset.SPLITS:
-    for i, entry in enumerate(manifest["splits"][split]):
-      entry["key"] = "A minor" if i % 3 else "Eb major"
-  (data / "manifest.json").write_text(json.dumps(manifest))
-  train.train(config, tmp_path / "level1")
-  level = stack.Stage.load(tmp_path / "level1")
-  clip = np.asarray(dataset.PreparedDataset(data).arrays("validation")[0][:320], np.int32)[None].repeat(2, 0)
-  decode = lambda keys: stack.Sampler([level], temperatures=[1.0], seed=0, quiet=True).reconstruct(clip, keys=keys)
-  in_a = decode(["A minor"])[1]
-  np.testing.assert_array_equal(in_a, decode(["A minor", "A minor"])[1])
-  assert not np.array_equal(in_a, decode(["Eb major"])[1])
-  assert decode(None)[1].shape == in_a.shape  # No key: the unknown key.
-  with pytest.raises(ValueError, match="give 1 key or 2"):
-    decode(["A minor"] * 3)

@@ -101,7 +101,7 @@ def real_codes_figures(root: Path, count: int, seconds: float, temperatures, ref
   decoders = temperatures[len(temperatures) - len(levels) :]
   sampler = stack.Sampler(levels, None, decoders, quiet=True, soft_codes=soft_codes)
   picked, keys = validation_clips(levels, count, seconds)
-  _, decoded = sampler.reconstruct(np.stack([c.waveform for c in picked]), keys=keys)
+  _, decoded = sampler.reconstruct(np.stack([c.waveform for c in picked]))
   return judged_pieces([audio.mu_law_decode(w) for w in decoded], sampler.sample_rate, reference, keys)
 
 
@@ -120,7 +120,8 @@ def validation_clips(
   every clip's score has one)."""
   data_dir = levels[0].config.data.dir
   picked = evaluate.validation_clips(data_dir, count, seconds, math.prod(s.hop for s in levels))
-  return picked, evaluate.score_keys(data_dir, picked)
+  scored = dataset.PreparedDataset(data_dir).file_keys("validation")
+  return picked, [scored[c.source] for c in picked] if all(c.source in scored for c in picked) else None
 
 
 def write_examples(folder: Path, pieces: dict[str, np.ndarray], data_dir: str, seconds: float) -> None:

@@ -120,13 +120,11 @@ def window_figures(
   }
 
 
-def decoded_figures(
-  levels: list[stack.Stage], pieces: np.ndarray, pitch_classes: np.ndarray, keys: list[str] | None
-) -> dict:
-  """`window_figures` of top codes (pieces, codes) decoded through `levels` (in `keys`) with the --decode flags."""
+def decoded_figures(levels: list[stack.Stage], pieces: np.ndarray, pitch_classes: np.ndarray) -> dict:
+  """`window_figures` of top codes (pieces, codes) decoded through `levels` with the --decode flags."""
   temperatures = [float(t) for t in FLAGS.decoder_temperature.split(",")]
   sampler = stack.Sampler(levels, None, temperatures, quiet=True, soft_codes=FLAGS.soft_codes)
-  waveforms = sampler.decode(np.asarray(pieces, np.int32), len(levels), keys=keys)[-1]
+  waveforms = sampler.decode(np.asarray(pieces, np.int32), len(levels))[-1]
   return window_figures([audio.mu_law_decode(w) for w in waveforms], sampler.sample_rate, pitch_classes)
 
 
@@ -170,11 +168,11 @@ def main(argv):
     out.setdefault(name, judge(real))
     if FLAGS.decode:
       pitch_classes = training_pitch_classes(levels[0].config.data.dir, FLAGS.seconds)
-      out[root] |= decoded_figures(levels, pieces, pitch_classes, keys or None)
+      out[root] |= decoded_figures(levels, pieces, pitch_classes)
       one_step = one_step_samples(on_real, seeds[0], FLAGS.temperature)
-      out[root]["one_step_samples"] = decoded_figures(levels, one_step, pitch_classes, real_keys)
+      out[root]["one_step_samples"] = decoded_figures(levels, one_step, pitch_classes)
       if "notes_per_s_by_quarter" not in out[name]:
-        out[name] |= decoded_figures(levels, real, pitch_classes, real_keys)
+        out[name] |= decoded_figures(levels, real, pitch_classes)
   print(json.dumps(out, indent=1))
 
 

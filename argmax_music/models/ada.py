@@ -53,36 +53,20 @@ class ADA(nn.Module):
   decoder_blind_fraction: float = 0.0
   fixed_codes: bool = False  # The encoder and quantizer are another level's (model.codes_from): no loss reaches them.
   code_noise: float = 0.0  # In training, the share of codes the decoder reads as random ones (noisy_code_vectors).
-  key_classes: int = 0  # With model.condition_on_key: the decoder also reads a one-hot of the piece's key (with_key).
 
   @property
   def hop(self) -> int:
     return self.encoder.hop
 
-  def __call__(
-    self, signal: jax.Array, train: bool = True, keys: jax.Array | None = None
-  ) -> tuple[jax.Array, Quantized]:
-    """Decoder logits (batch, time, classes) for `signal` (batch, time), and the quantizer's output; `keys` as
-    `with_key` takes them."""
+  def __call__(self, signal: jax.Array, train: bool = True) -> tuple[jax.Array, Quantized]:
+    """Decoder logits (batch, time, classes) for `signal` (batch, time), and the quantizer's output."""
     quantized = self.quantizer(self.encoder(signal), train=train and not self.fixed_codes)
     if self.fixed_codes:  # No codebook update or restart above; no gradient or auxiliary loss here.
       embedding = jax.lax.stop_gradient(quantized.embedding)
       quantized = quantized._replace(embedding=embedding, aux_loss=jnp.zeros_like(quantized.aux_loss))
     inputs = self.corrupt(signal) if train else signal
     vectors = self.noisy_code_vectors(quantized) if train and self.code_noise else quantized.embedding
-    return self.decoder(inputs, self.with_key(self.upsampler(vectors), keys)), quantized
-
-  def with_key(self, cond: jax.Array, keys: jax.Array | None) -> jax.Array:
-    """`cond` (batch, time, channels) with, for a key-conditioned level, a one-hot of each piece's key appended:
-    `keys` holds indices into `metrics.keys.KEYS`, one per piece (batch,) or per timestep (batch, time); -1 or None
-    is the unknown key (all zeros), which the level learns from crops whose key is hidden (`model.key_dropout`)."""
-    if not self.key_classes:
-      if keys is not None:
-        raise ValueError("this level is not conditioned on the key (model.condition_on_key): pass no keys")
-      return cond
-    keys = jnp.full(cond.shape[:1], -1) if keys is None else jnp.asarray(keys)
-    one_hot = jax.nn.one_hot(keys if keys.ndim == 2 else keys[:, None], self.key_classes, dtype=cond.dtype)
-    return jnp.concatenate([cond, jnp.broadcast_to(one_hot, (*cond.shape[:2], self.key_classes))], axis=-1)
+    return self.decoder(inputs, self.upsampler(vectors)), quantized
 
   def noisy_code_vectors(self, quantized: Quantized) -> jax.Array:
     """The code vectors the decoder is conditioned on in training with `code_noise`: each, with that probability,
@@ -110,15 +94,15 @@ class ADA(nn.Module):
     """Codes (batch, time / hop) of a signal."""
     return self.quantizer(self.encoder(signal), train=False).codes
 
-  def condition(self, codes: jax.Array, keys: jax.Array | None = None) -> jax.Array:
-    """The decoder's conditioning (batch, time * hop, channels) for given codes (and keys, as `with_key`)."""
-    return self.with_key(self.upsampler(self.quantizer.embed_codes(codes)), keys)
+  def condition(self, codes: jax.Array) -> jax.Array:
+    """The decoder's conditioning (batch, time * hop, channels) for given codes."""
+    return self.upsampler(self.quantizer.embed_codes(codes))
 
-  def expected_condition(self, probabilities: jax.Array, keys: jax.Array | None = None) -> jax.Array:
+  def expected_condition(self, probabilities: jax.Array) -> jax.Array:
     """The decoder's conditioning for a distribution over the codes (batch, time, K): that of the expected code
     vector (a one-hot distribution gives `condition` of its code)."""
     vectors = self.quantizer.embed_codes(jnp.arange(probabilities.shape[-1]))
-    return self.with_key(self.upsampler(probabilities @ vectors), keys)
+    return self.upsampler(probabilities @ vectors)
 
 
 def nll_bits(logits: jax.Array, targets: jax.Array) -> jax.Array:

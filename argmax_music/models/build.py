@@ -9,7 +9,6 @@ import dataclasses
 
 import jax.numpy as jnp
 
-from argmax_music.metrics.keys import KEYS
 from argmax_music.models.ada import ADA, Upsampler
 from argmax_music.models.encoder import Encoder
 from argmax_music.models.prior import TransformerPrior
@@ -51,8 +50,7 @@ def build_ada(model, signal_classes: int) -> ADA:
   quantizer = build_quantizer(model.quantizer, model.num_codes)
   encoder = Encoder(signal_classes, quantizer.input_dim, **kwargs(model.encoder), dtype=dtype)
   upsampler = Upsampler(encoder.hop, **kwargs(model.upsampler, Upsampler), dtype=dtype)
-  key_classes = len(KEYS) if model.condition_on_key else 0
-  decoder = build_wavenet(model.decoder, signal_classes, model.upsampler.channels + key_classes, dtype)
+  decoder = build_wavenet(model.decoder, signal_classes, model.upsampler.channels, dtype)
   return ADA(
     encoder,
     quantizer,
@@ -62,7 +60,6 @@ def build_ada(model, signal_classes: int) -> ADA:
     model.decoder_blind_fraction,
     fixed_codes=bool(model.codes_from),
     code_noise=model.code_noise,
-    key_classes=key_classes,
   )
 
 
