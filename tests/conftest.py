@@ -34,10 +34,14 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import soundfile as sf  # noqa: E402
 
+from argmax_music import metrics  # noqa: E402
 from argmax_music.data import prepare  # noqa: E402
 from argmax_music.models.wavenet import WaveNet  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
+needs_eval = pytest.mark.skipif(
+  bool(metrics.missing_dependencies()), reason=f"evaluation dependencies missing: {metrics.INSTALL}"
+)
 
 
 def write_tone(path: Path, seconds: float, freq: float, rate: int = 16000, channels: int = 1) -> None:
