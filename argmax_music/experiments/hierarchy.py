@@ -94,28 +94,27 @@ def judged_pieces(signals: list[np.ndarray], rate: int, reference, asked_keys: l
   return result | {"structure_median": float(np.median(structure)) if structure else math.nan}
 
 
-def real_codes_figures(root: Path, count: int, seconds: float, temperatures, reference, soft_codes: bool) -> dict:
-  """What a perfect prior would reach: the top codes of `count` real validation clips of `seconds`, decoded through
-  every level as generated pieces are, and judged as they are."""
-  levels, _ = stack.open_stack(root, with_prior=False)
+Clips = tuple[list[clips_lib.Clip], list[str] | None]  # Real clips and their scores' keys (`validation_clips`).
+
+
+def real_codes_figures(levels: list[stack.Stage], clips: Clips, temperatures, reference, soft_codes: bool) -> dict:
+  """What a perfect prior would reach: the top codes of real clips (`validation_clips`), decoded through every level
+  as generated pieces are, and judged as they are."""
+  picked, keys = clips
   decoders = temperatures[len(temperatures) - len(levels) :]
   sampler = stack.Sampler(levels, None, decoders, quiet=True, soft_codes=soft_codes)
-  picked, keys = validation_clips(levels, count, seconds)
   _, decoded = sampler.reconstruct(np.stack([c.waveform for c in picked]))
   return judged_pieces([audio.mu_law_decode(w) for w in decoded], sampler.sample_rate, reference, keys)
 
 
-def real_clips_figures(root: Path, count: int, seconds: float, reference) -> dict:
+def real_clips_figures(levels: list[stack.Stage], clips: Clips, reference) -> dict:
   """The clips `real_codes_figures` decodes, judged as their own audio: what the decoders lose of them."""
-  levels, _ = stack.open_stack(root, with_prior=False)
-  picked, keys = validation_clips(levels, count, seconds)
+  picked, keys = clips
   rate = dataset.PreparedDataset(levels[0].config.data.dir).rate
   return judged_pieces([audio.mu_law_decode(c.waveform) for c in picked], rate, reference, keys)
 
 
-def validation_clips(
-  levels: list[stack.Stage], count: int, seconds: float
-) -> tuple[list[clips_lib.Clip], list[str] | None]:
+def validation_clips(levels: list[stack.Stage], count: int, seconds: float) -> Clips:
   """`count` validation clips of `seconds` (whole codes of the top level) and the keys of their scores (None unless
   every clip's score has one)."""
   data_dir = levels[0].config.data.dir
@@ -183,9 +182,10 @@ def main(argv):
     h[name] |= budget[name]
     examples[label] = pieces[0]
     if name == "two_level":
-      real_codes = functools.partial(real_codes_figures, root, FLAGS.pieces * len(seeds), FLAGS.seconds, temperatures)
+      clips = validation_clips(levels, FLAGS.pieces * len(seeds), FLAGS.seconds)  # Once: the same clips each time.
+      real_codes = functools.partial(real_codes_figures, levels, clips, temperatures)
       h[name]["real_codes"] = real_codes(reference, soft_codes=False)
-      h["real_clips"] = real_clips_figures(root, FLAGS.pieces * len(seeds), FLAGS.seconds, reference)
+      h["real_clips"] = real_clips_figures(levels, clips, reference)
       if FLAGS.soft_codes:  # The same prior codes, decoded again with soft codes.
         h["two_level_soft"], pieces = figures_of(root, soft_codes=True)
         h["two_level_soft"] |= budget[name] | {"real_codes": real_codes(reference, soft_codes=True)}
