@@ -19,7 +19,7 @@ Why each choice, in short (the measurements are in WORKSPACE.md, "The shipped mo
   nothing to say (F1 0.44 through both levels; 0.00-0.14 without the noise or with longer receptive fields). Then
   its encoder is kept and a decoder that sees 2 s is trained over its codes (`upsampler2`): it renders real codes
   at 6.16 notes/s against 4.83 (8 validation clips, soft codes). Conditioned on the key too, it ignored the key, and
-  its pieces were no nearer the corpus's pitch classes (WORKSPACE.md, "Two level-2 decoders over the same codes").
+  its pieces were no nearer the corpus's pitch classes (WORKSPACE.md, "Level-2 decoders over the same codes").
 - The prior reads a random input code with probability 0.2 (`prior.input_noise`), so that it learns to continue a
   past with errors in it, and its crops run across files (`data.across_files`). Its pieces drift less (5-8%
   repeated codes against 14% within files) and, over the upsampler, three seeds made 4.22, 3.35 and 3.20 notes/s;
