@@ -13,7 +13,9 @@
 Why each choice, in short (the measurements are in WORKSPACE.md, "The shipped model (issue 28)"):
 - Both levels are VQ-VAEs with an EMA codebook and dead-code restarts, the paper's baseline: the AMAE's recipe
   reconstructs as well at the demo's budget (F1 0.58 +- 0.04 against 0.61 +- 0.04 over 12 seeds) but as level 2 it
-  was no better (0.39 / 0.42 against 0.43 / 0.42) and the demo's prior makes fewer notes from its codes.
+  was no better (0.39 / 0.42 against 0.43 / 0.42) and the demo's prior makes fewer notes from its codes. Neither it
+  nor blind sequences brought real codes nearer the corpus's pitch classes (WORKSPACE.md, "Level 2's encoder trained
+  otherwise").
 - Level 2 is trained twice. First with a decoder that sees 16 of level 1's codes and reads a random input code with
   probability 0.3 (`model.decoder_input_noise`): a decoder that can predict from its own past leaves level 2's codes
   nothing to say (F1 0.44 through both levels; 0.00-0.14 without the noise or with longer receptive fields). Then
