@@ -359,7 +359,7 @@ if __name__ == "__main__":
   flags.DEFINE_string("out", "pretrained/piano", "Where the shipped parameters and the model card go.")
   flags.DEFINE_list(
     "temperature",
-    ["1.0", "1.0", "0"],
+    ["1.5", "1.0", "0"],
     "Sampling temperatures the card's figures use: the prior's, level 2's, level 1's.",
   )
   flags.DEFINE_bool("soft_codes", True, "The card's figures decode with soft codes too (stack.Sampler).")
