@@ -4,8 +4,8 @@
 
 corpus (400 music21 pieces on fluidsynth's piano) -> prepare -> level 1 -> its codes -> level 2 -> its codes ->
 level 2's decoder again, seeing 2 s, over those codes (the upsampler, shipped as level 2) -> the prior
-(configs/piano.py) -> the one-level prior of RESULTS.md table (f) -> the prior again from other seeds (table (f)'s
-spread over priors) -> the comparison of both stacks (`argmax_music.experiments.hierarchy`) -> OUT: the shipped
+(configs/piano.py) -> the one-level prior of RESULTS.md table (f) -> both priors again from other seeds (table
+(f)'s spread over priors) -> the comparison of both stacks (`argmax_music.experiments.hierarchy`) -> OUT: the shipped
 stages' parameters only (`checkpoints.export_params`), training.json (machine, steps and wall time per stage) and
 the model card README.md. Every stage resumes or skips finished work, so an interrupted run continues where it
 stopped; each stage's wall time adds up over invocations, per machine, in ROOT/stages.json.
@@ -32,6 +32,8 @@ SHIPPED = Path(__file__).resolve().parents[1] / "pretrained"
 CONFIG = "configs/piano.py"
 # Beside the shipped prior (seed 0): table (f)'s spread over priors.
 OTHER_PRIORS = {"prior_seed1": ("--config.seed=1",), "prior_seed2": ("--config.seed=2",)}
+# Beside the one-level prior (seed 0): the same spread for the one-level stack.
+ONE_LEVEL_OTHER_PRIORS = {"one_level_seed1": ("--config.seed=1",)}
 # OUT's folders and the stages (workdirs under ROOT) that trained them; each is exported from its last stage.
 TRAINED_BY = {"level1": ("level1",), "level2": ("level2", "upsampler2"), "prior": ("prior",)}
 
@@ -74,21 +76,29 @@ def stage_commands(data: Path, root: Path, pieces: int) -> dict[str, tuple[str, 
   def encode(level: int) -> tuple[str, ...]:
     return ("argmax_music.encode", f"--workdir={root / f'level{level}'}", f"--output={root / f'codes{level}'}")
 
-  return {
-    "corpus": ("argmax_music.data.corpus", f"--out={corpus}", f"--pieces={pieces}"),
-    "prepare": ("argmax_music.data.prepare", f"--input={corpus}", f"--output={prepared}", "--min_seconds=1"),
-    "level1": train("level1", prepared, root / "level1"),
-    "encode1": encode(1),
-    "level2": train("level2", root / "codes1", root / "level2"),
-    "encode2": encode(2),
-    "upsampler2": train(
-      "upsampler2", root / "codes1", root / "upsampler2", f"--config.model.codes_from={root / 'level2'}"
-    ),
-    "prior": train("prior", root / "codes2", root / "prior"),
-    "prior1": train("prior1", root / "codes1", root / "one_level" / "prior"),
-  } | {
-    name: train("prior", root / "codes2", root / name / "prior", *overrides) for name, overrides in OTHER_PRIORS.items()
-  }
+  return (
+    {
+      "corpus": ("argmax_music.data.corpus", f"--out={corpus}", f"--pieces={pieces}"),
+      "prepare": ("argmax_music.data.prepare", f"--input={corpus}", f"--output={prepared}", "--min_seconds=1"),
+      "level1": train("level1", prepared, root / "level1"),
+      "encode1": encode(1),
+      "level2": train("level2", root / "codes1", root / "level2"),
+      "encode2": encode(2),
+      "upsampler2": train(
+        "upsampler2", root / "codes1", root / "upsampler2", f"--config.model.codes_from={root / 'level2'}"
+      ),
+      "prior": train("prior", root / "codes2", root / "prior"),
+      "prior1": train("prior1", root / "codes1", root / "one_level" / "prior"),
+    }
+    | {
+      name: train("prior", root / "codes2", root / name / "prior", *overrides)
+      for name, overrides in OTHER_PRIORS.items()
+    }
+    | {
+      name: train("prior1", root / "codes1", root / name / "prior", *overrides)
+      for name, overrides in ONE_LEVEL_OTHER_PRIORS.items()
+    }
+  )
 
 
 def link(stack_root: Path, out: Path, *levels: str) -> None:
@@ -329,7 +339,8 @@ def main(argv):
       spent[machine] = spent.get(machine, 0.0) + stage(*command, label=name)
       files.atomic_write_json(record_path, seconds)
     export(root, out)
-    link(root / "one_level", out, "level1")
+    for name in ("one_level", *ONE_LEVEL_OTHER_PRIORS):
+      link(root / name, out, "level1")
     for name in OTHER_PRIORS:
       link(root / name, out, "level1", "level2")
     record = training_record(seconds, commands) | {"temperatures": [float(t) for t in FLAGS.temperature]}
@@ -345,6 +356,7 @@ def main(argv):
       f"--guidance={FLAGS.guidance}",
       f"--one_level={root / 'one_level'}",
       "--other_priors=" + ",".join(str(root / name) for name in OTHER_PRIORS),
+      "--one_level_other_priors=" + ",".join(str(root / name) for name in ONE_LEVEL_OTHER_PRIORS),
       f"--card={out / 'README.md'}",
       label="compare",
     )

@@ -242,6 +242,35 @@ def test_table_f_other_priors():
   assert "prior input noise 0.2, over 2 priors of 2500 steps (seeds 1, 2): notes/s 0.75 ± 0.35" in text
 
 
+def test_table_f_one_level_other_priors():
+  """--one_level_other_priors: a row per one-level prior, their spread, and each figure's difference between the
+  stacks over priors (notes/s: two levels' means 2.0 and 4.0 against 1.0 and 2.0, +1.50;
+  structure: medians 0.3 and 0.4 against 0.5 and 0.4, -0.10)."""
+  from argmax_music.experiments import hierarchy_table
+
+  def prior(notes: float, flatness: float, seed: int, noise: float) -> dict:
+    r = stack_result([notes, notes], [0.2, 0.4], flatness, 0.3) | {"prior_seed": seed, "prior_input_noise": noise}
+    del r["training_minutes"], r["reconstruction_1_levels"]
+    return r
+
+  two = stack_result([1.0, 3.0], [0.1, 0.3], -19.0, 0.3) | {"prior_seed": 0, "prior_input_noise": 0.2}
+  two["other_priors"] = [prior(4.0, -21.0, 1, 0.2)]
+  one = stack_result([1.0, 1.0], [0.5, 0.5], -14.0, 0.2) | {"prior_seed": 0, "prior_input_noise": 0.0}
+  one["other_priors"] = [prior(2.0, -15.0, 1, 0.0)]
+  h = {"two_level": two, "one_level": one, "command": "c", "date": "d", "machine": "m"}
+  text = "\n".join(hierarchy_table.table_f(h | {"seconds": 20.0, "seeds": [0], "pieces_per_stack": 2}))
+  assert "| one level (hop 8), prior seed 0 | 16.4 s | 0 | 2500 | 30 | 1.00 ± 0.00 |" in text
+  assert "| one level, prior seed 1 | 16.4 s | 0 | 2500 | - | 2.00 ± 0.00 | -15.0 ± 0.0 | 0.30 | 0.40 |" in text
+  assert "one level, prior input noise 0, over 2 priors of 2500 steps (seeds 0, 1): notes/s 1.50 ± 0.71" in text
+  assert "structure medians 0.50, 0.40, pitch-class distances 0.20, 0.30, floors met" in text
+  assert "notes/s: two levels minus one level over their 2 and 2 priors (a value each), +1.50 (95% CI" in text
+  assert "flatness (dB): two levels minus one level over their 2 and 2 priors (a value each), -5.50 (95% CI" in text
+  assert "structure: two levels minus one level over their 2 and 2 priors (a value each), -0.10 (95% CI" in text
+  # One prior per stack: no spread, no comparison over priors.
+  del one["other_priors"]
+  assert "over their 2 and 2 priors" not in "\n".join(hierarchy_table.findings(h))
+
+
 @pytest.mark.slow
 def test_other_priors_must_share_the_levels_config_and_steps(tiny_stack, tmp_path):
   """An --other_priors stack must link the shipped levels and hold a prior trained as the shipped one, as far, but
@@ -266,5 +295,5 @@ def test_other_priors_must_share_the_levels_config_and_steps(tiny_stack, tmp_pat
     hierarchy.check_other_prior(other, tiny_stack)
   (other / "level1").unlink()
   (other / "level1").symlink_to(tiny_stack / "prior")
-  with pytest.raises(stack.StackError, match="needs .*'s levels there"):
-    hierarchy.check_other_prior(other, tiny_stack)
+  with pytest.raises(stack.StackError, match=r"--one_level_other_priors=.*: needs .*'s levels there \(level1/ as"):
+    hierarchy.check_other_prior(other, tiny_stack, "--one_level_other_priors")

@@ -4,7 +4,8 @@ budget, judged on pieces they generate (notes, flatness, pitch classes, long-ran
   python -m argmax_music.experiments.hierarchy --two_level=pretrained/piano --one_level=runs/piano/one_level \
       [--pieces=4] [--seeds=0,1] [--seconds=20] [--temperature=1.0,1.0,0] [--out=results/hierarchy.json] \
       [--card=pretrained/piano/README.md] [--one_level_from=results/hierarchy.json] [--other_priors=ROOT,ROOT]
-      [--other_priors_from=results/hierarchy.json] [--soft_codes] [--guidance=1.0] [--results=RESULTS.md]
+      [--other_priors_from=results/hierarchy.json] [--one_level_other_priors=ROOT,ROOT] [--soft_codes]
+      [--guidance=1.0] [--results=RESULTS.md]
 
 Each stack reconstructs validation clips through each of its levels (decoders at temperature 0, onset note F1 vs the
 score) and generates --pieces pieces per seed in --seeds; the figures of every piece (`metrics.figures`) are set
@@ -17,7 +18,8 @@ earlier run must have used the same level 1, seeds, pieces and seconds, and the 
 the input noise (level1/ and level2/ linked to --two_level's): their pieces are generated too (with soft codes under
 --soft_codes), one row each, and the findings give the spread over the priors of each input noise and, with two
 noises, their difference; --other_priors_from takes those rows from an earlier OUT whose levels reconstructed as
-these do (their priors' weights gone). Beside the two-level stack, what a perfect prior would reach: real level-2
+these do (their priors' weights gone). --one_level_other_priors does the same for the one-level stack: stacks of
+--one_level's level 1 with a prior1 from another seed, one row each and their spread. Beside the two-level stack, what a perfect prior would reach: real level-2
 codes of validation clips, decoded as the pieces are. --soft_codes decodes the two-level stack's pieces (and real
 codes) a second time with soft codes (`stack.Sampler`), each its own row; the model card describes that decoding. A
 key-conditioned prior samples each piece in a key drawn from its training data, guided towards it by --guidance; the
@@ -161,11 +163,18 @@ def main(argv):
     "pieces_per_stack": FLAGS.pieces * len(seeds),
   }
   budget = training_budget(two_root)
-  others = [Path(root) for root in FLAGS.other_priors.split(",")] if FLAGS.other_priors else []
-  for root in others:
-    check_other_prior(root, two_root)
+  roots = lambda flag: [Path(root) for root in flag.split(",")] if flag else []
+  others, one_others = roots(FLAGS.other_priors), roots(FLAGS.one_level_other_priors)
+  for flag, roots_of, reference_root in (
+    ("--other_priors", others, two_root),
+    ("--one_level_other_priors", one_others, one_root),
+  ):
+    for root in roots_of:
+      check_other_prior(root, reference_root, flag)
   if FLAGS.other_priors and FLAGS.other_priors_from:
     raise stack.StackError("give --other_priors (to rerun them) or --other_priors_from (to reuse them), not both")
+  if FLAGS.one_level_other_priors and FLAGS.one_level_from:
+    raise stack.StackError("give --one_level_other_priors or --one_level_from (its priors come with it), not both")
   earlier = earlier_run(Path(FLAGS.one_level_from), h, "--one_level_from") if FLAGS.one_level_from else None
   examples = {}
   for name, root in (("two_level", two_root), ("one_level", one_root)):
@@ -194,6 +203,9 @@ def main(argv):
   for root in others:  # Decoded as the shipped stack's pieces are, with soft codes under --soft_codes.
     other, _ = figures_of(root, reconstruct=False, soft_codes=FLAGS.soft_codes)
     h["two_level"].setdefault("other_priors", []).append(other)
+  for root in one_others:
+    other, _ = figures_of(root, reconstruct=False)
+    h["one_level"].setdefault("other_priors", []).append(other)
   if FLAGS.other_priors_from:
     path = Path(FLAGS.other_priors_from)
     earlier = earlier_run(path, h, "--other_priors_from")
@@ -227,26 +239,25 @@ def same_levels(earlier: dict, two_level: dict, levels: tuple[int, ...]) -> bool
   return all(f1(earlier["two_level"], n) == f1(two_level, n) for n in levels)
 
 
-def check_other_prior(root: Path, two_root: Path) -> None:
-  """ROOT must hold --two_level's levels (linked) and a prior trained as its prior was, as far, but for the seed and
-  the input noise."""
-  (levels, prior), (two_levels, two_prior) = stack.find_stack(root), stack.find_stack(two_root)
-  if prior is None or [p.resolve() for p in levels] != [p.resolve() for p in two_levels]:
-    raise stack.StackError(
-      f"--other_priors={root}: needs {two_root}'s levels there (level1/, level2/ as links to them) and a prior/"
-    )
+def check_other_prior(root: Path, stack_root: Path, flag: str = "--other_priors") -> None:
+  """ROOT (given as `flag`) must hold STACK_ROOT's levels (linked) and a prior trained as its prior was, as far, but
+  for the seed and the input noise."""
+  (levels, prior), (stack_levels, stack_prior) = stack.find_stack(root), stack.find_stack(stack_root)
+  if prior is None or [p.resolve() for p in levels] != [p.resolve() for p in stack_levels]:
+    names = ", ".join(f"{p.name}/" for p in stack_levels)
+    raise stack.StackError(f"{flag}={root}: needs {stack_root}'s levels there ({names} as links to them) and a prior/")
   trained = lambda workdir: config.run_config(checkpoints.read_run(workdir)["config"]).to_dict()
-  differ = [k for k in config.differing_keys(trained(prior), trained(two_prior), ("prior", "train")) if k != NOISE]
+  differ = [k for k in config.differing_keys(trained(prior), trained(stack_prior), ("prior", "train")) if k != NOISE]
   if differ:
-    raise stack.StackError(f"--other_priors={root}: its prior differs from {two_prior}'s in {', '.join(differ)}")
-  steps, shipped_steps = (stack.Stage.load(workdir).step for workdir in (prior, two_prior))
-  if steps != shipped_steps:
-    raise stack.StackError(f"--other_priors={root}: its prior is at step {steps}, {two_prior}'s at {shipped_steps}")
+    raise stack.StackError(f"{flag}={root}: its prior differs from {stack_prior}'s in {', '.join(differ)}")
+  steps, stack_steps = (stack.Stage.load(workdir).step for workdir in (prior, stack_prior))
+  if steps != stack_steps:
+    raise stack.StackError(f"{flag}={root}: its prior is at step {steps}, {stack_prior}'s at {stack_steps}")
 
 
 def flag_values():
   names = ("two_level", "one_level", "pieces", "seeds", "seconds", "temperature", "one_level_from", "other_priors")
-  names += ("other_priors_from", "soft_codes", "guidance")
+  names += ("other_priors_from", "one_level_other_priors", "soft_codes", "guidance")
   return [(k, FLAGS[k].value) for k in names if FLAGS[k].value is not None]
 
 
@@ -281,6 +292,9 @@ if __name__ == "__main__":
   )
   flags.DEFINE_string(
     "other_priors_from", None, "An earlier OUT whose other priors' rows to reuse (not rerun; the same levels)."
+  )
+  flags.DEFINE_string(
+    "one_level_other_priors", None, "Stacks of --one_level's level 1 with priors from other seeds (ROOT,ROOT)."
   )
   flags.DEFINE_bool("soft_codes", False, "Also decode the two-level stack with soft codes (stack.Sampler).")
   flags.DEFINE_float("guidance", 1.0, "How far key-conditioned priors are guided towards each piece's key.")

@@ -78,7 +78,10 @@ def table_f(h: dict) -> list[str]:
     stack_row(f"two levels, prior seed {r['prior_seed']}{SOFT if r.get('soft_codes') else ''}", r) for r in others
   ]
   rows += [stack_row(name, r) for name, r in judged(h) if name.startswith((REAL_CODES, REAL_CLIPS))]
-  rows.append(stack_row("one level (hop 8)", one))
+  one_others = one.get("other_priors", [])
+  one_seed = f", prior seed {one['prior_seed']}" if one_others else ""
+  rows.append(stack_row(f"one level (hop 8){one_seed}", one))
+  rows += [stack_row(f"one level, prior seed {r['prior_seed']}", r) for r in one_others]
   rows.append(
     [
       "training clips",
@@ -186,8 +189,13 @@ def findings(h: dict) -> list[str]:
     out += [compare(key, what, soft, one) for key, what in against_one]
   others = two[1].get("other_priors", [])
   decoded_as_others = "two_level_soft" if others and others[0].get("soft_codes") else "two_level"
-  if others and decoded_as_others in h:  # Beside the shipped prior's pieces decoded as theirs were.
-    out += over_priors([h[decoded_as_others], *others])
+  two_priors = [h[decoded_as_others], *others] if others and decoded_as_others in h else []
+  out += over_priors("two levels", two_priors)  # Beside the shipped prior's pieces decoded as theirs were.
+  one_priors = [one[1], *one[1].get("other_priors", [])]
+  if len(one_priors) > 1:
+    out += over_priors("one level", one_priors)
+    if two_priors:
+      out += [prior_means_differ(key, what, two_priors, one_priors) for key, what in against_one]
   out += [pitch_class_parts(name, r) for name, r in judged(h) if "scale_degree_distance" in r["generated"]["summary"]]
   for name, r in judged(h):
     met = floors(r)
@@ -216,23 +224,41 @@ def recipe(r: dict) -> str:
   return f"prior input noise {r['prior_input_noise']:g}{keyed}"
 
 
-def over_priors(priors: list[dict]) -> list[str]:
-  """The two-level figures over the priors of each recipe (each prior's mean is one value) and, with two recipes,
+def prior_means_differ(key: str, what: str, two: list[dict], one: list[dict]) -> str:
+  """A sentence on the difference of a figure between the two stacks over their priors (each prior's mean over its
+  pieces is one value; structure: its median, as in the table)."""
+  value = lambda r: r["structure_median"] if key == "structure" else float(np.mean(per_piece(r, key)))
+  diff = stats.difference([value(r) for r in two], [value(r) for r in one])
+  if not diff.known:
+    return f"{what}: too few priors to compare the stacks over priors."
+  verdict = "a real difference" if diff.excludes_zero else "no difference these priors can show"
+  return (
+    f"{what}: two levels minus one level over their {len(two)} and {len(one)} priors (a value each), "
+    f"{diff.estimate:+.2f} "
+    f"(95% CI {diff.low:+.2f} to {diff.high:+.2f}): {verdict}."
+  )
+
+
+def over_priors(name: str, priors: list[dict]) -> list[str]:
+  """Stack `name`'s figures over the priors of each recipe (each prior's mean is one value) and, with two recipes,
   the difference of their notes/s; only priors trained as many steps as the most of them were."""
+  if not priors:
+    return []
   steps = collections.Counter(r["prior_steps"] for r in priors).most_common(1)[0][0]
   priors = [r for r in priors if r["prior_steps"] == steps]
-  names = sorted({recipe(r) for r in priors}, reverse=True)
-  groups = {name: [r for r in priors if recipe(r) == name] for name in names}
-  means = {name: [float(np.mean(per_piece(r, "notes_per_s"))) for r in group] for name, group in groups.items()}
+  recipes = sorted({recipe(r) for r in priors}, reverse=True)
+  groups = {k: [r for r in priors if recipe(r) == k] for k in recipes}
+  means = {k: [float(np.mean(per_piece(r, "notes_per_s"))) for r in group] for k, group in groups.items()}
   out = []
-  for name, group in groups.items():
+  for k, group in groups.items():
     seeds = ", ".join(str(r["prior_seed"]) for r in group)
     structures = ", ".join(f"{r['structure_median']:.2f}" for r in group)
+    pitch_classes = ", ".join(f"{r['generated']['summary']['pitch_class_distance']:.2f}" for r in group)
     met = ", ".join(str(sum(floors(r).values())) for r in group)
     out.append(
-      f"two levels, {name}, over {len(group)} priors of {steps} steps (seeds {seeds}): notes/s "
-      f"{spread(means[name])} (mean ± std of each prior's mean), structure medians {structures}, floors met {met} "
-      "of 4."
+      f"{name}, {k}, over {len(group)} priors of {steps} steps (seeds {seeds}): notes/s {spread(means[k])} (mean "
+      f"± std of each prior's mean), structure medians {structures}, pitch-class distances {pitch_classes}, floors "
+      f"met {met} of 4."
     )
   if len(groups) == 2:
     (a, a_means), (b, b_means) = means.items()
