@@ -18,12 +18,13 @@ earlier run must have used the same level 1, seeds, pieces and seconds, and the 
 the input noise (level1/ and level2/ linked to --two_level's): their pieces are generated too (with soft codes under
 --soft_codes), one row each, and the findings give the spread over the priors of each input noise and, with two
 noises, their difference; --other_priors_from takes those rows from an earlier OUT whose levels reconstructed as
-these do (their priors' weights gone). --one_level_other_priors does the same for the one-level stack: stacks of
---one_level's level 1 with a prior1 from another seed, one row each and their spread. Beside the two-level stack, what a perfect prior would reach: real level-2
-codes of validation clips, decoded as the pieces are. --soft_codes decodes the two-level stack's pieces (and real
-codes) a second time with soft codes (`stack.Sampler`), each its own row; the model card describes that decoding. A
-key-conditioned prior samples each piece in a key drawn from its training data, guided towards it by --guidance; the
-pieces' `key_agreement` says how many are in their key (the real codes': in their score's).
+these do (their priors' weights gone). --one_level_other_priors does the same for the one-level stack (stacks of
+--one_level's level 1 and a prior trained as its prior was, but for the seed); with other priors on both sides, the
+findings also compare the stacks over their priors. Beside the two-level stack, what a perfect prior would reach:
+real level-2 codes of validation clips, decoded as the pieces are. --soft_codes decodes the two-level stack's
+pieces (and real codes) a second time with soft codes (`stack.Sampler`), each its own row; the model card describes
+that decoding. A key-conditioned prior samples each piece in a key drawn from its training data, guided towards it
+by --guidance; the pieces' `key_agreement` says how many are in their key (the real codes': in their score's).
 """
 
 from __future__ import annotations

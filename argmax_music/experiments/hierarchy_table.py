@@ -234,8 +234,7 @@ def prior_means_differ(key: str, what: str, two: list[dict], one: list[dict]) ->
   verdict = "a real difference" if diff.excludes_zero else "no difference these priors can show"
   return (
     f"{what}: two levels minus one level over their {len(two)} and {len(one)} priors (a value each), "
-    f"{diff.estimate:+.2f} "
-    f"(95% CI {diff.low:+.2f} to {diff.high:+.2f}): {verdict}."
+    f"{diff.estimate:+.2f} (95% CI {diff.low:+.2f} to {diff.high:+.2f}): {verdict}."
   )
 
 
