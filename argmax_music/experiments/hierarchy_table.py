@@ -195,7 +195,7 @@ def findings(h: dict) -> list[str]:
   if len(one_priors) > 1:
     out += over_priors("one level", one_priors)
     if two_priors:
-      out += [prior_means_differ(key, what, two_priors, one_priors) for key, what in against_one]
+      out += [stacks_differ_over_priors(key, what, two_priors, one_priors) for key, what in against_one]
   out += [pitch_class_parts(name, r) for name, r in judged(h) if "scale_degree_distance" in r["generated"]["summary"]]
   for name, r in judged(h):
     met = floors(r)
@@ -224,18 +224,15 @@ def recipe(r: dict) -> str:
   return f"prior input noise {r['prior_input_noise']:g}{keyed}"
 
 
-def prior_means_differ(key: str, what: str, two: list[dict], one: list[dict]) -> str:
+def stacks_differ_over_priors(key: str, what: str, two: list[dict], one: list[dict]) -> str:
   """A sentence on the difference of a figure between the two stacks over their priors (each prior's mean over its
   pieces is one value; structure: its median, as in the table)."""
   value = lambda r: r["structure_median"] if key == "structure" else float(np.mean(per_piece(r, key)))
   diff = stats.difference([value(r) for r in two], [value(r) for r in one])
   if not diff.known:
     return f"{what}: too few priors to compare the stacks over priors."
-  verdict = "a real difference" if diff.excludes_zero else "no difference these priors can show"
-  return (
-    f"{what}: two levels minus one level over their {len(two)} and {len(one)} priors (a value each), "
-    f"{diff.estimate:+.2f} (95% CI {diff.low:+.2f} to {diff.high:+.2f}): {verdict}."
-  )
+  priors = f"over their {len(two)} and {len(one)} priors (a value each)"
+  return f"{what}: two levels minus one level {priors}, {over_priors_interval(diff)}."
 
 
 def over_priors(name: str, priors: list[dict]) -> list[str]:
@@ -263,12 +260,14 @@ def over_priors(name: str, priors: list[dict]) -> list[str]:
     (a, a_means), (b, b_means) = means.items()
     diff = stats.difference(a_means, b_means)
     if diff.known:
-      verdict = "a real difference" if diff.excludes_zero else "no difference these priors can show"
-      out.append(
-        f"notes/s: {a} minus {b}, over priors' means, {diff.estimate:+.2f} "
-        f"(95% CI {diff.low:+.2f} to {diff.high:+.2f}): {verdict}."
-      )
+      out.append(f"notes/s: {a} minus {b}, over priors' means, {over_priors_interval(diff)}.")
   return out
+
+
+def over_priors_interval(diff: stats.Interval) -> str:
+  """A difference over priors' values: its estimate, Welch's 95% interval and whether the priors show it."""
+  verdict = "a real difference" if diff.excludes_zero else "no difference these priors can show"
+  return f"{diff.estimate:+.2f} (95% CI {diff.low:+.2f} to {diff.high:+.2f}): {verdict}"
 
 
 def splice(path: Path, lines: list[str]) -> None:
