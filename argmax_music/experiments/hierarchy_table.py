@@ -190,12 +190,12 @@ def findings(h: dict) -> list[str]:
   others = two[1].get("other_priors", [])
   decoded_as_others = "two_level_soft" if others and others[0].get("soft_codes") else "two_level"
   two_priors = [h[decoded_as_others], *others] if others and decoded_as_others in h else []
-  out += over_priors("two levels", two_priors)  # Beside the shipped prior's pieces decoded as theirs were.
-  one_priors = [one[1], *one[1].get("other_priors", [])]
-  if len(one_priors) > 1:
-    out += over_priors("one level", one_priors)
-    if two_priors:
-      out += [stacks_differ_over_priors(key, what, two_priors, one_priors) for key, what in against_one]
+  one_others = one[1].get("other_priors", [])
+  one_priors = [one[1], *one_others] if one_others else []
+  # Each stack's spread over its priors (the shipped prior's pieces decoded as the others' were), then both stacks'.
+  out += over_priors("two levels", two_priors) + over_priors("one level", one_priors)
+  if two_priors and one_priors:
+    out += [stacks_differ_over_priors(key, what, two_priors, one_priors) for key, what in against_one]
   out += [pitch_class_parts(name, r) for name, r in judged(h) if "scale_degree_distance" in r["generated"]["summary"]]
   for name, r in judged(h):
     met = floors(r)
