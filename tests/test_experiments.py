@@ -2,6 +2,7 @@
 
 import json
 import math
+import os
 import re
 import shutil
 import signal
@@ -137,12 +138,16 @@ def test_sigterm_stops_the_parallel_study_keeping_its_checkpoints(tiny_data, tmp
   command = [sys.executable, "-m", "argmax_music.experiments.small_scale", "--size=tiny", f"--data={tiny_data}"]
   command += [f"--runs={tmp_path / 'runs'}", f"--out={tmp_path / 'results'}", f"--report={tmp_path / 'RESULTS.md'}"]
   command += ["--variants=amae_hop20,wavenet", "--seeds=1", "--steps=100000", "--parallel=2", "--clip_seconds=0.5"]
-  study = subprocess.Popen(command, cwd=REPO, stderr=subprocess.PIPE, text=True)
+  study = subprocess.Popen(command, cwd=REPO, stderr=subprocess.PIPE, text=True, start_new_session=True)
   checkpoints = [tmp_path / "runs" / n / "seed0" / "checkpoints" for n in ("amae_hop20", "wavenet")]
   deadline = time.monotonic() + 300
-  while not all(c.exists() and any(c.iterdir()) for c in checkpoints):  # Both runs are training.
-    assert study.poll() is None and time.monotonic() < deadline, "the runs did not start"
-    time.sleep(1)
+  try:
+    while not all(c.exists() and any(c.iterdir()) for c in checkpoints):  # Both runs are training.
+      assert study.poll() is None and time.monotonic() < deadline, "the runs did not start"
+      time.sleep(1)
+  except BaseException:  # Its 100,000 steps would otherwise run on beside every later test.
+    os.killpg(study.pid, signal.SIGKILL)
+    raise
   study.send_signal(signal.SIGTERM)
   _, stderr = study.communicate(timeout=120)
   assert study.returncode == 1
