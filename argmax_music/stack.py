@@ -307,10 +307,12 @@ class Sampler:
     return codes, self.decode(codes[-1], levels)[-1]
 
 
-def predicted_probabilities(decoder, params, signal, cond, window: int = 2**15) -> np.ndarray:
+def predicted_probabilities(decoder, params, signal, cond, window: int | None = None) -> np.ndarray:
   """The decoder's distribution (batch, time, classes) at every step of `signal`, given the signal before it (and
   `cond`; None for a prior): in windows of `window` steps, each with the decoder's receptive field before it, so
-  that a long piece fits."""
+  that a long piece fits. None: 2**15 steps, fewer above a batch of 32, so that a window holds at most 2**20 of the
+  batch's timesteps (at batch 64 and 2**15 steps, the shipped upsampler's activations asked for 28 GB)."""
+  window = window or max(1, min(2**15, 2**20 // signal.shape[0]))
   context, parts = decoder.receptive_field, []
   for start in range(0, signal.shape[1], window):
     lo = max(0, start - context)
