@@ -85,6 +85,17 @@ def test_shipped_weights_match_configs_piano(stage):
   assert {k: shipped[k] for k in keys} == {k: wanted[k] for k in keys}
 
 
+def test_piano_evals_follow_a_steps_override():
+  """A prior evaluates four times over its steps and a level at its end, also when `train.steps` is overridden;
+  `train.eval_every` itself can still be set."""
+  from argmax_music import config
+
+  load = lambda stage, *overrides: config.load(f"configs/piano.py:{stage}", overrides).train
+  assert load("prior").eval_every == 2500 and load("prior", "train.steps=6000").eval_every == 1500
+  assert load("level1", "train.steps=300").eval_every == 300
+  assert load("prior", "train.eval_every=7").to_dict() | {"eval_every": 2500} == load("prior").to_dict()
+
+
 def test_training_record_keeps_each_stages_machine_and_time():
   """A stage's wall time adds up over the machines it ran on (stages.json); training.json names the one that spent
   most of it, so a stage retrained elsewhere is not credited to the first machine."""
