@@ -117,6 +117,7 @@ def get_config(arg: str = ""):
     c.train.steps = 10000 if stage == "prior" else 13500
   # A level evaluates once, at its end (its eval reconstructs and transcribes audio); a prior, four times, so that its
   # log shows the held-out NLL while it trains (an eval reads the weights only: the steps are the same either way).
-  # A reference to the steps, so that `--config.train.steps` moves the evals with it.
+  # Derived from a reference to the steps, so that `--config.train.steps` moves the evals with it; derived even for a
+  # level (`// 1`), since the bare reference would make `eval_every` and `steps` one field that sets both.
   c.train.eval_every = c.train.get_ref("steps") // (4 if stage.startswith("prior") else 1)
   return c
