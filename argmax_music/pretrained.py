@@ -4,11 +4,12 @@
 
 corpus (400 music21 pieces on fluidsynth's piano) -> prepare -> level 1 -> its codes -> level 2 -> its codes ->
 level 2's decoder again, seeing 2 s, over those codes (the upsampler, shipped as level 2) -> the prior
-(configs/piano.py) -> the one-level prior of RESULTS.md table (f) -> both priors again from other seeds (table
-(f)'s spread over priors) -> the comparison of both stacks (`argmax_music.experiments.hierarchy`) -> OUT: the shipped
-stages' parameters only (`checkpoints.export_params`), training.json (machine, steps and wall time per stage) and
-the model card README.md. Every stage resumes or skips finished work, so an interrupted run continues where it
-stopped; each stage's wall time adds up over invocations, per machine, in ROOT/stages.json.
+(configs/piano.py) -> the one-level prior of RESULTS.md table (f) -> each one's guide (its recipe stopped at 2,500
+steps: the weaker prior autoguidance moves away from) -> both priors again from other seeds (table (f)'s spread over
+priors, guided by the same guides) -> the comparison of both stacks (`argmax_music.experiments.hierarchy`) -> OUT:
+the shipped stages' parameters only (`checkpoints.export_params`), training.json (machine, steps and wall time per
+stage) and the model card README.md. Every stage resumes or skips finished work, so an interrupted run continues
+where it stopped; each stage's wall time adds up over invocations, per machine, in ROOT/stages.json.
 
 `sample --pretrained=piano` and the notebook load OUT through the normal checkpoint path (`stack.open_stack`).
 """
@@ -35,7 +36,7 @@ OTHER_PRIORS = {"prior_seed1": ("--config.seed=1",), "prior_seed2": ("--config.s
 # Beside the one-level prior (seed 0): the same spread for the one-level stack.
 ONE_LEVEL_OTHER_PRIORS = {"one_level_seed1": ("--config.seed=1",)}
 # OUT's folders and the stages (workdirs under ROOT) that trained them; each is exported from its last stage.
-TRAINED_BY = {"level1": ("level1",), "level2": ("level2", "upsampler2"), "prior": ("prior",)}
+TRAINED_BY = {"level1": ("level1",), "level2": ("level2", "upsampler2"), "prior": ("prior",), "guide": ("guide",)}
 
 
 def locate(name: str) -> Path:
@@ -58,6 +59,13 @@ def temperatures(root: Path, mode: str) -> list[float]:
 def guidance(root: Path) -> float:
   """The guidance towards each piece's key the model card's figures used (1: none, or an unconditioned prior)."""
   return json.loads((root / "training.json").read_text()).get("guidance", 1.0)
+
+
+def autoguidance(root: Path) -> tuple[Path | None, float]:
+  """The weaker prior (ROOT/guide) and the scale of autoguidance away from it that the model card's figures used
+  ((None, 0.0): none)."""
+  scale = json.loads((root / "training.json").read_text()).get("autoguidance", 0.0)
+  return (root / "guide" if scale else None), scale
 
 
 def soft_codes(root: Path) -> bool:
@@ -89,6 +97,8 @@ def stage_commands(data: Path, root: Path, pieces: int) -> dict[str, tuple[str, 
       ),
       "prior": train("prior", root / "codes2", root / "prior"),
       "prior1": train("prior1", root / "codes1", root / "one_level" / "prior"),
+      "guide": train("guide", root / "codes2", root / "guide"),
+      "guide1": train("guide1", root / "codes1", root / "one_level" / "guide"),
     }
     | {
       name: train("prior", root / "codes2", root / name / "prior", *overrides)
@@ -101,15 +111,15 @@ def stage_commands(data: Path, root: Path, pieces: int) -> dict[str, tuple[str, 
   )
 
 
-def link(stack_root: Path, out: Path, *levels: str) -> None:
-  """STACK_ROOT/level1, ... as links to OUT's: a comparison stack that shares the shipped model's levels."""
-  for name in levels:
+def link(stack_root: Path, source: Path, *names: str) -> None:
+  """STACK_ROOT/level1, ... as links to SOURCE's: a comparison stack that shares another's levels (or guide)."""
+  for name in names:
     if not ((stack_root / name).is_symlink() or (stack_root / name).exists()):
-      (stack_root / name).symlink_to((out / name).resolve())
+      (stack_root / name).symlink_to((source / name).resolve())
 
 
 def export(root: Path, out: Path) -> None:
-  """OUT/level1, level2 (the upsampler), prior: parameters only; written beside OUT and swapped in whole."""
+  """OUT/level1, level2 (the upsampler), prior, guide: parameters only; written beside OUT and swapped in whole."""
   new = out.with_name(f".{out.name}.new")
   shutil.rmtree(new, ignore_errors=True)
   for name, stages in TRAINED_BY.items():
@@ -164,8 +174,9 @@ def write_card(path: Path, h: dict) -> None:
   hours = {split: data.seconds(split) / 3600 for split in ("train", "validation")}
   pieces = sum(len(data.entries(split)) for split in dataset.SPLITS)
   stages = record["stages"]
-  rows = []
-  for stage, what in zip([*levels, prior], ("level 1 (audio)", "level 2 (level 1's codes)", "prior (level 2's codes)")):
+  rows, guide = [], [stack.Stage.load(root / "guide")] if (root / "guide").is_dir() else []
+  whats = ("level 1 (audio)", "level 2 (level 1's codes)", "prior (level 2's codes)", "guide (level 2's codes)")
+  for stage, what in zip([*levels, prior, *guide], whats):
     trained = [name for name in TRAINED_BY[stage.workdir.name] if name in stages]
     size = sum(np.size(x) for x in jax.tree.leaves(stage.params))
     hop = f"{stage.hop}" if stage.task.is_level else "-"
@@ -227,6 +238,13 @@ def write_card(path: Path, h: dict) -> None:
       "key drawn as often as each is in the training pieces (or `--key='D minor'`), guided towards it with "
       f"classifier-free guidance of scale {two['guidance']:g} (`--guidance`; 1 samples the conditioned prior as it is)."
       if keyed
+      else ""
+    )
+    + (
+      f" Its logits also move {two['autoguidance']:g} times as far away from those of `guide/`, the prior's recipe "
+      f"stopped at {two['guide_steps']} steps, as they stand from them (autoguidance, Karras et al. 2024: "
+      "`--autoguidance`, `--guide_prior`)."
+      if "autoguidance" in two
       else ""
     ),
     "",
@@ -341,10 +359,13 @@ def main(argv):
     export(root, out)
     for name in ("one_level", *ONE_LEVEL_OTHER_PRIORS):
       link(root / name, out, "level1")
+    for name in ONE_LEVEL_OTHER_PRIORS:
+      link(root / name, root / "one_level", "guide")
     for name in OTHER_PRIORS:
-      link(root / name, out, "level1", "level2")
+      link(root / name, out, "level1", "level2", "guide")
     record = training_record(seconds, commands) | {"temperatures": [float(t) for t in FLAGS.temperature]}
     record["soft_codes"], record["guidance"] = FLAGS.soft_codes, FLAGS.guidance
+    record["autoguidance"] = FLAGS.autoguidance
     files.atomic_write_json(out / "training.json", record)
     stage(
       "argmax_music.experiments.hierarchy",
@@ -354,6 +375,7 @@ def main(argv):
       f"--temperature={','.join(FLAGS.temperature)}",
       f"--{'' if FLAGS.soft_codes else 'no'}soft_codes",
       f"--guidance={FLAGS.guidance}",
+      f"--autoguidance={FLAGS.autoguidance}",
       f"--one_level={root / 'one_level'}",
       "--other_priors=" + ",".join(str(root / name) for name in OTHER_PRIORS),
       "--one_level_other_priors=" + ",".join(str(root / name) for name in ONE_LEVEL_OTHER_PRIORS),
@@ -375,6 +397,7 @@ if __name__ == "__main__":
     "Sampling temperatures the card's figures use: the prior's, level 2's, level 1's.",
   )
   flags.DEFINE_bool("soft_codes", True, "The card's figures decode with soft codes too (stack.Sampler).")
-  flags.DEFINE_float("guidance", 4.0, "The card's figures guide a key-conditioned prior this far (stack.Sampler).")
+  flags.DEFINE_float("guidance", 6.0, "The card's figures guide a key-conditioned prior this far (stack.Sampler).")
+  flags.DEFINE_float("autoguidance", 2.0, "... and this far away from the guide, a weaker prior (stack.Sampler).")
   flags.DEFINE_integer("pieces", 400, "Corpus entries to render (400: Bach, nearly all chorales, 3.4 hours).")
   cli.run(main)

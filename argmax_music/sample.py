@@ -14,8 +14,9 @@ ROOT/level1, ROOT/level2, ... and ROOT/prior; or name them with --levels=DIR1,DI
 key-conditioned prior (`prior.condition_on_key`) plays each piece in a key: --key='D minor' (or one per piece,
 comma-separated), else continues a prompt in the prompt's key (of its score or its transcribed notes) and generates
 in one drawn as often as each is in its training data; --guidance > 1 holds it to the key harder (classifier-free
-guidance, `models.prior.GuidedPrior`). The output folder holds WAV files, codes (npz), a spectrogram PNG per sample
-and index.html.
+guidance, `models.prior.GuidedPrior`), and --guide_prior=DIR with --autoguidance > 0 moves it away from a weaker
+prior over the same codes (autoguidance; the shipped model's ROOT/guide where its card used one). The output folder
+holds WAV files, codes (npz), a spectrogram PNG per sample and index.html.
 """
 
 from __future__ import annotations
@@ -127,12 +128,25 @@ def sample(
   soft_codes: bool = False,
   keys: list[str] | None = None,
   guidance: float = 1.0,
+  guide_prior: Stage | None = None,
+  autoguidance: float = 0.0,
 ) -> dict:
   """Run one mode and write its outputs to `out` (with each clip's musical figures when `figures`, which
   takes seconds of transcription per second of audio); returns the settings written to index.html."""
   if mode not in MODES:
     raise ValueError(f"--mode={mode!r}: expected one of {MODES}")
-  sampler = Sampler(levels, prior, temperatures, top_p, seed, chunk, soft_codes=soft_codes, guidance=guidance)
+  sampler = Sampler(
+    levels,
+    prior,
+    temperatures,
+    top_p,
+    seed,
+    chunk,
+    soft_codes=soft_codes,
+    guidance=guidance,
+    guide_prior=guide_prior,
+    autoguidance=autoguidance,
+  )
   rate = sampler.sample_rate
   originals = None
   if mode == "generate":
@@ -189,6 +203,7 @@ def sample(
     "prompt": prompt or input_file or codes_file or "-",
     "keys": ", ".join(sampler.keys) or "-",
     "guidance": guidance if sampler.keys else "-",
+    "autoguidance": f"{autoguidance:g} from {guide_prior.describe()}" if guide_prior and sampler.keys else "-",
     "samples_per_s": {k: round(v, 1) for k, v in sampler.rates.items()},
   }
   write_outputs(out, waveform, codes, settings, rate, originals)
@@ -218,6 +233,12 @@ def main(argv):
     temperatures = pretrained.temperatures(shipped, FLAGS.mode)
   soft_codes = pretrained.soft_codes(shipped) if shipped and not FLAGS["soft_codes"].present else FLAGS.soft_codes
   guidance = pretrained.guidance(shipped) if shipped and not FLAGS["guidance"].present else FLAGS.guidance
+  guide_dir, autoguidance = pretrained.autoguidance(shipped) if shipped else (None, 0.0)
+  guide_dir = Path(FLAGS.guide_prior) if FLAGS.guide_prior else guide_dir
+  autoguidance = FLAGS.autoguidance if FLAGS["autoguidance"].present else autoguidance
+  if (FLAGS.guide_prior and not autoguidance) or (autoguidance and not guide_dir):
+    raise app.UsageError("--guide_prior=DIR and --autoguidance > 0 go together (the weaker prior, how far from it)")
+  guide = Stage.load(guide_dir) if autoguidance and FLAGS.mode in ("generate", "continue") else None
   out = Path(FLAGS.out or default_out or Path(FLAGS.workdir or level_dirs[0]) / "samples" / FLAGS.mode)
   settings = sample(
     FLAGS.mode,
@@ -237,6 +258,8 @@ def main(argv):
     soft_codes=soft_codes,
     keys=FLAGS.key,
     guidance=guidance,
+    guide_prior=guide,
+    autoguidance=autoguidance,
   )
   print(f"wrote {settings['num']} x {settings['seconds']} s to {out}; open {out / 'index.html'}")
   print(f"samples/s per stage (whole batch): {settings['samples_per_s']}")
@@ -270,6 +293,18 @@ if __name__ == "__main__":
     "guidance",
     1.0,
     "With a key-conditioned prior: how far to guide it towards the key (classifier-free guidance; 1: none; "
+    "--pretrained: as its card did, unless given).",
+  )
+  flags.DEFINE_string(
+    "guide_prior",
+    None,
+    "A weaker key-conditioned prior over the same codes (fewer steps or channels) to guide the prior away from "
+    "(--pretrained: its guide/ where its card used one).",
+  )
+  flags.DEFINE_float(
+    "autoguidance",
+    0.0,
+    "How far to move the prior's logits away from --guide_prior's (autoguidance, Karras et al. 2024; 0: none; "
     "--pretrained: as its card did, unless given).",
   )
   flags.DEFINE_string("prompt", None, "Audio file to continue (mode continue).")

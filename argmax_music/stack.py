@@ -148,6 +148,17 @@ def open_stack(root: str | Path, with_prior: bool = True) -> tuple[list[Stage], 
   return load_stack(level_dirs, prior_dir if with_prior else None)
 
 
+def check_guide(prior: Stage | None, guide: Stage) -> None:
+  """A StackError unless `guide` can guide `prior` (autoguidance): both key-conditioned priors of the same codes."""
+  if prior is None or guide.task.is_level:
+    raise StackError(f"autoguidance needs a prior and a weaker prior to guide it ({guide.workdir} is not)")
+  if not (prior.task.keyed and guide.task.keyed):
+    raise StackError(f"autoguidance guides key-conditioned priors: {prior.describe()}, {guide.describe()}")
+  made = lambda stage: (stage.trained_on or {}).get("run_id")
+  if made(guide) != made(prior):
+    raise StackError(f"{guide.workdir} was trained on other codes than {prior.workdir}: it cannot guide it")
+
+
 # ---------------------------------------------------------------------------
 # Sampling top-down.
 # ---------------------------------------------------------------------------
@@ -164,6 +175,9 @@ class Sampler:
 
   guidance: for a key-conditioned prior, the scale of classifier-free guidance towards each piece's key
   (`models.prior.GuidedPrior`); 1 samples the conditioned prior as it is.
+
+  guide_prior, autoguidance: a weaker key-conditioned prior over the same codes (fewer steps or channels) and the
+  scale of autoguidance away from it (`GuidedPrior`'s guide; 0: none).
   """
 
   def __init__(
@@ -177,15 +191,19 @@ class Sampler:
     quiet: bool = False,
     soft_codes: bool = False,
     guidance: float = 1.0,
+    guide_prior: Stage | None = None,
+    autoguidance: float = 0.0,
   ):
     self.levels, self.prior = levels, prior
+    if guide_prior is not None:
+      check_guide(prior, guide_prior)
     temperatures = list(temperatures)
     stages = (1 if prior else 0) + len(levels)
     if len(temperatures) not in (1, stages):
       raise ValueError(f"--temperature: give 1 value or {stages} (the prior, then each level top-down)")
     self.temperatures = temperatures * stages if len(temperatures) == 1 else temperatures
     self.top_p, self.seed, self.chunk, self.quiet, self.soft_codes = top_p, seed, chunk, quiet, soft_codes
-    self.guidance = guidance
+    self.guidance, self.guide_prior, self.autoguidance = guidance, guide_prior, autoguidance
     self.mesh = sharding.make_mesh()
     self.rates: dict[str, float] = {}  # Timesteps per second of each stage's last run (the whole batch).
     self.seconds: dict[str, float] = {}  # Wall seconds of each stage's last run.
@@ -239,7 +257,11 @@ class Sampler:
       if len(self.keys) != batch:
         raise ValueError(f"--key: give 1 key or {batch} (one per piece), not {len(keys)}")
       cond = self.prior.task.pieces_condition(self.keys, length)
-      if self.guidance != 1:
+      if self.guide_prior is not None:
+        guide, guide_params = self.guide_prior.task.generator(self.guide_prior.params)
+        model = GuidedPrior(model, self.guidance, guide, self.autoguidance)
+        params = {"prior": params, "guide": guide_params}
+      elif self.guidance != 1:
         model, params = GuidedPrior(model, self.guidance), {"prior": params}
     elif keys:
       raise StackError(f"{self.prior.describe()} is not conditioned on a key (prior.condition_on_key): drop --key")

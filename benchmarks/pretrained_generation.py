@@ -4,7 +4,8 @@
 
 Prints JSON: per stage the median seconds of --repeats timed runs (after one untimed run that compiles), their
 sum, the real-time factor (seconds of audio per second of compute; >= 1 is faster than real time) and the machine.
-On a CPU the decoders run in the native C++ sampler (ARGMAX_MUSIC_NATIVE=0: the JAX step).
+On a CPU the decoders run in the native C++ sampler (ARGMAX_MUSIC_NATIVE=0: the JAX step); an autoguided prior (two
+networks a step) runs on the JAX step.
 """
 
 from __future__ import annotations
@@ -35,8 +36,18 @@ def main(argv):
   root = pretrained.locate(FLAGS.pretrained)
   levels, prior = stack.open_stack(root)
   temperatures, soft = pretrained.temperatures(root, "generate"), pretrained.soft_codes(root)
-  guidance = pretrained.guidance(root)
-  sampler = stack.Sampler(levels, prior, temperatures, quiet=True, soft_codes=soft, guidance=guidance)
+  guidance, (guide_dir, autoguidance) = pretrained.guidance(root), pretrained.autoguidance(root)
+  guide = stack.Stage.load(guide_dir) if guide_dir else None
+  sampler = stack.Sampler(
+    levels,
+    prior,
+    temperatures,
+    quiet=True,
+    soft_codes=soft,
+    guidance=guidance,
+    guide_prior=guide,
+    autoguidance=autoguidance,
+  )
   timed_run(sampler, FLAGS.seconds)  # Compiles every stage at the timed runs' shapes.
   runs = [timed_run(sampler, FLAGS.seconds) for _ in range(FLAGS.repeats)]
   stages = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
@@ -49,6 +60,7 @@ def main(argv):
         "batch": 1,
         "soft_codes": soft,
         "guidance": guidance,
+        "autoguidance": autoguidance,
         "stage_seconds": {k: round(v, 2) for k, v in stages.items()},
         "total_seconds": round(total, 2),
         "real_time_factor": round(FLAGS.seconds / total, 2),

@@ -240,6 +240,13 @@ def test_table_f_other_priors():
     "prior input noise 0.2, key-conditioned, guidance 3, over 1 priors of 2500 steps (seeds 0): notes/s 3.00" in text
   )
   assert "prior input noise 0.2, over 2 priors of 2500 steps (seeds 1, 2): notes/s 0.75 ± 0.35" in text
+  # Autoguided away from a weaker prior: its key column and its recipe say so.
+  soft |= {"autoguidance": 2.0, "guide_steps": 500}
+  text = "\n".join(
+    hierarchy_table.table_f(h | {"two_level_soft": soft, "seconds": 20.0, "seeds": [0]} | {"pieces_per_stack": 2})
+  )
+  assert "| 0.30 | 0.30 | 3 + autoguidance 2 / 0.50 (0.75) | 0.72 |" in text
+  assert "key-conditioned, guidance 3, autoguidance 2 from a 500-step prior, over 1 priors of 2500 steps" in text
 
 
 def test_table_f_one_level_other_priors():
@@ -297,3 +304,24 @@ def test_other_priors_must_share_the_levels_config_and_steps(tiny_stack, tmp_pat
   (other / "level1").symlink_to(tiny_stack / "prior")
   with pytest.raises(stack.StackError, match=r"--one_level_other_priors=.*: needs .*'s levels there \(level1/ as"):
     hierarchy.check_other_prior(other, tiny_stack, "--one_level_other_priors")
+
+
+def test_training_budget_counts_each_stacks_guide(tmp_path):
+  """Each stack's budget is the steps and minutes of the stages it does not share: with autoguidance, its guide's
+  too (two levels: level 2, its upsampler, the prior and its guide; one level: prior1 and its guide)."""
+  import json
+
+  from argmax_music.experiments import hierarchy
+
+  stage = lambda steps, seconds: {"steps": steps, "seconds": seconds}
+  stages = {"level2": stage(1500, 600), "encode2": {"seconds": 60}, "upsampler2": stage(2000, 900)}
+  stages |= {"prior": stage(10000, 3000), "prior1": stage(13500, 4800)}
+  (tmp_path / "training.json").write_text(json.dumps({"stages": stages}))
+  unguided = hierarchy.training_budget(tmp_path)
+  assert unguided["two_level"] == {"training_minutes": 76.0, "training_steps": 13500}
+  assert unguided["one_level"] == {"training_minutes": 80.0, "training_steps": 13500}
+  stages |= {"guide": stage(2500, 1020), "guide1": stage(2500, 1200)}
+  (tmp_path / "training.json").write_text(json.dumps({"stages": stages}))
+  guided = hierarchy.training_budget(tmp_path)
+  assert guided["two_level"] == {"training_minutes": 93.0, "training_steps": 16000}
+  assert guided["one_level"] == {"training_minutes": 100.0, "training_steps": 16000}

@@ -66,6 +66,13 @@ def test_sample_pretrained_from_the_command_line(tmp_path):
   assert settings["temperatures (prior, levels top-down)"] == pretrained.temperatures(root, "generate")
   assert settings["soft_codes"] == pretrained.soft_codes(root)
   assert settings["guidance"] == (pretrained.guidance(root) if settings["keys"] != "-" else "-")
+  guide, autoguidance = pretrained.autoguidance(root)
+  assert (
+    settings["autoguidance"].startswith(f"{autoguidance:g} from {guide}") if guide else settings["autoguidance"] == "-"
+  )
+  unguided = command + ["--autoguidance=0", f"--guide_prior={root / 'prior'}"]
+  refused = subprocess.run(unguided, cwd=REPO, capture_output=True, text=True)
+  assert refused.returncode != 0 and "--guide_prior=DIR and --autoguidance > 0 go together" in refused.stderr
 
 
 @pytest.mark.parametrize("stage", ["level1", "level2", "prior"])

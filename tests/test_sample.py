@@ -209,3 +209,18 @@ def test_key_conditioned_prior_records_its_keys_and_samples_in_the_key_asked_for
     sampler.prior_codes(2, 12, keys=["A minor"] * 3)
   with pytest.raises(stack.StackError, match="not conditioned on a key"):
     stack.Sampler(*stack.open_stack(tiny_stack), quiet=True).prior_codes(1, 4, keys=["A minor"])
+  # Autoguidance away from a weaker prior over the same codes: away from the prior itself it is guidance alone.
+  config.train.steps = 2
+  train.train(config, tmp_path / "weaker")
+  weaker = stack.Stage.load(tmp_path / "weaker")
+
+  def guided(**autoguidance):
+    return stack.Sampler(levels, prior, seed=1, quiet=True, guidance=3.0, **autoguidance).prior_codes(
+      2, 12, keys=["A minor"]
+    )
+
+  alone = guided()
+  np.testing.assert_array_equal(guided(guide_prior=prior, autoguidance=2.0), alone)
+  assert not np.array_equal(guided(guide_prior=weaker, autoguidance=20.0), alone)  # 4 steps against 2: close.
+  with pytest.raises(stack.StackError, match="key-conditioned"):
+    guided(guide_prior=stack.open_stack(tiny_stack)[1], autoguidance=2.0)

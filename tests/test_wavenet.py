@@ -217,3 +217,32 @@ def test_guided_prior_moves_the_logits_by_its_scale_and_its_steps_match_its_forw
     prev = tokens[:, t]
   drawn = generate.generate(guided, guided_params["params"], jax.random.key(0), 2, 30, cond)
   assert drawn.shape == (2, 30)
+
+
+def test_an_autoguided_prior_moves_away_from_its_guide_and_its_steps_match_its_forward_pass():
+  from argmax_music.models import native
+  from argmax_music.models.prior import GuidedPrior
+
+  model, weaker = (
+    small_wavenet(num_classes=16, cond_channels=4, channels=16),
+    small_wavenet(num_classes=16, cond_channels=4),
+  )
+  variables, tokens, _ = setup(model, length=30, cond_channels=4)
+  guide_variables, _, _ = setup(weaker, length=30, cond_channels=4, seed=1)
+  cond = jax.nn.one_hot(jnp.array([[1], [3]]).repeat(30, axis=1), 4)
+  conditioned = model.apply(variables, tokens, cond)
+  unconditioned = model.apply(variables, tokens, jnp.zeros_like(cond))
+  guide = weaker.apply(guide_variables, tokens, cond)
+  params = {"params": {"prior": variables["params"], "guide": guide_variables["params"]}}
+  guided = GuidedPrior(model, 3.0, weaker, 2.0)
+  full = guided.apply(params, tokens, cond)
+  expected = unconditioned + 3.0 * (conditioned - unconditioned) + 2.0 * (conditioned - guide)
+  np.testing.assert_allclose(full, expected, rtol=1e-5, atol=1e-5)
+  cache, prev = guided.init_cache(2), jnp.full((2,), -1)
+  for t in range(30):
+    logits, cache = guided.apply(params, cache, prev, cond[:, t], method=guided.step)
+    np.testing.assert_allclose(logits, full[:, t], rtol=1e-4, atol=1e-4)
+    prev = tokens[:, t]
+  assert not native.supports(guided, 2, None)  # Two networks a step: the JAX step samples it,
+  drawn = generate.generate(guided, params["params"], jax.random.key(0), 2, 30, cond)
+  assert drawn.shape == (2, 30)

@@ -5,7 +5,7 @@ budget, judged on pieces they generate (notes, flatness, pitch classes, long-ran
       [--pieces=4] [--seeds=0,1] [--seconds=20] [--temperature=1.0,1.0,0] [--out=results/hierarchy.json] \
       [--card=pretrained/piano/README.md] [--one_level_from=results/hierarchy.json] [--other_priors=ROOT,ROOT]
       [--other_priors_from=results/hierarchy.json] [--one_level_other_priors=ROOT,ROOT] [--soft_codes]
-      [--guidance=1.0] [--results=RESULTS.md]
+      [--guidance=1.0] [--autoguidance=0] [--results=RESULTS.md]
 
 Each stack reconstructs validation clips through each of its levels (decoders at temperature 0, onset note F1 vs the
 score) and generates --pieces pieces per seed in --seeds; the figures of every piece (`metrics.figures`) are set
@@ -25,6 +25,7 @@ real level-2 codes of validation clips, decoded as the pieces are. --soft_codes 
 pieces (and real codes) a second time with soft codes (`stack.Sampler`), each its own row; the model card describes
 that decoding. A key-conditioned prior samples each piece in a key drawn from its training data, guided towards it
 by --guidance; the pieces' `key_agreement` says how many are in their key (the real codes': in their score's).
+--autoguidance > 0 also guides each stack's prior away from the weaker prior in its ROOT/guide (`stack.Sampler`).
 """
 
 from __future__ import annotations
@@ -60,14 +61,26 @@ def stack_figures(
   reconstruct: bool = True,
   soft_codes: bool = False,
   guidance: float = 1.0,
+  autoguidance: float = 0.0,
 ):
   """One stack's reconstruction F1 through each level count (unless not `reconstruct`) and the figures of its
-  generated pieces (`soft_codes` and `guidance` as `stack.Sampler` takes them); returns the figures and the
-  pieces."""
+  generated pieces (`soft_codes`, `guidance` and `autoguidance` as `stack.Sampler` takes them, the last away from
+  ROOT/guide); returns the figures and the pieces."""
   levels, prior = stack.open_stack(root)
+  guide = stack.Stage.load(root / "guide") if autoguidance else None
   temperatures = [temperatures[0], *temperatures[len(temperatures) - len(levels) :]]
   samplers = [
-    stack.Sampler(levels, prior, temperatures, seed=seed, quiet=True, soft_codes=soft_codes, guidance=guidance)
+    stack.Sampler(
+      levels,
+      prior,
+      temperatures,
+      seed=seed,
+      quiet=True,
+      soft_codes=soft_codes,
+      guidance=guidance,
+      guide_prior=guide,
+      autoguidance=autoguidance,
+    )
     for seed in seeds
   ]
   rate = samplers[0].sample_rate
@@ -86,6 +99,8 @@ def stack_figures(
   result["temperatures"], result["soft_codes"] = temperatures, soft_codes
   if prior.task.keyed:
     result["guidance"] = guidance
+  if guide:
+    result["autoguidance"], result["guide_steps"] = autoguidance, guide.step
   return result | judged_pieces(signals, rate, reference, asked or None), signals
 
 
@@ -154,6 +169,7 @@ def main(argv):
     temperatures=temperatures,
     reference=reference,
     guidance=FLAGS.guidance,
+    autoguidance=FLAGS.autoguidance,
   )
   h = {
     "command": "python -m argmax_music.experiments.hierarchy " + " ".join(f"--{k}={v}" for k, v in flag_values()),
@@ -258,7 +274,7 @@ def check_other_prior(root: Path, stack_root: Path, flag: str = "--other_priors"
 
 def flag_values():
   names = ("two_level", "one_level", "pieces", "seeds", "seconds", "temperature", "one_level_from", "other_priors")
-  names += ("other_priors_from", "one_level_other_priors", "soft_codes", "guidance")
+  names += ("other_priors_from", "one_level_other_priors", "soft_codes", "guidance", "autoguidance")
   return [(k, FLAGS[k].value) for k in names if FLAGS[k].value is not None]
 
 
@@ -271,7 +287,11 @@ def training_budget(two_root: Path) -> dict[str, dict]:
     "training_steps": sum(record[n].get("steps", 0) for n in names),
   }
   upsampler = ["upsampler2"] if "upsampler2" in record else []  # Level 2's second decoder, where it has one.
-  return {"two_level": budget("level2", "encode2", *upsampler, "prior"), "one_level": budget("prior1")}
+  guides = [["guide"], ["guide1"]] if "guide" in record else [[], []]  # The weaker priors of autoguidance.
+  return {
+    "two_level": budget("level2", "encode2", *upsampler, "prior", *guides[0]),
+    "one_level": budget("prior1", *guides[1]),
+  }
 
 
 if __name__ == "__main__":
@@ -299,5 +319,8 @@ if __name__ == "__main__":
   )
   flags.DEFINE_bool("soft_codes", False, "Also decode the two-level stack with soft codes (stack.Sampler).")
   flags.DEFINE_float("guidance", 1.0, "How far key-conditioned priors are guided towards each piece's key.")
+  flags.DEFINE_float(
+    "autoguidance", 0.0, "How far each stack's prior is guided away from the weaker prior in its ROOT/guide (0: none)."
+  )
   flags.DEFINE_string("card", None, "Also write the shipped model's card here (pretrained/piano/README.md).")
   cli.run(main, metrics.MissingDependencies, stack.StackError)

@@ -129,6 +129,7 @@ def key_cell(r: dict) -> str:
   if "key_agreement" not in s:
     return "-"
   guidance = f"{r['guidance']:g}" if "guidance" in r else "-"
+  guidance += f" + autoguidance {r['autoguidance']:g}" if "autoguidance" in r else ""
   return f"{guidance} / {s['key_agreement']:.2f} ({s['signature_agreement']:.2f})"
 
 
@@ -219,8 +220,10 @@ def pitch_class_parts(name: str, r: dict) -> str:
 
 
 def recipe(r: dict) -> str:
-  """How a prior was trained and sampled, as far as table (f)'s priors differ: its input noise and its key."""
+  """How a prior was trained and sampled, as far as table (f)'s priors differ: its input noise, its key and the
+  weaker prior it was guided away from."""
   keyed = f", key-conditioned, guidance {r['guidance']:g}" if "guidance" in r else ""
+  keyed += f", autoguidance {r['autoguidance']:g} from a {r['guide_steps']}-step prior" if "autoguidance" in r else ""
   return f"prior input noise {r['prior_input_noise']:g}{keyed}"
 
 

@@ -124,8 +124,10 @@ def _wavenet(model) -> tuple:
 
 
 def supports(model, batch: int, top_p: float | None) -> bool:
-  """Whether `sample_block` can run this model's sampling here: a WaveNet's, guided or not (else the JAX step
-  does)."""
+  """Whether `sample_block` can run this model's sampling here: a WaveNet's, guided or not, but not autoguided
+  (two networks a step; else the JAX step does)."""
+  if getattr(model, "guide", None) is not None:
+    return False
   model, guidance = _wavenet(model)
   if not hasattr(model, "step_weights"):  # Not a WaveNet.
     return False

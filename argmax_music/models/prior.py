@@ -117,10 +117,17 @@ class GuidedPrior(nn.Module):
   """Classifier-free guidance (Ho and Salimans 2022) of a conditioned prior trained also without its condition
   (`prior.key_dropout`): each step's logits are the unconditioned ones (all-zero conditioning) moved `scale` times
   as far as the condition moves them, u + scale (c - u); scale 1 is the conditioned prior itself. Runs the prior on
-  the batch twice over (conditioned, then not); its parameters are {"prior": the prior's}."""
+  the batch twice over (conditioned, then not); its parameters are {"prior": the prior's}.
+
+  With a `guide` (a weaker prior over the same codes and condition: fewer steps or channels), also autoguidance
+  (Karras et al. 2024): the logits move `guide_scale` times further along c - g, g the guide's conditioned logits,
+  away from what the weaker prior predicts more than the prior does. Its parameters then add {"guide": the
+  guide's}, and its cache is {"prior": ..., "guide": ...}."""
 
   prior: nn.Module
   scale: float
+  guide: nn.Module | None = None
+  guide_scale: float = 0.0
 
   @property
   def num_classes(self) -> int:
@@ -128,20 +135,27 @@ class GuidedPrior(nn.Module):
 
   @property
   def receptive_field(self) -> int:
-    return self.prior.receptive_field
+    return max(self.prior.receptive_field, self.guide.receptive_field if self.guide else 0)
 
-  def _guide(self, logits: jax.Array) -> jax.Array:
+  def _guide(self, logits: jax.Array, guide: jax.Array | None) -> jax.Array:
     conditioned, unconditioned = jnp.split(logits, 2)
-    return unconditioned + self.scale * (conditioned - unconditioned)
+    guided = unconditioned + self.scale * (conditioned - unconditioned)
+    return guided if guide is None else guided + self.guide_scale * (conditioned - guide)
 
   def __call__(self, tokens: jax.Array, cond: jax.Array) -> jax.Array:
-    return self._guide(self.prior(jnp.concatenate([tokens, tokens]), jnp.concatenate([cond, jnp.zeros_like(cond)])))
+    logits = self.prior(jnp.concatenate([tokens, tokens]), jnp.concatenate([cond, jnp.zeros_like(cond)]))
+    return self._guide(logits, self.guide(tokens, cond) if self.guide else None)
 
   def init_cache(self, batch: int, length: int | None = None) -> dict:
-    return self.prior.init_cache(2 * batch, length)
+    cache = self.prior.init_cache(2 * batch, length)
+    return cache if self.guide is None else {"prior": cache, "guide": self.guide.init_cache(batch, length)}
 
   def step(self, cache: dict, prev_token: jax.Array, cond_t: jax.Array):
     """`WaveNet.step` of the guided logits."""
     both = jnp.concatenate([cond_t, jnp.zeros_like(cond_t)])
-    logits, cache = self.prior.step(cache, jnp.concatenate([prev_token, prev_token]), both)
-    return self._guide(logits), cache
+    prior_cache = cache if self.guide is None else cache["prior"]
+    logits, prior_cache = self.prior.step(prior_cache, jnp.concatenate([prev_token, prev_token]), both)
+    if self.guide is None:
+      return self._guide(logits, None), prior_cache
+    guide, guide_cache = self.guide.step(cache["guide"], prev_token, cond_t)
+    return self._guide(logits, guide), {"prior": prior_cache, "guide": guide_cache}
