@@ -54,9 +54,10 @@ Why each choice, in short (the measurements are in WORKSPACE.md, "The shipped mo
   ("The prior's sampling temperature").
 - A guide (the prior's recipe stopped at 2,500 steps, eval NLL 3.49 bits) lets autoguidance move the prior's logits
   away from a weaker prior's: at guidance 6 and autoguidance 2 the pieces sat nearer the corpus's pitch classes than
-  the card's on 7 of 8 sets of 32 (paired -0.026, 95% CI -0.043 to -0.009; 4 of 8 sets under the floor, against 1),
-  and guidance 6 alone did not (WORKSPACE.md, "Autoguidance"). `make pretrained` trains both guides and the card's
-  figures use them; the weights shipped on 2026-12-06 predate them (guidance 4, no guide).
+  the card's on 7 of 8 sets of 32 (paired -0.026, 95% CI -0.043 to -0.009; 4 of 8 sets under the floor, against 1;
+  a second guide from seed 1: -0.042, -0.047 to -0.036, 7 of 8), and guidance 6 alone did not (WORKSPACE.md,
+  "Autoguidance"). `make pretrained` trains both guides and the card's figures use them; the weights shipped on
+  2026-12-06 predate them (guidance 4, no guide).
 - The pieces decode with soft codes (`stack.Sampler`: level 1 conditioned on the expected code vector under level
   2's prediction): 7.01 notes/s against 5.64 with sampled codes from the shipped prior's codes, 6.81 against 6.18
   from real codes, and flatness -21.7 dB against -19.4 (the floor is -20.3); pitch-class distance 0.141 against
