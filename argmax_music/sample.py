@@ -238,7 +238,7 @@ def main(argv):
   autoguidance = FLAGS.autoguidance if FLAGS["autoguidance"].present else autoguidance
   if (FLAGS.guide_prior and not autoguidance) or (autoguidance and not guide_dir):
     raise app.UsageError("--guide_prior=DIR and --autoguidance > 0 go together (the weaker prior, how far from it)")
-  guide = Stage.load(guide_dir) if autoguidance and FLAGS.mode in ("generate", "continue") else None
+  guide = Stage.load(guide_dir) if autoguidance and prior else None  # Only the modes that sample the prior.
   out = Path(FLAGS.out or default_out or Path(FLAGS.workdir or level_dirs[0]) / "samples" / FLAGS.mode)
   settings = sample(
     FLAGS.mode,

@@ -257,7 +257,7 @@ class Sampler:
       if len(self.keys) != batch:
         raise ValueError(f"--key: give 1 key or {batch} (one per piece), not {len(keys)}")
       cond = self.prior.task.pieces_condition(self.keys, length)
-      if self.guide_prior is not None:
+      if self.guide_prior is not None and self.autoguidance:
         guide, guide_params = self.guide_prior.task.generator(self.guide_prior.params)
         model = GuidedPrior(model, self.guidance, guide, self.autoguidance)
         params = {"prior": params, "guide": guide_params}
