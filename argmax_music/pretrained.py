@@ -73,6 +73,22 @@ def soft_codes(root: Path) -> bool:
   return json.loads((root / "training.json").read_text()).get("soft_codes", False)
 
 
+def card_sampler(root: Path, levels: list, prior, **options) -> stack.Sampler:
+  """A sampler of the shipped stack `levels`, `prior` (from ROOT) as its model card's figures sampled it: the
+  temperatures, soft codes, guidance and guide of ROOT/training.json."""
+  guide, scale = autoguidance(root)
+  return stack.Sampler(
+    levels,
+    prior,
+    temperatures(root, "generate"),
+    soft_codes=soft_codes(root),
+    guidance=guidance(root),
+    guide_prior=stack.Stage.load(guide) if guide else None,
+    autoguidance=scale,
+    **options,
+  )
+
+
 def stage_commands(data: Path, root: Path, pieces: int) -> dict[str, tuple[str, ...]]:
   """Each stage's command (module and flags), in order."""
   corpus, prepared = data / "piano_large", data / "piano_large_prepared"
@@ -204,6 +220,7 @@ def write_card(path: Path, h: dict) -> None:
     one_keyed = "guidance" in h["one_level"]
     one_prior = ", conditioned on the key and guided as this one is" if one_keyed else ", not conditioned on a key"
   floors_met = lambda r: sum(hierarchy_table.floors(r).values())
+  guides = ", each stack's guide included" if "guide" in stages else ""  # In both budgets.
   lines = [
     f"# {root.name}: the shipped two-level piano model",
     "",
@@ -300,7 +317,8 @@ def write_card(path: Path, h: dict) -> None:
       else []
     ),
     f"- Floors met: {', '.join(k for k, ok in met.items() if ok) or 'none'}; not met: "
-    f"{', '.join(k for k, ok in met.items() if not ok) or 'none'}.",
+    f"{', '.join(k for k, ok in met.items() if not ok) or 'none'}. These are one draw of keys and sampling seeds: "
+    "the repository's README.md gives the pitch-class distance over other sets of 32 pieces.",
     *(
       [
         f"- With level 1 conditioned on the sampled codes instead (the paper's decoding, `--nosoft_codes`), the same "
@@ -323,7 +341,7 @@ def write_card(path: Path, h: dict) -> None:
     ),
     f"- Beside it, the one-level stack (level 1 and a prior of the same shape over its codes{one_prior}, trained "
     f"{h['one_level']['training_steps']} steps against {h['two_level']['training_steps']} for level 2, its "
-    f"upsampler and this prior) generated {one['notes_per_s']:.2f} notes/s at flatness {one['flatness_db']:.1f} dB "
+    f"upsampler and this prior{guides}) generated {one['notes_per_s']:.2f} notes/s at flatness {one['flatness_db']:.1f} dB "
     f"and met {floors_met(h['one_level'])} of {len(met)} floors. Through level 2 the reconstructions "
     f"score F1 {two['reconstruction_2_levels']['onset_f1']:.2f} against "
     f"{two['reconstruction_1_levels']['onset_f1']:.2f} through level 1 alone (what level 2 needed and what it still "

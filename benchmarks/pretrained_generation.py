@@ -35,19 +35,7 @@ def main(argv):
 
   root = pretrained.locate(FLAGS.pretrained)
   levels, prior = stack.open_stack(root)
-  temperatures, soft = pretrained.temperatures(root, "generate"), pretrained.soft_codes(root)
-  guidance, (guide_dir, autoguidance) = pretrained.guidance(root), pretrained.autoguidance(root)
-  guide = stack.Stage.load(guide_dir) if guide_dir else None
-  sampler = stack.Sampler(
-    levels,
-    prior,
-    temperatures,
-    quiet=True,
-    soft_codes=soft,
-    guidance=guidance,
-    guide_prior=guide,
-    autoguidance=autoguidance,
-  )
+  sampler = pretrained.card_sampler(root, levels, prior, quiet=True)
   timed_run(sampler, FLAGS.seconds)  # Compiles every stage at the timed runs' shapes.
   runs = [timed_run(sampler, FLAGS.seconds) for _ in range(FLAGS.repeats)]
   stages = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
@@ -58,9 +46,9 @@ def main(argv):
         "pretrained": str(root),
         "seconds_of_audio": FLAGS.seconds,
         "batch": 1,
-        "soft_codes": soft,
-        "guidance": guidance,
-        "autoguidance": autoguidance,
+        "soft_codes": sampler.soft_codes,
+        "guidance": sampler.guidance,
+        "autoguidance": sampler.autoguidance,
         "stage_seconds": {k: round(v, 2) for k, v in stages.items()},
         "total_seconds": round(total, 2),
         "real_time_factor": round(FLAGS.seconds / total, 2),

@@ -247,6 +247,12 @@ def test_table_f_other_priors():
   )
   assert "| 0.30 | 0.30 | 3 + autoguidance 2 / 0.50 (0.75) | 0.72 |" in text
   assert "key-conditioned, guidance 3, autoguidance 2 from a 500-step prior, over 1 priors of 2500 steps" in text
+  assert "Autoguidance:" not in text  # The shipped row's recipe says whether the stacks were autoguided.
+  two |= {"autoguidance": 2.0, "guide_steps": 500}
+  text = "\n".join(
+    hierarchy_table.table_f(h | {"two_level_soft": soft, "seconds": 20.0, "seeds": [0]} | {"pieces_per_stack": 2})
+  )
+  assert "Autoguidance: each stack's prior moves away from its guide, its own recipe stopped at 500 steps" in text
 
 
 def test_table_f_one_level_other_priors():

@@ -47,8 +47,7 @@ def test_pretrained_piano_loads(shipped, tmp_path):
   notes = transcription.transcribe(audio.mu_law_decode(decoded[0]), 16000).notes
   f1 = note_f1.note_scores(score, notes)["onset_f1"]
   assert f1 >= 0.6, f1  # Through level 1; through both levels level 2 loses onsets (the card has the figure).
-  temperatures, soft = pretrained.temperatures(root, "generate"), pretrained.soft_codes(root)
-  sampler = stack.Sampler(levels, prior, temperatures, quiet=True, soft_codes=soft, guidance=pretrained.guidance(root))
+  sampler = pretrained.card_sampler(root, levels, prior, quiet=True)
   (piece,) = evaluate.generated(sampler, 1, 2.0)
   assert piece.shape == (32000,) and np.isfinite(piece).all() and np.sqrt(np.mean(piece**2)) > 1e-3
 
@@ -75,7 +74,7 @@ def test_sample_pretrained_from_the_command_line(tmp_path):
   assert refused.returncode != 0 and "--guide_prior=DIR and --autoguidance > 0 go together" in refused.stderr
 
 
-@pytest.mark.parametrize("stage", ["level1", "level2", "prior"])
+@pytest.mark.parametrize("stage", ["level1", "level2", "prior", "guide"])
 def test_shipped_weights_match_configs_piano(stage):
   """What `make pretrained` would train (configs/piano.py) is what ships: model, data crop and schedule, with every
   key newer than the shipped run read as `config.run_config` reads it when the run loads. (The level whose codes

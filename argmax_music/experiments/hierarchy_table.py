@@ -64,6 +64,12 @@ def table_f(h: dict) -> list[str]:
       "level 2's prediction rather than on the code sampled from it (`stack.Sampler`)."
       if "two_level_soft" in h
       else ""
+    )
+    + (
+      f" Autoguidance: each stack's prior moves away from its guide, its own recipe stopped at {two['guide_steps']} "
+      "steps, whose minutes count in the stack's training time (not in its prior steps)."
+      if "autoguidance" in two
+      else ""
     ),
     "",
   ]
