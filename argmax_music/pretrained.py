@@ -341,8 +341,8 @@ def write_card(path: Path, h: dict) -> None:
     ),
     f"- Beside it, the one-level stack (level 1 and a prior of the same shape over its codes{one_prior}, trained "
     f"{h['one_level']['training_steps']} steps against {h['two_level']['training_steps']} for level 2, its "
-    f"upsampler and this prior{guides}) generated {one['notes_per_s']:.2f} notes/s at flatness {one['flatness_db']:.1f} dB "
-    f"and met {floors_met(h['one_level'])} of {len(met)} floors. Through level 2 the reconstructions "
+    f"upsampler and this prior{guides}) generated {one['notes_per_s']:.2f} notes/s at flatness "
+    f"{one['flatness_db']:.1f} dB and met {floors_met(h['one_level'])} of {len(met)} floors. Through level 2 the reconstructions "
     f"score F1 {two['reconstruction_2_levels']['onset_f1']:.2f} against "
     f"{two['reconstruction_1_levels']['onset_f1']:.2f} through level 1 alone (what level 2 needed and what it still "
     'loses: WORKSPACE.md, "The shipped model").',
